@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { deviceTypeNames } from '../device-types/registry.js';
+
+export const DEVICE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** One device in the catalog (CONTRACT §3). Secrets are stored only as salted scrypt hashes. */
+export const deviceRecordSchema = z.strictObject({
+  id: z.string().regex(DEVICE_ID, 'must match [A-Za-z0-9_.-]{1,64}'),
+  type: z.enum(deviceTypeNames),
+  location: z.strictObject({
+    lat: z.number().min(-90).max(90),
+    lon: z.number().min(-180).max(180),
+  }),
+  district: z.string().min(1).max(128),
+  address: z.string().max(256).optional(),
+  reportingIntervalS: z.number().int().min(1).max(7 * 24 * 3600).default(900),
+  attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  /** `scrypt$N$r$p$salt$hash` (base64url); absent = the device has no secret yet. */
+  secretHash: z.string().startsWith('scrypt$').optional(),
+});
+
+export type DeviceRecord = z.output<typeof deviceRecordSchema>;

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { commonFields, type FieldBlock, type FieldKind } from './common/fields.js';
+
+type Blocks = Record<string, FieldBlock>;
+
+type ShapeOf<F extends Blocks> = {
+  [K in keyof F]: F[K] extends FieldBlock<infer S> ? (F[K]['required'] extends true ? S : z.ZodOptional<S>) : never;
+};
+
+/** The zod shape of a reading: the common fields plus the type's own. */
+export type ReadingShape<F extends Blocks> = ShapeOf<typeof commonFields> & ShapeOf<F>;
+
+/**
+ * One device type: its topic name, its InfluxDB measurement, its FIWARE model, and one declaration of
+ * fields from which the strict zod schema and the line-protocol field kinds are both derived.
+ */
+export interface DeviceTypeDefinition<F extends Blocks = Blocks> {
+  /** Topic segment and catalog `type`, e.g. `waste-bin`. */
+  readonly name: string;
+  /** InfluxDB measurement, e.g. `waste_bin`. */
+  readonly measurement: string;
+  /** FIWARE Smart Data Model this follows. */
+  readonly fiwareModel: string;
+  readonly fields: F;
+  /** Strict schema for one reading (unknown keys rejected, numbers finite, no coercion). */
+  readonly schema: z.ZodType<z.output<z.ZodObject<ReadingShape<F>>>, z.input<z.ZodObject<ReadingShape<F>>>>;
+  /** Line-protocol kind of every field that may be written (common ones included, `ts` excluded). */
+  readonly fieldKinds: ReadonlyMap<string, FieldKind>;
+}
+
+/** A validated reading of some type, as the schema outputs it. */
+export type ReadingOf<D extends DeviceTypeDefinition> = z.output<D['schema']>;
+/** What a device sends for that type (the simulators build these). */
+export type ReadingInputOf<D extends DeviceTypeDefinition> = z.input<D['schema']>;
+
+export interface DefineOptions<F extends Blocks> {
+  name: string;
+  measurement: string;
+  fiwareModel: string;
+  fields: F;
+  /** Cross-field rules; add issues with a `path` naming the field. */
+  refine?: (reading: z.output<z.ZodObject<ReadingShape<F>>>, ctx: z.RefinementCtx) => void;
+}
+
+export function defineDeviceType<const F extends Blocks>(opts: DefineOptions<F>): DeviceTypeDefinition<F> {
+  const all: Blocks = { ...commonFields, ...opts.fields };
+  const shape: Record<string, z.ZodType> = {};
+  const fieldKinds = new Map<string, FieldKind>();
+  for (const [key, b] of Object.entries(all)) {
+    shape[key] = b.required ? b.schema : b.schema.optional();
+    if (key !== 'ts') fieldKinds.set(key, b.kind);
+  }
+  const obj = z.strictObject(shape) as unknown as z.ZodObject<ReadingShape<F>>;
+  const schema = opts.refine ? obj.superRefine(opts.refine as never) : obj;
+  return Object.freeze({
+    name: opts.name,
+    measurement: opts.measurement,
+    fiwareModel: opts.fiwareModel,
+    fields: opts.fields,
+    schema: schema as unknown as DeviceTypeDefinition<F>['schema'],
+    fieldKinds,
+  });
+}

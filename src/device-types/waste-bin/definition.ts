@@ -1,0 +1,16 @@
+import { defineDeviceType } from '../types.js';
+import { float, oneOf, ratio, required } from '../common/fields.js';
+
+/** A waste container fill sensor (FIWARE WasteContainer). */
+export const wasteBin = defineDeviceType({
+  name: 'waste-bin',
+  measurement: 'waste_bin',
+  fiwareModel: 'WasteContainer',
+  fields: {
+    fillingLevel: required(ratio('fill ratio 0..1 (not percent)')),
+    temperature: float('°C, -40..120', -40, 120),
+    status: oneOf(['ok', 'lidOpen', 'dropped', 'moved', 'vandalized', 'burning', 'unknown']),
+    methaneConcentration: float('ppm ≥ 0', 0),
+    cargoWeight: float('kg ≥ 0', 0),
+  },
+});

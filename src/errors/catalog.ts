@@ -1,0 +1,89 @@
+/**
+ * The one error catalog. Every error a user or an operator can see carries a stable code from here,
+ * and says whether retrying the same operation can succeed.
+ *
+ * Dead-letter reasons are a separate, closed list (`DeadLetterReason`): they describe why a reading
+ * was not written, and are counted in metrics by that code.
+ */
+
+export interface ErrorSpec {
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly summary: string;
+}
+
+function spec<C extends string>(code: C, retryable: boolean, summary: string): ErrorSpec & { code: C } {
+  return { code, retryable, summary };
+}
+
+export const ErrorCodes = {
+  CONFIG_INVALID: spec('CP_ERR_CONFIG_INVALID', false, 'a configuration value is invalid'),
+  CONFIG_UNKNOWN_KEY: spec('CP_ERR_CONFIG_UNKNOWN_KEY', false, 'a configuration key is not known'),
+  CONFIG_FILE: spec('CP_ERR_CONFIG_FILE', false, 'the configuration file cannot be read'),
+  CATALOG_INVALID: spec('CP_ERR_CATALOG_INVALID', false, 'a device catalog file is invalid'),
+  CATALOG_DUPLICATE: spec('CP_ERR_CATALOG_DUPLICATE', false, 'a device id appears twice in the catalog'),
+  INFLUX_UNREACHABLE: spec('CP_ERR_INFLUX_UNREACHABLE', true, 'InfluxDB cannot be reached'),
+  INFLUX_TIMEOUT: spec('CP_ERR_INFLUX_TIMEOUT', true, 'InfluxDB did not answer in time'),
+  INFLUX_THROTTLED: spec('CP_ERR_INFLUX_THROTTLED', true, 'InfluxDB asked us to slow down (429)'),
+  INFLUX_SERVER: spec('CP_ERR_INFLUX_SERVER', true, 'InfluxDB failed with a server error (5xx)'),
+  INFLUX_AUTH: spec('CP_ERR_INFLUX_AUTH', true, 'InfluxDB refused the credentials (401/403)'),
+  INFLUX_NOT_FOUND: spec('CP_ERR_INFLUX_NOT_FOUND', true, 'InfluxDB has no such database, bucket or write endpoint'),
+  INFLUX_REJECTED: spec('CP_ERR_INFLUX_REJECTED', false, 'InfluxDB rejected points in the batch (400)'),
+  INFLUX_TOO_LARGE: spec('CP_ERR_INFLUX_TOO_LARGE', false, 'InfluxDB refused the request as too large (413)'),
+  INFLUXD_MISSING: spec('CP_ERR_INFLUXD_MISSING', false, 'the influxd binary is not installed'),
+  INFLUXD_START: spec('CP_ERR_INFLUXD_START', false, 'the local influxd did not start'),
+  PORT_IN_USE: spec('CP_ERR_PORT_IN_USE', false, 'a port is already in use'),
+  BACKPRESSURE: spec('CP_ERR_BACKPRESSURE', true, 'the write buffer is full; the publish is refused until it drains'),
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]['code'];
+
+/** An error with a stable code, a retryable flag and, for throttling, how long to wait. */
+export class CitypipeError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  /** Milliseconds the other side asked us to wait before retrying (Retry-After), if it said. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    spec: ErrorSpec & { code: ErrorCode },
+    message: string,
+    opts: { cause?: unknown; retryAfterMs?: number | undefined; retryable?: boolean } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'CitypipeError';
+    this.code = spec.code;
+    this.retryable = opts.retryable ?? spec.retryable;
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+/**
+ * Why a reading was not written. Stable: these appear in metrics labels, in the dead-letter API and
+ * in `dead-letters replay --reason`.
+ */
+export const DeadLetterReasons = [
+  'invalid_topic', // topic is not city/{type}/{deviceId}/telemetry
+  'unknown_type', // {type} is not a known device type
+  'unknown_device', // device id not in the catalog
+  'type_mismatch', // the catalog says the device is of another type
+  'payload_too_large', // payload over the configured limit
+  'invalid_json', // payload is not JSON
+  'not_an_object', // a reading is not a JSON object
+  'empty_batch', // a batch with no readings
+  'batch_too_large', // a batch with more readings than allowed
+  'missing_field', // a required field is absent
+  'wrong_type', // a field has the wrong JSON type (strings are never coerced to numbers)
+  'not_finite', // a number is not finite (1e400 parses to Infinity)
+  'out_of_range', // a number outside its range
+  'invalid_enum', // a string outside its enumeration
+  'unknown_key', // a key the schema does not know
+  'invalid_value', // any other schema rule (e.g. availableSpotNumber > totalSpotNumber)
+  'ts_invalid', // ts is neither ISO 8601 with offset nor epoch milliseconds
+  'ts_in_seconds', // ts looks like epoch seconds
+  'ts_too_old', // ts older than the accepted window
+  'ts_in_future', // ts too far in the future
+  'influx_rejected', // InfluxDB refused the point; the message is InfluxDB's own
+] as const;
+
+export type DeadLetterReason = (typeof DeadLetterReasons)[number];
