@@ -11,7 +11,13 @@ export const deviceRecordSchema = z.strictObject({
     lat: z.number().min(-90).max(90),
     lon: z.number().min(-180).max(180),
   }),
-  district: z.string().min(1).max(128),
+  // Becomes an InfluxDB tag value: line protocol cannot carry a line break, and a value ending in a
+  // backslash cannot be written at all, so both are refused here rather than at write time.
+  district: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[^\\\r\n\t]*$/, 'must not contain a backslash, tab or line break'),
   address: z.string().max(256).optional(),
   reportingIntervalS: z.number().int().min(1).max(7 * 24 * 3600).default(900),
   attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),

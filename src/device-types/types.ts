@@ -14,9 +14,9 @@ export type ReadingShape<F extends Blocks> = ShapeOf<typeof commonFields> & Shap
  * One device type: its topic name, its InfluxDB measurement, its FIWARE model, and one declaration of
  * fields from which the strict zod schema and the line-protocol field kinds are both derived.
  */
-export interface DeviceTypeDefinition<F extends Blocks = Blocks> {
+export interface DeviceTypeDefinition<F extends Blocks = Blocks, N extends string = string> {
   /** Topic segment and catalog `type`, e.g. `waste-bin`. */
-  readonly name: string;
+  readonly name: N;
   /** InfluxDB measurement, e.g. `waste_bin`. */
   readonly measurement: string;
   /** FIWARE Smart Data Model this follows. */
@@ -33,8 +33,8 @@ export type ReadingOf<D extends DeviceTypeDefinition> = z.output<D['schema']>;
 /** What a device sends for that type (the simulators build these). */
 export type ReadingInputOf<D extends DeviceTypeDefinition> = z.input<D['schema']>;
 
-export interface DefineOptions<F extends Blocks> {
-  name: string;
+export interface DefineOptions<F extends Blocks, N extends string> {
+  name: N;
   measurement: string;
   fiwareModel: string;
   fields: F;
@@ -42,7 +42,7 @@ export interface DefineOptions<F extends Blocks> {
   refine?: (reading: z.output<z.ZodObject<ReadingShape<F>>>, ctx: z.RefinementCtx) => void;
 }
 
-export function defineDeviceType<const F extends Blocks>(opts: DefineOptions<F>): DeviceTypeDefinition<F> {
+export function defineDeviceType<const N extends string, const F extends Blocks>(opts: DefineOptions<F, N>): DeviceTypeDefinition<F, N> {
   const all: Blocks = { ...commonFields, ...opts.fields };
   const shape: Record<string, z.ZodType> = {};
   const fieldKinds = new Map<string, FieldKind>();
@@ -57,7 +57,7 @@ export function defineDeviceType<const F extends Blocks>(opts: DefineOptions<F>)
     measurement: opts.measurement,
     fiwareModel: opts.fiwareModel,
     fields: opts.fields,
-    schema: schema as unknown as DeviceTypeDefinition<F>['schema'],
+    schema: schema as unknown as DeviceTypeDefinition<F, N>['schema'],
     fieldKinds,
   });
 }

@@ -25,8 +25,14 @@ export interface ValidReading {
   /** Device type name (topic segment). */
   readonly type: string;
   readonly deviceId: string;
-  /** Epoch ms: the device's `ts`, or the receive time when it sent none. */
-  readonly timeMs: number;
+  /**
+   * Epoch ms: the device's `ts`, or the receive time when it sent none. For the latter the pipeline
+   * may move it forward by a few ms so that readings of one device never share a timestamp (in
+   * InfluxDB a point is measurement + tags + time: two readings in one ms would overwrite each other).
+   */
+  timeMs: number;
+  /** True when the device sent no `ts` and `timeMs` is the receive time. */
+  readonly stampedAtReceive: boolean;
   /** The reading's fields without `ts`, in schema order. */
   readonly fields: Readonly<Record<string, number | string>>;
   /** Position in a batch payload; undefined for a single reading. */

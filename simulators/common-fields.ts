@@ -1,0 +1,79 @@
+/**
+ * The fields every simulated reading carries (seq, batteryLevel, rssi), as one reusable block, the
+ * way the device types declare them once in src/device-types/common/fields.ts.
+ */
+import type { Rng } from './prng.js';
+import { normal, uniform } from './prng.js';
+
+const DAY_MS = 86_400_000;
+
+export interface CommonFieldsOptions {
+  /** Days a full battery lasts at this device's reporting rate. */
+  readonly batteryLifeDays: number;
+}
+
+export interface CommonReadingFields {
+  seq: number;
+  batteryLevel: number;
+  rssi: number;
+}
+
+/**
+ * seq counting up from 0; a battery that drains linearly with time (some start nearly flat, so a
+ * demo shows `device.battery` tickets) and is swapped for a new one when empty; an RSSI around a
+ * per-device level (its distance to the gateway) with some fading.
+ */
+export function commonFields(rng: Rng, startMs: number, opts: CommonFieldsOptions): (simTimeMs: number) => CommonReadingFields {
+  let seq = 0;
+  let battery = rng() < 0.05 ? uniform(rng, 0.16, 0.22) : uniform(rng, 0.35, 1);
+  let lastMs = startMs;
+  const drainPerMs = 1 / (opts.batteryLifeDays * DAY_MS);
+  const rssiLevel = uniform(rng, -105, -62);
+  return (simTimeMs) => {
+    battery -= Math.max(0, simTimeMs - lastMs) * drainPerMs;
+    lastMs = Math.max(lastMs, simTimeMs);
+    // A technician swaps a flat battery; the reading after shows a full one.
+    if (battery < 0.02) battery = 1;
+    const rssi = Math.round(Math.min(0, Math.max(-150, rssiLevel + 3 * normal(rng))));
+    return { seq: seq++, batteryLevel: round(battery, 3), rssi };
+  };
+}
+
+/** `x` rounded to `digits` decimals: payloads look like a device's, not like float noise. */
+export function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** `x` limited to [min, max]. */
+export function clamp(x: number, min: number, max: number): number {
+  return x < min ? min : x > max ? max : x;
+}
+
+/** A numeric attribute of the device, or `fallback` when absent or not a positive finite number. */
+export function positiveAttribute(attributes: Readonly<Record<string, unknown>>, key: string, fallback: number): number {
+  const v = attributes[key];
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+/** A string attribute, or `fallback`. */
+export function stringAttribute(attributes: Readonly<Record<string, unknown>>, key: string, fallback: string): string {
+  const v = attributes[key];
+  return typeof v === 'string' && v !== '' ? v : fallback;
+}
+
+/**
+ * A slowly wandering value (Ornstein–Uhlenbeck): mean-reverting noise for weather, cloud cover and
+ * other things that drift rather than jump. `sd` is its long-run spread, `tauMs` how long a
+ * deviation lasts.
+ */
+export function drift(rng: Rng, sd: number, tauMs: number): (dtMs: number) => number {
+  let x = sd * normal(rng);
+  return (dtMs) => {
+    if (dtMs > 0) {
+      const a = Math.exp(-dtMs / tauMs);
+      x = a * x + sd * Math.sqrt(1 - a * a) * normal(rng);
+    }
+    return x;
+  };
+}

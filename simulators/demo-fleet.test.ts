@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { DeviceCatalog } from '../src/catalog/catalog.js';
+import { verifySecret } from '../src/catalog/secrets.js';
+import { modelFor } from './index.js';
+import { deviceSeed, mulberry32 } from './prng.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const credentials = JSON.parse(readFileSync(path.join(root, 'simulators', 'demo-credentials.json'), 'utf8')) as Record<string, string>;
+const DISTRICTS = ['centrum', 'west', 'oost', 'noord', 'zuid', 'nieuw-west', 'zuidoost'];
+
+describe('the shipped demo fleet', async () => {
+  const catalog = await DeviceCatalog.load(path.join(root, 'devices'));
+  const devices = catalog.all();
+
+  it('is about 40 devices of every type across all of Amsterdam’s districts', () => {
+    expect(devices.length).toBeGreaterThanOrEqual(35);
+    expect(devices.length).toBeLessThanOrEqual(45);
+    expect(new Set(devices.map((d) => d.district))).toEqual(new Set(DISTRICTS));
+    expect(new Set(devices.map((d) => d.type))).toEqual(new Set(['waste-bin', 'parking-meter', 'streetlight']));
+    for (const d of devices) {
+      expect(d.location.lat, d.id).toBeGreaterThan(52.27);
+      expect(d.location.lat, d.id).toBeLessThan(52.44);
+      expect(d.location.lon, d.id).toBeGreaterThan(4.72);
+      expect(d.location.lon, d.id).toBeLessThan(5.08);
+      expect(d.address, d.id).toMatch(/\S+ \d+/);
+    }
+  });
+
+  it('reports at each type’s interval and carries the attributes the models and rules use', () => {
+    const interval = { 'waste-bin': 900, 'parking-meter': 300, streetlight: 600 } as Record<string, number>;
+    for (const d of devices) {
+      expect(d.reportingIntervalS, d.id).toBe(interval[d.type]);
+      if (d.type === 'waste-bin') expect(d.attributes).toMatchObject({ binCapacity: expect.any(Number), wasteKind: expect.any(String) });
+      if (d.type === 'parking-meter') expect(d.attributes).toMatchObject({ tariffZone: expect.any(String), bays: expect.any(Number) });
+      if (d.type === 'streetlight') expect(d.attributes).toMatchObject({ powerRating: expect.any(Number), lampType: expect.any(String) });
+    }
+  });
+
+  it('has a demo secret for every device, matching its stored hash, and nothing else', () => {
+    expect(Object.keys(credentials).sort()).toEqual(devices.map((d) => d.id).sort());
+    for (const d of devices) {
+      expect(d.secretHash, d.id).toBeDefined();
+      expect(verifySecret(credentials[d.id]!, d.secretHash!), d.id).toBe(true);
+    }
+  });
+
+  it('simulates a day of valid readings for every device', () => {
+    const start = Date.parse('2024-03-15T00:00:00+01:00');
+    for (const d of devices) {
+      const model = modelFor(d.type)!;
+      const sim = model.create(d, mulberry32(deviceSeed(1, d.id)), start);
+      for (let t = start; t < start + 24 * 3_600_000; t += d.reportingIntervalS * 1000) {
+        const r = model.type.schema.safeParse(sim.next(t));
+        expect(r.success, `${d.id} at ${new Date(t).toISOString()}`).toBe(true);
+      }
+    }
+  });
+});

@@ -1,0 +1,201 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DeviceCatalog } from '../../catalog/catalog.js';
+import { CitypipeError, ErrorCodes } from '../../errors/catalog.js';
+import { devicesAdd, devicesList, devicesRotateSecret, registerDevicesCommand, type DevicesAddOptions, type DevicesIo } from './devices.js';
+
+function memoryIo() {
+  const io = { stdout: '', stderr: '', codes: [] as number[] } as { stdout: string; stderr: string; codes: number[] } & DevicesIo;
+  io.out = (t) => void (io.stdout += t);
+  io.err = (t) => void (io.stderr += t);
+  io.exit = (c) => void io.codes.push(c);
+  return io;
+}
+
+const addOpts: DevicesAddOptions = {
+  id: 'bin-0100',
+  type: 'waste-bin',
+  district: 'noord',
+  lat: '52.3905',
+  lon: '4.9185',
+  address: 'Van der Pekstraat 1',
+};
+
+let dir: string;
+const devicesDir = () => dir;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'citypipe-devices-cli-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('devices add', () => {
+  it('registers the device and prints its secret once, with a warning to store it', async () => {
+    const io = memoryIo();
+    expect(await devicesAdd(devicesDir, addOpts, io)).toBe(0);
+    expect(io.stderr).toBe('');
+    const password = /MQTT password: (\S+)/.exec(io.stdout)?.[1];
+    expect(password).toBeDefined();
+    expect(io.stdout).toContain('MQTT username: bin-0100');
+    expect(io.stdout).toContain('Store this password now');
+    expect(io.stdout).toContain('cannot show it again');
+    const catalog = await DeviceCatalog.load(dir);
+    expect(catalog.get('bin-0100')).toMatchObject({ district: 'noord', location: { lat: 52.3905, lon: 4.9185 }, address: 'Van der Pekstraat 1' });
+    expect(catalog.authenticate('bin-0100', password!)).toBe('ok');
+    expect(await readFile(path.join(dir, 'registered.json'), 'utf8')).not.toContain(password!);
+  });
+
+  it('with --json prints exactly {"id","password"} on stdout', async () => {
+    const io = memoryIo();
+    expect(await devicesAdd(devicesDir, { ...addOpts, json: true, interval: '600', attr: ['binCapacity=1100', 'wasteKind=paper', 'underground=true'] }, io)).toBe(0);
+    expect(io.stdout).toMatch(/^\{"id":"bin-0100","password":"[A-Za-z0-9_-]+"\}\n$/);
+    const { id, password } = JSON.parse(io.stdout) as { id: string; password: string };
+    expect(Object.keys(JSON.parse(io.stdout) as object)).toEqual(['id', 'password']);
+    const catalog = await DeviceCatalog.load(dir);
+    expect(catalog.authenticate(id, password)).toBe('ok');
+    expect(catalog.get(id)).toMatchObject({ reportingIntervalS: 600, attributes: { binCapacity: 1100, wasteKind: 'paper', underground: true } });
+  });
+
+  const usage: Array<[string, DevicesAddOptions, string]> = [
+    ['a latitude that is not a number', { ...addOpts, lat: 'north' }, '--lat: expected latitude in decimal degrees, -90..90, got "north"'],
+    ['a hex longitude', { ...addOpts, lon: '0x4' }, '--lon: expected longitude'],
+    ['an empty latitude', { ...addOpts, lat: '' }, '--lat is required'],
+    ['a latitude out of range', { ...addOpts, lat: '95' }, 'new device (bin-0100): location.lat: must be ≤ 90, got 95'],
+    ['an unknown type', { ...addOpts, type: 'toaster' }, '--type: unknown device type "toaster"; one of waste-bin, parking-meter, streetlight'],
+    ['a bad id', { ...addOpts, id: 'bin/1' }, 'id: must match [A-Za-z0-9_.-]{1,64}'],
+    ['a fractional interval', { ...addOpts, interval: '1.5' }, '--interval: expected whole seconds ≥ 1, got "1.5"'],
+    ['an attribute without =', { ...addOpts, attr: ['powerRating'] }, '--attr: expected key=value, got "powerRating"'],
+    ['a missing district', { ...addOpts, district: undefined }, '--district is required'],
+  ];
+  it.each(usage)('exits 2 on %s and writes nothing', async (_name, opts, message) => {
+    const io = memoryIo();
+    expect(await devicesAdd(devicesDir, opts, io)).toBe(2);
+    expect(io.stdout).toBe('');
+    expect(io.stderr).toContain(message);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('exits 1 when the id is already taken', async () => {
+    expect(await devicesAdd(devicesDir, addOpts, memoryIo())).toBe(0);
+    const io = memoryIo();
+    expect(await devicesAdd(devicesDir, { ...addOpts, json: true }, io)).toBe(1);
+    expect(io.stdout).toBe('');
+    expect(io.stderr).toContain('device id bin-0100 already exists in');
+    expect(io.stderr).toContain(ErrorCodes.CATALOG_DUPLICATE.code);
+  });
+
+  it('exits 1 when the catalog folder is missing, saying how to fix it', async () => {
+    const io = memoryIo();
+    expect(await devicesAdd(() => path.join(dir, 'missing'), addOpts, io)).toBe(1);
+    expect(io.stderr).toContain('CITYPIPE_DEVICES_DIR');
+  });
+
+  it('exits 2 when the configuration is invalid', async () => {
+    const io = memoryIo();
+    const badConfig = () => {
+      throw new CitypipeError(ErrorCodes.CONFIG_INVALID, 'CITYPIPE_DEVICES_DIR: must not be empty');
+    };
+    expect(await devicesAdd(badConfig, addOpts, io)).toBe(2);
+    expect(io.stderr).toContain('CITYPIPE_DEVICES_DIR: must not be empty');
+  });
+});
+
+describe('devices list', () => {
+  it('prints a table, or JSON without hashes', async () => {
+    await devicesAdd(devicesDir, addOpts, memoryIo());
+    await writeFile(
+      path.join(dir, 'lights.json'),
+      JSON.stringify([{ id: 'light-1', type: 'streetlight', location: { lat: 52.37, lon: 4.89 }, district: 'centrum', reportingIntervalS: 600 }]),
+    );
+    const io = memoryIo();
+    expect(await devicesList(devicesDir, {}, io)).toBe(0);
+    const lines = io.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+TYPE\s+DISTRICT\s+INTERVAL\s+SECRET\s+ADDRESS$/);
+    expect(lines[1]).toMatch(/^light-1\s+streetlight\s+centrum\s+600s\s+no$/);
+    expect(lines[2]).toMatch(/^bin-0100\s+waste-bin\s+noord\s+900s\s+yes\s+Van der Pekstraat 1$/);
+    expect(lines.at(-1)).toBe(`2 devices in ${dir}`);
+
+    const json = memoryIo();
+    expect(await devicesList(devicesDir, { json: true }, json)).toBe(0);
+    expect(json.stdout).not.toContain('scrypt$');
+    const rows = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
+    expect(rows.map((r) => [r['id'], r['hasSecret'], r['file']])).toEqual([
+      ['light-1', false, path.join(dir, 'lights.json')],
+      ['bin-0100', true, path.join(dir, 'registered.json')],
+    ]);
+  });
+
+  it('exits 1 with the catalog error when a file is invalid', async () => {
+    await writeFile(path.join(dir, 'bad.json'), '{}');
+    const io = memoryIo();
+    expect(await devicesList(devicesDir, {}, io)).toBe(1);
+    expect(io.stderr).toContain('bad.json: must be a JSON array');
+  });
+});
+
+describe('devices rotate-secret', () => {
+  it('prints a new secret and the old one stops working', async () => {
+    const first = memoryIo();
+    await devicesAdd(devicesDir, { ...addOpts, json: true }, first);
+    const old = (JSON.parse(first.stdout) as { password: string }).password;
+
+    const io = memoryIo();
+    expect(await devicesRotateSecret(devicesDir, 'bin-0100', { json: true }, io)).toBe(0);
+    const { id, password } = JSON.parse(io.stdout) as { id: string; password: string };
+    expect(id).toBe('bin-0100');
+    expect(password).not.toBe(old);
+    const catalog = await DeviceCatalog.load(dir);
+    expect(catalog.authenticate(id, password)).toBe('ok');
+    expect(catalog.authenticate(id, old)).toBe('bad_secret');
+
+    const human = memoryIo();
+    expect(await devicesRotateSecret(devicesDir, 'bin-0100', {}, human)).toBe(0);
+    expect(human.stdout).toContain('Store this password now');
+  });
+
+  it('exits 1 for an unknown device and 2 for an impossible id', async () => {
+    const unknown = memoryIo();
+    expect(await devicesRotateSecret(devicesDir, 'bin-0404', {}, unknown)).toBe(1);
+    expect(unknown.stderr).toContain('no device bin-0404 in the catalog');
+    const bad = memoryIo();
+    expect(await devicesRotateSecret(devicesDir, 'a b', {}, bad)).toBe(2);
+  });
+});
+
+describe('registerDevicesCommand', () => {
+  function program(io: DevicesIo) {
+    const p = new Command().exitOverride().configureOutput({ writeErr: (t) => io.err(t), writeOut: (t) => io.out(t) });
+    registerDevicesCommand(p, devicesDir, io);
+    return p;
+  }
+  const argv = (...args: string[]) => ['node', 'citypipe', 'devices', ...args];
+
+  it('wires the options through commander', async () => {
+    const io = memoryIo();
+    await program(io).parseAsync(
+      argv('add', '--id', 'light-7', '--type', 'streetlight', '--district', 'zuid', '--lat', '52.35', '--lon', '4.88', '--attr', 'powerRating=60', '--attr', 'lampType=LED', '--json'),
+    );
+    expect(io.codes).toEqual([0]);
+    expect(JSON.parse(io.stdout)).toMatchObject({ id: 'light-7' });
+    expect((await DeviceCatalog.load(dir)).get('light-7')?.attributes).toEqual({ powerRating: 60, lampType: 'LED' });
+
+    const list = memoryIo();
+    await program(list).parseAsync(argv('list', '--json'));
+    expect(list.codes).toEqual([0]);
+    expect((JSON.parse(list.stdout) as unknown[]).length).toBe(1);
+  });
+
+  it('leaves a missing mandatory option to commander as a usage error', async () => {
+    const io = memoryIo();
+    const err = await program(io)
+      .parseAsync(argv('add', '--id', 'x', '--type', 'streetlight', '--district', 'zuid', '--lat', '52'))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommanderError);
+    expect(io.stderr).toContain("required option '--lon <lon>' not specified");
+    expect(io.codes).toEqual([]);
+  });
+});

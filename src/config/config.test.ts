@@ -1,0 +1,126 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, withOverrides } from './config.js';
+import { CitypipeError } from '../errors/catalog.js';
+
+function failure(env: Record<string, string>): CitypipeError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(CitypipeError);
+    return err as CitypipeError;
+  }
+  throw new Error(`expected loadConfig to fail for ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('gives the CONTRACT §6 defaults with an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.mqtt.port).toBe(1883);
+    expect(c.http.port).toBe(8080);
+    expect(c.dataDir).toBe(path.resolve('./data'));
+    expect(c.devicesDir).toBe(path.resolve('./devices'));
+    expect(c.influx.url).toBeUndefined();
+    expect(c.influx.api).toBe('v2');
+    expect(c.logLevel).toBe('info');
+    expect(c.writer.batchSize).toBe(5000);
+    expect(c.writer.flushIntervalMs).toBe(1000);
+    expect(c.ingest.maxAgeMs).toBe(7 * 24 * 3600 * 1000);
+    expect(c.ingest.maxFutureMs).toBe(300_000);
+  });
+
+  it('reads every contract key from the environment', () => {
+    const c = loadConfig({
+      CITYPIPE_MQTT_PORT: '11883',
+      CITYPIPE_HTTP_PORT: '18080',
+      CITYPIPE_DATA_DIR: '/var/lib/citypipe',
+      CITYPIPE_DEVICES_DIR: '/etc/citypipe/devices',
+      CITYPIPE_INFLUX_URL: 'http://influx.example:8086/',
+      CITYPIPE_INFLUX_API: 'v1',
+      CITYPIPE_INFLUX_BUCKET: 'city/autogen',
+      CITYPIPE_INFLUX_ORG: 'gemeente',
+      CITYPIPE_INFLUX_TOKEN: 'writer:secret',
+      CITYPIPE_LOG_LEVEL: 'debug',
+    });
+    expect(c.mqtt.port).toBe(11883);
+    expect(c.http.port).toBe(18080);
+    expect(c.dataDir).toBe('/var/lib/citypipe');
+    expect(c.devicesDir).toBe('/etc/citypipe/devices');
+    expect(c.influx).toMatchObject({ url: 'http://influx.example:8086', api: 'v1', bucket: 'city/autogen', org: 'gemeente', token: 'writer:secret' });
+    expect(c.logLevel).toBe('debug');
+  });
+
+  it('is frozen', () => {
+    const c = loadConfig({});
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.influx)).toBe(true);
+  });
+
+  it.each([
+    [{ CITYPIPE_MQTT_PORT: 'abc' }, 'CITYPIPE_MQTT_PORT', /port/],
+    [{ CITYPIPE_MQTT_PORT: '70000' }, 'CITYPIPE_MQTT_PORT', /0\.\.65535/],
+    [{ CITYPIPE_HTTP_PORT: '80.5' }, 'CITYPIPE_HTTP_PORT', /whole/],
+    [{ CITYPIPE_INFLUX_API: 'v3' }, 'CITYPIPE_INFLUX_API', /v2 .* or v1/],
+    [{ CITYPIPE_INFLUX_URL: 'localhost:8086' }, 'CITYPIPE_INFLUX_URL', /http\(s\) URL/],
+    [{ CITYPIPE_LOG_LEVEL: 'verbose' }, 'CITYPIPE_LOG_LEVEL', /one of/],
+    [{ CITYPIPE_BATCH_SIZE: '0' }, 'CITYPIPE_BATCH_SIZE', /≥ 1/],
+    [{ CITYPIPE_INFLUX_BUCKET: 'a/b/c' }, 'CITYPIPE_INFLUX_BUCKET', /retention-policy/],
+    [{ CITYPIPE_MQTT_ALLOW_ANONYMOUS: 'maybe' }, 'CITYPIPE_MQTT_ALLOW_ANONYMOUS', /true or false/],
+    [{ CITYPIPE_INFLUX_API: 'v1', CITYPIPE_INFLUX_TOKEN: 'justatoken' }, 'CITYPIPE_INFLUX_TOKEN', /user:password/],
+  ])('%j stops start-up naming %s', (env, key, hint) => {
+    const err = failure(env as Record<string, string>);
+    expect(err.code).toBe('CP_ERR_CONFIG_INVALID');
+    expect(err.message.startsWith(`${key}`)).toBe(true);
+    expect(err.message).toMatch(hint);
+    expect(err.retryable).toBe(false);
+  });
+
+  it('names an unknown key and suggests the one meant', () => {
+    const err = failure({ CITYPIPE_INFLUX_URI: 'http://x:8086' });
+    expect(err.code).toBe('CP_ERR_CONFIG_UNKNOWN_KEY');
+    expect(err.message).toMatch(/^CITYPIPE_INFLUX_URI: unknown configuration key\. Did you mean CITYPIPE_INFLUX_URL\?/);
+  });
+
+  it('ignores variables that are not citypipe keys, and empty values', () => {
+    const c = loadConfig({ PATH: '/usr/bin', HOME: '/root', CITYPIPE_MQTT_PORT: '' });
+    expect(c.mqtt.port).toBe(1883);
+  });
+
+  it('reads a JSON config file, with the environment taking precedence', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'citypipe-config-'));
+    const file = path.join(dir, 'citypipe.json');
+    writeFileSync(file, JSON.stringify({ CITYPIPE_MQTT_PORT: 2883, CITYPIPE_HTTP_PORT: 9090, CITYPIPE_INFLUX_API: 'v1' }));
+    const c = loadConfig({ CITYPIPE_CONFIG: file, CITYPIPE_HTTP_PORT: '9999' });
+    expect(c.mqtt.port).toBe(2883);
+    expect(c.http.port).toBe(9999);
+    expect(c.influx.api).toBe('v1');
+  });
+
+  it('names the file when a key in it is bad', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'citypipe-config-'));
+    const file = path.join(dir, 'citypipe.json');
+    writeFileSync(file, JSON.stringify({ CITYPIPE_MQTT_PORT: 'one' }));
+    const err = failure({ CITYPIPE_CONFIG: file });
+    expect(err.message).toContain(`CITYPIPE_MQTT_PORT (in ${file})`);
+  });
+
+  it('says when the config file is missing or not JSON', () => {
+    expect(failure({ CITYPIPE_CONFIG: '/nonexistent/citypipe.json' }).message).toMatch(/^CITYPIPE_CONFIG: cannot read \/nonexistent\/citypipe.json/);
+    const dir = mkdtempSync(path.join(tmpdir(), 'citypipe-config-'));
+    const file = path.join(dir, 'bad.json');
+    writeFileSync(file, '{ nope');
+    expect(failure({ CITYPIPE_CONFIG: file }).message).toMatch(/is not valid JSON/);
+  });
+
+  it('withOverrides returns a new frozen config and leaves the original alone', () => {
+    const c = loadConfig({});
+    const d = withOverrides(c, (draft) => {
+      draft.influx.url = 'http://127.0.0.1:1';
+    });
+    expect(d.influx.url).toBe('http://127.0.0.1:1');
+    expect(c.influx.url).toBeUndefined();
+    expect(Object.isFrozen(d.influx)).toBe(true);
+  });
+});

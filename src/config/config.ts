@@ -1,0 +1,226 @@
+/**
+ * Configuration (CONTRACT §6): environment variables, optionally a JSON config file with the same
+ * keys (CITYPIPE_CONFIG names it; the environment wins over the file). Parsed once at start with
+ * one zod schema, frozen, and passed down. Nothing else in citypipe reads `process.env`.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
+
+const port = (hint: string) =>
+  z.coerce
+    .number({ error: `expected a TCP port number. ${hint}` })
+    .int({ error: `expected a whole TCP port number. ${hint}` })
+    .min(0, { error: `expected a port 0..65535. ${hint}` })
+    .max(65535, { error: `expected a port 0..65535. ${hint}` });
+
+const positiveInt = (what: string, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what} as a whole number` })
+    .min(1, { error: `expected ${what} ≥ 1` })
+    .max(max, { error: `expected ${what} ≤ ${max}` });
+
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false' }).transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const host = z.string().min(1, { error: 'expected a host name or address, e.g. 127.0.0.1 or 0.0.0.0' });
+
+const url = z
+  .string()
+  .refine((v) => /^https?:\/\/[^\s/]+/.test(v), { error: 'expected an http(s) URL such as http://127.0.0.1:8086' })
+  .transform((v) => v.replace(/\/+$/, ''));
+
+/**
+ * Every key citypipe reads. The CONTRACT §6 keys come first; the rest are tuning knobs with defaults
+ * that suit one Debian box.
+ */
+const schema = z.object({
+  CITYPIPE_MQTT_PORT: port('Set it to a free port such as 1883.').default(1883),
+  CITYPIPE_MQTT_HOST: host.default('0.0.0.0'),
+  CITYPIPE_HTTP_PORT: port('Set it to a free port such as 8080.').default(8080),
+  CITYPIPE_HTTP_HOST: host.default('0.0.0.0'),
+  CITYPIPE_DATA_DIR: z.string().min(1).default('./data'),
+  CITYPIPE_DEVICES_DIR: z.string().min(1).default('./devices'),
+  CITYPIPE_INFLUX_URL: url.optional(),
+  CITYPIPE_INFLUX_API: z.enum(['v2', 'v1'], { error: 'expected v2 (InfluxDB 2.x, 3.x, 1.8+) or v1 (InfluxDB 1.x before 1.8)' }).default('v2'),
+  CITYPIPE_INFLUX_BUCKET: z
+    .string()
+    .regex(/^[^/\s]+(\/[^/\s]+)?$/, { error: 'expected a bucket name, or for v1 `database` or `database/retention-policy`' })
+    .default('citypipe'),
+  CITYPIPE_INFLUX_ORG: z.string().default(''),
+  CITYPIPE_INFLUX_TOKEN: z.string().default(''),
+  CITYPIPE_INFLUX_TIMEOUT_MS: positiveInt('a timeout in milliseconds', 600_000).default(10_000),
+  CITYPIPE_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'expected one of fatal, error, warn, info, debug, trace, silent' })
+    .default('info'),
+  CITYPIPE_BATCH_SIZE: positiveInt('a number of lines per InfluxDB write', 100_000).default(5000),
+  CITYPIPE_FLUSH_INTERVAL_MS: positiveInt('a flush interval in milliseconds', 60_000).default(1000),
+  CITYPIPE_MAX_PENDING: positiveInt('a number of readings', 50_000_000).default(500_000),
+  CITYPIPE_MAX_PAYLOAD_BYTES: positiveInt('a payload size in bytes', 16 * 1024 * 1024).default(256 * 1024),
+  CITYPIPE_MAX_BATCH: positiveInt('a number of readings per batch', 100_000).default(1000),
+  CITYPIPE_TS_MAX_AGE_S: positiveInt('an age in seconds').default(7 * 24 * 3600),
+  CITYPIPE_TS_MAX_FUTURE_S: positiveInt('a number of seconds').default(300),
+  CITYPIPE_DEAD_LETTER_MAX: positiveInt('a number of dead letters to keep').default(100_000),
+  CITYPIPE_MQTT_ALLOW_ANONYMOUS: bool.default(true),
+  CITYPIPE_STOP_TIMEOUT_MS: positiveInt('a timeout in milliseconds', 3_600_000).default(30_000),
+});
+
+type Raw = z.output<typeof schema>;
+
+/** The parsed, frozen configuration every part of citypipe receives. */
+export interface Config {
+  readonly mqtt: { readonly host: string; readonly port: number; readonly allowAnonymous: boolean };
+  readonly http: { readonly host: string; readonly port: number };
+  readonly dataDir: string;
+  readonly devicesDir: string;
+  readonly influx: {
+    /** Undefined when not configured: `demo` then starts a local influxd; `start` refuses to run. */
+    readonly url: string | undefined;
+    readonly api: 'v1' | 'v2';
+    readonly bucket: string;
+    readonly org: string;
+    readonly token: string;
+    readonly timeoutMs: number;
+  };
+  readonly logLevel: Raw['CITYPIPE_LOG_LEVEL'];
+  readonly writer: { readonly batchSize: number; readonly flushIntervalMs: number; readonly maxPending: number };
+  readonly ingest: {
+    readonly maxPayloadBytes: number;
+    readonly maxBatch: number;
+    readonly maxAgeMs: number;
+    readonly maxFutureMs: number;
+  };
+  readonly deadLetterMax: number;
+  readonly stopTimeoutMs: number;
+}
+
+export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
+
+/** A guess at what a user meant by an unknown key: the known key with the smallest edit distance. */
+function closestKey(key: string): string | undefined {
+  let best: string | undefined;
+  let bestDist = Infinity;
+  for (const k of CONFIG_KEYS) {
+    const d = editDistance(key, k);
+    if (d < bestDist) [best, bestDist] = [k, d];
+  }
+  return bestDist <= 4 ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}
+
+function readConfigFile(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CitypipeError(ErrorCodes.CONFIG_FILE, `CITYPIPE_CONFIG: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new CitypipeError(ErrorCodes.CONFIG_FILE, `CITYPIPE_CONFIG: ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new CitypipeError(ErrorCodes.CONFIG_FILE, `CITYPIPE_CONFIG: ${file} must hold a JSON object of CITYPIPE_* keys`);
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (typeof v === 'object' && v !== null) {
+      throw new CitypipeError(ErrorCodes.CONFIG_INVALID, `${k} (in ${file}): expected a string, number or boolean`);
+    }
+    out[k] = String(v);
+  }
+  return out;
+}
+
+/**
+ * Parses configuration from an environment (normally `process.env`, passed in by the entry point).
+ * Throws CitypipeError naming the key, the bad value and the fix.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const fromFile = env.CITYPIPE_CONFIG ? readConfigFile(env.CITYPIPE_CONFIG) : {};
+  const merged: Record<string, string> = { ...fromFile };
+  for (const [k, v] of Object.entries(env)) {
+    if (k.startsWith('CITYPIPE_') && k !== 'CITYPIPE_CONFIG' && v !== undefined && v !== '') merged[k] = v;
+  }
+  for (const k of Object.keys(merged)) {
+    if (!CONFIG_KEYS.includes(k)) {
+      const guess = closestKey(k);
+      const where = k in fromFile ? ` (in ${env.CITYPIPE_CONFIG})` : '';
+      throw new CitypipeError(
+        ErrorCodes.CONFIG_UNKNOWN_KEY,
+        `${k}${where}: unknown configuration key.${guess ? ` Did you mean ${guess}?` : ''} Known keys: see README "Configuration".`,
+      );
+    }
+  }
+  const result = schema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = String(issue.path[0]);
+    const where = key in fromFile && !(key in env) ? ` (in ${env.CITYPIPE_CONFIG})` : '';
+    throw new CitypipeError(ErrorCodes.CONFIG_INVALID, `${key}${where}: ${issue.message}; got ${JSON.stringify(merged[key])}`);
+  }
+  const r = result.data;
+  if (r.CITYPIPE_INFLUX_API === 'v1' && r.CITYPIPE_INFLUX_TOKEN && !r.CITYPIPE_INFLUX_TOKEN.includes(':')) {
+    throw new CitypipeError(
+      ErrorCodes.CONFIG_INVALID,
+      'CITYPIPE_INFLUX_TOKEN: with CITYPIPE_INFLUX_API=v1 the token is `user:password`; got a value without a colon',
+    );
+  }
+  return deepFreeze({
+    mqtt: { host: r.CITYPIPE_MQTT_HOST, port: r.CITYPIPE_MQTT_PORT, allowAnonymous: r.CITYPIPE_MQTT_ALLOW_ANONYMOUS },
+    http: { host: r.CITYPIPE_HTTP_HOST, port: r.CITYPIPE_HTTP_PORT },
+    dataDir: path.resolve(r.CITYPIPE_DATA_DIR),
+    devicesDir: path.resolve(r.CITYPIPE_DEVICES_DIR),
+    influx: {
+      url: r.CITYPIPE_INFLUX_URL,
+      api: r.CITYPIPE_INFLUX_API,
+      bucket: r.CITYPIPE_INFLUX_BUCKET,
+      org: r.CITYPIPE_INFLUX_ORG,
+      token: r.CITYPIPE_INFLUX_TOKEN,
+      timeoutMs: r.CITYPIPE_INFLUX_TIMEOUT_MS,
+    },
+    logLevel: r.CITYPIPE_LOG_LEVEL,
+    writer: { batchSize: r.CITYPIPE_BATCH_SIZE, flushIntervalMs: r.CITYPIPE_FLUSH_INTERVAL_MS, maxPending: r.CITYPIPE_MAX_PENDING },
+    ingest: {
+      maxPayloadBytes: r.CITYPIPE_MAX_PAYLOAD_BYTES,
+      maxBatch: r.CITYPIPE_MAX_BATCH,
+      maxAgeMs: r.CITYPIPE_TS_MAX_AGE_S * 1000,
+      maxFutureMs: r.CITYPIPE_TS_MAX_FUTURE_S * 1000,
+    },
+    deadLetterMax: r.CITYPIPE_DEAD_LETTER_MAX,
+    stopTimeoutMs: r.CITYPIPE_STOP_TIMEOUT_MS,
+  });
+}
+
+/** A Config with selected values replaced; for tests and for `demo`, which fills in the InfluxDB URL. */
+export function withOverrides(config: Config, patch: (draft: MutableDeep<Config>) => void): Config {
+  const draft = structuredClone(config) as MutableDeep<Config>;
+  patch(draft);
+  return deepFreeze(draft as Config);
+}
+
+type MutableDeep<T> = { -readonly [K in keyof T]: T[K] extends object ? MutableDeep<T[K]> : T[K] };
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

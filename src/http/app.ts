@@ -1,0 +1,145 @@
+/**
+ * The HTTP API. `buildApp` never listens, so tests call `app.inject()`; the service calls listen.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../observability/logger.js';
+import type { DeadLetterQuery, DeadLetterRecord } from '../deadletter/store.js';
+import { DeadLetterReasons } from '../errors/catalog.js';
+import type { IngestStats } from '../observability/metrics.js';
+
+/** What the HTTP layer reads from the running service. */
+export interface AppDeps {
+  log: Logger;
+  /** Prometheus text exposition. */
+  metricsText(): Promise<{ contentType: string; body: string }>;
+  /** Reasons the service is not ready; empty when ready. */
+  notReadyReasons(): string[];
+  stats(): IngestStats & { deadLettersByReason: Record<string, number> };
+  deadLetters: { list(q: DeadLetterQuery): { items: DeadLetterRecord[]; total: number } };
+}
+
+const deadLetterSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    receivedAt: { type: 'string', format: 'date-time' },
+    reason: { type: 'string', enum: [...DeadLetterReasons] },
+    path: { type: 'string' },
+    message: { type: 'string' },
+    topic: { type: 'string' },
+    deviceId: { type: ['string', 'null'] },
+    type: { type: ['string', 'null'] },
+    index: { type: ['integer', 'null'] },
+    payload: { type: 'string' },
+  },
+  required: ['id', 'receivedAt', 'reason', 'path', 'message', 'topic', 'payload'],
+} as const;
+
+const errorSchema = {
+  type: 'object',
+  properties: { statusCode: { type: 'integer' }, code: { type: 'string' }, error: { type: 'string' }, message: { type: 'string' } },
+} as const;
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ stage: 'http' }) as FastifyBaseLogger,
+    // One log line per request would drown the ones that matter; request counts belong in metrics.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 64 * 1024,
+  });
+
+  app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({
+    status: 'ok',
+  }));
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        response: {
+          200: { type: 'object', properties: { status: { type: 'string' } } },
+          503: { type: 'object', properties: { status: { type: 'string' }, reasons: { type: 'array', items: { type: 'string' } } } },
+        },
+      },
+    },
+    async (_req, reply) => {
+      const reasons = deps.notReadyReasons();
+      if (reasons.length) return reply.code(503).send({ status: 'not ready', reasons });
+      return { status: 'ready' };
+    },
+  );
+
+  app.get('/metrics', async (_req, reply) => {
+    const { contentType, body } = await deps.metricsText();
+    return reply.type(contentType).send(body);
+  });
+
+  app.get(
+    '/api/stats',
+    {
+      schema: {
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              received: { type: 'integer' },
+              written: { type: 'integer' },
+              deadLettered: { type: 'integer' },
+              pending: { type: 'integer' },
+              deadLettersByReason: { type: 'object', additionalProperties: { type: 'integer' } },
+            },
+            required: ['received', 'written', 'deadLettered', 'pending'],
+          },
+        },
+      },
+    },
+    async () => deps.stats(),
+  );
+
+  app.get<{ Querystring: { reason?: (typeof DeadLetterReasons)[number]; device_id?: string; type?: string; before?: number; limit?: number } }>(
+    '/api/dead-letters',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            reason: { type: 'string', enum: [...DeadLetterReasons] },
+            device_id: { type: 'string', maxLength: 64 },
+            type: { type: 'string', maxLength: 64 },
+            before: { type: 'integer', minimum: 1, description: 'only dead letters with an id below this (paging)' },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              total: { type: 'integer' },
+              items: { type: 'array', items: deadLetterSchema },
+              next: { type: ['string', 'null'] },
+            },
+            required: ['total', 'items'],
+          },
+          400: errorSchema,
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const { items, total } = deps.deadLetters.list({ reason: q.reason, deviceId: q.device_id, type: q.type, beforeId: q.before, limit: q.limit });
+      const last = items.at(-1);
+      const limit = q.limit ?? 100;
+      let next: string | null = null;
+      if (last && items.length === limit) {
+        const params = new URLSearchParams();
+        for (const [k, v] of Object.entries(q)) if (v !== undefined && k !== 'before') params.set(k, String(v));
+        params.set('before', String(last.id));
+        next = `/api/dead-letters?${params.toString()}`;
+      }
+      return { total, items: items.map((d) => ({ ...d, receivedAt: new Date(d.receivedAt).toISOString() })), next };
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,335 @@
+/**
+ * Batches points and writes them through a PointSink, retrying until InfluxDB accepts them.
+ *
+ * Flow of a point: `add()` → the open batch → (full, or `flushIntervalMs` after its first point) a
+ * ready batch → one of `concurrency` delivery slots → `onWritten` once InfluxDB accepted it. Nothing
+ * is dropped on the way: retryable failures are retried without a cap; a 400/413 is bisected so
+ * that only the lines InfluxDB still refuses on their own reach `onRejected`. A batch is done only
+ * when each of its points was either accepted or individually refused, which is what a durable
+ * spool in front of this needs to acknowledge.
+ */
+import { CitypipeError, ErrorCodes, type ErrorCode } from '../../errors/catalog.js';
+import { silentLogger, type Logger } from '../../observability/logger.js';
+import type { PendingPoint, PointSink } from './types.js';
+
+/** One request's outcome, for metrics. */
+export interface BatchOutcome {
+  /** Lines in the request (a bisected half counts as its own request). */
+  readonly lines: number;
+  readonly durationMs: number;
+  readonly ok: boolean;
+  /** The catalog code of the failure; undefined on success or for an unexpected error. */
+  readonly code?: ErrorCode | undefined;
+}
+
+/** Everything an InfluxWriter needs; only `sink` is required. */
+export interface InfluxWriterOptions {
+  sink: PointSink;
+  log?: Logger;
+  /** Where the sink writes, for log lines; default: the sink's `url` when it has one. */
+  target?: string;
+  /** Lines per request; default 5000. */
+  batchSize?: number;
+  /** A batch is sent at the latest this long after its first point; default 1000 ms. */
+  flushIntervalMs?: number;
+  /** Requests in flight at once; default 2. */
+  concurrency?: number;
+  /** `isFull()` is true from this many pending points on; default 500 000. */
+  maxPending?: number;
+  /** First retry delay, doubled per attempt (with jitter) up to `retryMaxMs`; default 250 ms. */
+  retryInitialMs?: number;
+  /** Cap of the retry delay (a longer Retry-After is still honoured); default 30 s. */
+  retryMaxMs?: number;
+  /** A failure that goes on is logged again at most this often; default 30 s. */
+  failureLogIntervalMs?: number;
+  /** InfluxDB accepted these points. */
+  onWritten?: (points: readonly PendingPoint[]) => void;
+  /** InfluxDB refuses this point on its own; `message` is InfluxDB's. */
+  onRejected?: (point: PendingPoint, message: string) => void;
+  /** After every request, for metrics. */
+  onBatch?: (outcome: BatchOutcome) => void;
+}
+
+interface Failing {
+  readonly since: number;
+  lastLogAt: number;
+  failures: number;
+}
+
+interface Sleep {
+  timer: NodeJS.Timeout;
+  wake: () => void;
+}
+
+/**
+ * The batching, retrying write stage over a PointSink. `start()` before the sources, `stop()` after
+ * them; `add()` is the hot path (an array push and a length check).
+ */
+export class InfluxWriter {
+  private readonly sink: PointSink;
+  private readonly log: Logger;
+  private readonly target: string | undefined;
+  private readonly batchSize: number;
+  private readonly flushIntervalMs: number;
+  private readonly concurrency: number;
+  private readonly maxPending: number;
+  private readonly retryInitialMs: number;
+  private readonly retryMaxMs: number;
+  private readonly failureLogIntervalMs: number;
+  private readonly hooks: Pick<InfluxWriterOptions, 'onWritten' | 'onRejected' | 'onBatch'>;
+
+  /** The batch being filled. */
+  private open: PendingPoint[] = [];
+  /** The open batch has waited `flushIntervalMs`: send it as soon as a slot is free. */
+  private openDue = false;
+  private openTimer: NodeJS.Timeout | undefined;
+  /** Full batches waiting for a slot. */
+  private readonly ready: PendingPoint[][] = [];
+  private inFlight = 0;
+  private pendingCount = 0;
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private stopping: Promise<number> | undefined;
+  /** stop() ran out of time: retries end, no new batch starts. */
+  private abandoned = false;
+  private readonly sleeps = new Set<Sleep>();
+  private drainedWaiters: (() => void)[] = [];
+  private failing: Failing | undefined;
+  private lastError: unknown;
+
+  constructor(opts: InfluxWriterOptions) {
+    this.sink = opts.sink;
+    this.log = (opts.log ?? silentLogger).child({ stage: 'influx-writer' });
+    const sinkUrl = (opts.sink as { url?: unknown }).url;
+    this.target = opts.target ?? (typeof sinkUrl === 'string' ? sinkUrl : undefined);
+    this.batchSize = opts.batchSize ?? 5000;
+    this.flushIntervalMs = opts.flushIntervalMs ?? 1000;
+    this.concurrency = opts.concurrency ?? 2;
+    this.maxPending = opts.maxPending ?? 500_000;
+    this.retryInitialMs = opts.retryInitialMs ?? 250;
+    this.retryMaxMs = opts.retryMaxMs ?? 30_000;
+    this.failureLogIntervalMs = opts.failureLogIntervalMs ?? 30_000;
+    this.hooks = { onWritten: opts.onWritten, onRejected: opts.onRejected, onBatch: opts.onBatch };
+  }
+
+  /** Points added and not yet accepted or refused by InfluxDB (buffered + in flight + retrying). */
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  /** True when callers should stop adding (refuse publishes) until `pending` drains. */
+  isFull(): boolean {
+    return this.pendingCount >= this.maxPending;
+  }
+
+  start(): void {
+    if (this.state !== 'new') return;
+    this.state = 'running';
+    if (this.open.length > 0) this.armOpenTimer();
+    this.pump();
+  }
+
+  /**
+   * Queues one point. Never drops: check `isFull()` first to apply backpressure. Throws after
+   * `stop()` began, because such a point could not be flushed anymore.
+   */
+  add(point: PendingPoint): void {
+    if (this.state === 'stopping' || this.state === 'stopped') throw new Error('InfluxWriter.add() after stop()');
+    const n = this.open.push(point);
+    this.pendingCount++;
+    if (n >= this.batchSize) {
+      this.closeOpen();
+      this.pump();
+    } else if (n === 1 && this.state === 'running') {
+      this.armOpenTimer();
+    }
+  }
+
+  /**
+   * Flushes everything and keeps retrying until `timeoutMs`. Resolves with the number of points that
+   * were not written (0 when all were), after logging them as an error.
+   */
+  stop(timeoutMs = 10_000): Promise<number> {
+    this.stopping ??= this.stopNow(timeoutMs);
+    return this.stopping;
+  }
+
+  private async stopNow(timeoutMs: number): Promise<number> {
+    this.state = 'stopping';
+    this.openDue = true;
+    this.pump();
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      new Promise<boolean>((resolve) => (this.pendingCount === 0 ? resolve(true) : this.drainedWaiters.push(() => resolve(true)))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    this.state = 'stopped';
+    if (drained) return 0;
+    this.abandoned = true;
+    for (const s of this.sleeps) s.wake();
+    const unwritten = this.pendingCount;
+    const err = this.lastError;
+    this.log.error(
+      { code: err instanceof CitypipeError ? err.code : undefined, url: this.target, unwritten, timeoutMs },
+      `${unwritten} points were NOT written to InfluxDB before the stop timeout (${timeoutMs} ms)` +
+        (err instanceof Error ? `; last error: ${err.message}` : ''),
+    );
+    return unwritten;
+  }
+
+  private armOpenTimer(): void {
+    clearTimeout(this.openTimer);
+    this.openTimer = setTimeout(() => {
+      this.openTimer = undefined;
+      this.openDue = true;
+      this.pump();
+    }, this.flushIntervalMs);
+  }
+
+  private closeOpen(): void {
+    clearTimeout(this.openTimer);
+    this.openTimer = undefined;
+    this.openDue = false;
+    this.ready.push(this.open);
+    this.open = [];
+  }
+
+  /**
+   * Starts deliveries while slots are free: full batches first, then the open batch if its time is
+   * up. While all slots are busy the open batch keeps filling, so an outage ends in full-size
+   * batches rather than in many small ones.
+   */
+  private pump(): void {
+    if (this.state === 'new' || this.abandoned) return;
+    while (this.inFlight < this.concurrency) {
+      if (this.ready.length === 0) {
+        if (!this.openDue || this.open.length === 0) return;
+        this.closeOpen();
+      }
+      const batch = this.ready.shift()!;
+      this.inFlight++;
+      void this.deliver(batch).then(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  /** Resolves when every point of `points` was accepted or refused, or stop() gave up. */
+  private async deliver(points: PendingPoint[]): Promise<void> {
+    const lines = points.map((p) => p.line);
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now();
+      let error: unknown;
+      try {
+        await this.sink.write(lines);
+      } catch (err) {
+        error = err ?? new Error('write failed');
+      }
+      const durationMs = performance.now() - started;
+      const code = error instanceof CitypipeError ? error.code : undefined;
+      this.call('onBatch', () => this.hooks.onBatch?.({ lines: lines.length, durationMs, ok: error === undefined, code }));
+
+      if (error === undefined) {
+        this.recovered();
+        this.settle(points.length);
+        this.call('onWritten', () => this.hooks.onWritten?.(points));
+        return;
+      }
+      if (code === ErrorCodes.INFLUX_REJECTED.code || code === ErrorCodes.INFLUX_TOO_LARGE.code) {
+        if (points.length === 1) {
+          this.settle(1);
+          const message = (error as CitypipeError).message;
+          this.call('onRejected', () => this.hooks.onRejected?.(points[0]!, message));
+          return;
+        }
+        // Resending the half InfluxDB already took is harmless: a point with the same measurement,
+        // tags and time overwrites itself.
+        const half = points.length >>> 1;
+        await this.deliver(points.slice(0, half));
+        await this.deliver(points.slice(half));
+        return;
+      }
+      this.lastError = error;
+      if (this.abandoned) return;
+      const delayMs = this.retryDelay(attempt, error);
+      this.failed(error, delayMs);
+      await this.sleep(delayMs);
+      if (this.abandoned) return;
+    }
+  }
+
+  /** Exponential backoff with jitter (half fixed, half random), but never sooner than Retry-After. */
+  private retryDelay(attempt: number, error: unknown): number {
+    const backoff = Math.min(this.retryMaxMs, this.retryInitialMs * 2 ** Math.min(attempt, 30));
+    const jittered = backoff / 2 + Math.random() * (backoff / 2);
+    const retryAfterMs = error instanceof CitypipeError ? (error.retryAfterMs ?? 0) : 0;
+    return Math.max(jittered, retryAfterMs);
+  }
+
+  private settle(n: number): void {
+    this.pendingCount -= n;
+    if (this.pendingCount === 0 && this.drainedWaiters.length > 0) {
+      const waiters = this.drainedWaiters;
+      this.drainedWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Logs a failure when it begins and then at most every `failureLogIntervalMs`. */
+  private failed(error: unknown, retryInMs: number): void {
+    const now = Date.now();
+    const code = error instanceof CitypipeError ? error.code : undefined;
+    const message = error instanceof Error ? error.message : String(error);
+    const f = this.failing;
+    if (f === undefined) {
+      this.failing = { since: now, lastLogAt: now, failures: 1 };
+      this.log.warn(
+        { code, url: this.target, retryInMs: Math.round(retryInMs), pending: this.pendingCount },
+        `writing to InfluxDB failed, retrying (points are kept): ${message}`,
+      );
+      return;
+    }
+    f.failures++;
+    if (now - f.lastLogAt >= this.failureLogIntervalMs) {
+      f.lastLogAt = now;
+      this.log.warn(
+        { code, url: this.target, retryInMs: Math.round(retryInMs), failingForMs: now - f.since, failures: f.failures, pending: this.pendingCount },
+        `writing to InfluxDB still failing, retrying (points are kept): ${message}`,
+      );
+    }
+  }
+
+  private recovered(): void {
+    const f = this.failing;
+    if (f === undefined) return;
+    this.failing = undefined;
+    this.log.info(
+      { url: this.target, failedForMs: Date.now() - f.since, failures: f.failures, pending: this.pendingCount },
+      'writing to InfluxDB recovered',
+    );
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const s: Sleep = {
+        timer: setTimeout(() => s.wake(), ms),
+        wake: () => {
+          clearTimeout(s.timer);
+          this.sleeps.delete(s);
+          resolve();
+        },
+      };
+      this.sleeps.add(s);
+    });
+  }
+
+  /** A throwing hook must not stall deliveries or take the process down. */
+  private call(hook: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err, hook }, `InfluxWriter ${hook} hook threw; continuing`);
+    }
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * End to end through real parts: mqtt.js and Debian's mosquitto_pub publish to the embedded broker,
+ * readings land in the run's real InfluxDB 1.x, and what is refused is in /api/dead-letters.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { influxQuery } from './helpers/influx.js';
+import { connectClient, connectDevice, startTestService, telemetryTopic, testDevice, type RunningService } from './helpers/service.js';
+import { waitFor } from './helpers/wait.js';
+import { deviceTypes } from '../src/device-types/registry.js';
+
+const run = promisify(execFile);
+const influxUrl = inject('influxUrl');
+
+const bin = testDevice('waste-bin', 'centrum', { binCapacity: 240 });
+const meter = testDevice('parking-meter', 'zuid');
+const light = testDevice('streetlight', 'noord', { powerRating: 60 });
+const devices = { 'waste-bin': bin, 'parking-meter': meter, streetlight: light } as const;
+
+let svc: RunningService;
+const clients: MqttClient[] = [];
+
+async function device(d: typeof bin): Promise<MqttClient> {
+  const c = await connectDevice(svc.mqttUrl, d);
+  clients.push(c);
+  return c;
+}
+
+async function publish(c: MqttClient, topic: string, payload: unknown, qos: 0 | 1 = 1): Promise<void> {
+  await c.publishAsync(topic, typeof payload === 'string' ? payload : JSON.stringify(payload), { qos });
+}
+
+function q(influxql: string) {
+  return influxQuery(influxUrl, svc.db, influxql);
+}
+
+async function deadLetters(params: Record<string, string> = {}) {
+  const res = await fetch(`${svc.httpUrl}/api/dead-letters?${new URLSearchParams(params).toString()}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as { total: number; items: { reason: string; path: string; message: string; deviceId: string; index: number | null; payload: string; topic: string }[] };
+}
+
+beforeAll(async () => {
+  svc = await startTestService(influxUrl, [bin, meter, light]);
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.endAsync()));
+  await svc?.stop();
+});
+
+describe('valid readings reach InfluxDB', () => {
+  it('writes one reading of every type with its values, catalog tags and device timestamp', async () => {
+    const ts = Date.now() - 60_000;
+    const readings = {
+      'waste-bin': { ts, seq: 1, fillingLevel: 0.42, temperature: 12.5, status: 'ok', batteryLevel: 0.9, rssi: -71 },
+      'parking-meter': { ts, seq: 1, totalSpotNumber: 12, availableSpotNumber: 5, status: 'ok', coinBoxLevel: 0.3, transactions: 4, revenue: 1250 },
+      streetlight: { ts, seq: 1, powerState: 'on', status: 'ok', illuminanceLevel: 0.8, powerConsumption: 47.5, voltage: 231.2, energyConsumed: 1234.5 },
+    } as const;
+    for (const def of deviceTypes) {
+      const d = devices[def.name as keyof typeof devices];
+      await publish(await device(d), telemetryTopic(d), readings[def.name as keyof typeof readings]);
+    }
+    for (const def of deviceTypes) {
+      const d = devices[def.name as keyof typeof devices];
+      const rows = await waitFor(`${def.measurement} point`, async () => {
+        const r = await q(`SELECT * FROM "${def.measurement}" WHERE device_id = '${d.record.id}' AND time = ${ts}ms`);
+        return r.length ? r : undefined;
+      });
+      expect(rows).toHaveLength(1);
+      const row = rows[0]!;
+      expect(row.time).toBe(ts);
+      expect(row.device_id).toBe(d.record.id);
+      expect(row.district).toBe(d.record.district);
+      const { ts: _ts, ...fields } = readings[def.name as keyof typeof readings];
+      for (const [k, v] of Object.entries(fields)) expect(row[k], `${def.name}.${k}`).toBe(v);
+    }
+    // Counters are integers, ratios floats, enums strings.
+    const types = await q(`SHOW FIELD KEYS FROM "parking_meter"`);
+    const kind = Object.fromEntries(types.map((r) => [r.fieldKey, r.fieldType]));
+    expect(kind).toMatchObject({ totalSpotNumber: 'integer', availableSpotNumber: 'integer', revenue: 'integer', seq: 'integer', coinBoxLevel: 'float', status: 'string' });
+  });
+
+  it('stamps a reading without ts with the time it was received', async () => {
+    const c = await device(bin);
+    const before = Date.now();
+    await publish(c, telemetryTopic(bin), { fillingLevel: 0.61, seq: 2 });
+    const after = Date.now();
+    const rows = await waitFor('reading without ts', async () => {
+      const r = await q(`SELECT fillingLevel FROM waste_bin WHERE device_id = '${bin.record.id}' AND fillingLevel = 0.61`);
+      return r.length ? r : undefined;
+    });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.time as number).toBeGreaterThanOrEqual(before);
+    expect(rows[0]!.time as number).toBeLessThanOrEqual(after);
+  });
+
+  it('keeps every reading of a batch without ts as its own point', async () => {
+    const c = await device(light);
+    const before = Date.now();
+    await publish(c, telemetryTopic(light), Array.from({ length: 5 }, (_, i) => ({ seq: 9000 + i, powerState: 'on' })));
+    await publish(c, telemetryTopic(light), { seq: 9005, powerState: 'off' });
+    const rows = await waitFor('6 points without ts', async () => {
+      const r = await q(`SELECT seq FROM streetlight WHERE device_id = '${light.record.id}' AND seq >= 9000 AND seq <= 9005`);
+      return r.length === 6 ? r : undefined;
+    });
+    expect(rows.map((r) => r.seq)).toEqual([9000, 9001, 9002, 9003, 9004, 9005]);
+    const times = rows.map((r) => r.time as number);
+    expect(new Set(times).size).toBe(6);
+    expect(times[0]).toBeGreaterThanOrEqual(before);
+    expect(times[5]! - times[0]!).toBeLessThan(1000);
+  });
+
+  it('accepts an ISO 8601 timestamp with an offset', async () => {
+    const c = await device(meter);
+    const t = new Date(Date.now() - 3_600_000);
+    t.setUTCMilliseconds(250);
+    const iso = t.toISOString().replace('Z', '+00:00');
+    await publish(c, telemetryTopic(meter), { ts: iso, totalSpotNumber: 8, availableSpotNumber: 8 });
+    const rows = await waitFor('ISO reading', async () => {
+      const r = await q(`SELECT availableSpotNumber FROM parking_meter WHERE device_id = '${meter.record.id}' AND time = ${t.getTime()}ms`);
+      return r.length ? r : undefined;
+    });
+    expect(rows[0]!.availableSpotNumber).toBe(8);
+  });
+
+  it('writes every reading of a batch, at QoS 0 as well', async () => {
+    const c = await device(light);
+    const base = Date.now() - 10 * 60_000;
+    const batch = Array.from({ length: 50 }, (_, i) => ({ ts: base + i * 1000, seq: 100 + i, powerState: i % 2 ? 'on' : 'off', voltage: 229 + (i % 5) }));
+    await publish(c, telemetryTopic(light), batch, 0);
+    const rows = await waitFor('50 batch points', async () => {
+      const r = await q(`SELECT seq, voltage FROM streetlight WHERE device_id = '${light.record.id}' AND seq >= 100 AND seq < 150`);
+      return r.length === 50 ? r : undefined;
+    });
+    expect(rows.map((r) => r.time)).toEqual(batch.map((b) => b.ts));
+    expect(rows.map((r) => r.seq)).toEqual(batch.map((b) => b.seq));
+  });
+
+  it("accepts Debian's mosquitto_pub", async () => {
+    const port = new URL(svc.mqttUrl).port;
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-q', '1', '-i', bin.record.id, '-u', bin.record.id, '-P', bin.secret,
+      '-t', telemetryTopic(bin), '-m', '{"fillingLevel":0.5,"temperature":12,"status":"ok","seq":777}']);
+    const rows = await waitFor('mosquitto_pub reading', async () => {
+      const r = await q(`SELECT fillingLevel, temperature, status FROM waste_bin WHERE device_id = '${bin.record.id}' AND seq = 777`);
+      return r.length ? r : undefined;
+    });
+    expect(rows[0]).toMatchObject({ fillingLevel: 0.5, temperature: 12, status: 'ok' });
+    const tagged = await q(`SELECT fillingLevel, district FROM waste_bin WHERE seq = 777`);
+    expect(tagged[0]!.district).toBe('centrum');
+  });
+});
+
+describe('invalid readings are dead-lettered, never written', () => {
+  interface InvalidFixture {
+    name: string;
+    reading: Record<string, unknown>;
+    reason: string;
+    path: string;
+  }
+
+  it.each(deviceTypes.map((d) => [d.name, d] as const))('%s: every invalid fixture is refused with its reason and path', async (_name, def) => {
+    const d = devices[def.name as keyof typeof devices];
+    const file = path.join(import.meta.dirname, '..', 'src', 'device-types', def.name, 'fixtures', 'invalid.json');
+    // Timestamp fixtures are relative to a fixed receive time; the window is covered by unit tests.
+    const fixtures = (JSON.parse(readFileSync(file, 'utf8')) as InvalidFixture[]).filter((f) => !f.reason.startsWith('ts_'));
+    expect(fixtures.length).toBeGreaterThan(3);
+    const c = await device(d);
+    const pointsBefore = await q(`SELECT count(*) FROM "${def.measurement}" WHERE device_id = '${d.record.id}'`);
+    for (const f of fixtures) {
+      const { ts: _ts, ...reading } = f.reading;
+      const before = (await deadLetters({ device_id: d.record.id, limit: '1' })).total;
+      await publish(c, telemetryTopic(d), reading);
+      const dl = await waitFor(`dead letter for "${f.name}"`, async () => {
+        const r = await deadLetters({ device_id: d.record.id, limit: '1' });
+        return r.total > before ? r.items[0] : undefined;
+      });
+      expect({ name: f.name, reason: dl!.reason, path: dl!.path }).toEqual({ name: f.name, reason: f.reason, path: f.path });
+      expect(dl!.topic).toBe(telemetryTopic(d));
+      expect(JSON.parse(dl!.payload)).toEqual(reading);
+      if (f.path) expect(dl!.message).toContain(f.path);
+    }
+    // Nothing of these reached InfluxDB.
+    const pointsAfter = await q(`SELECT count(*) FROM "${def.measurement}" WHERE device_id = '${d.record.id}'`);
+    expect(pointsAfter).toEqual(pointsBefore);
+  });
+
+  it('keeps the good readings of a mixed batch and dead-letters the bad ones with their index', async () => {
+    const c = await device(bin);
+    const ts = Date.now() - 5000;
+    await publish(c, telemetryTopic(bin), [
+      { ts, seq: 5001, fillingLevel: 0.1 },
+      { ts: ts + 1, seq: 5002, fillingLevel: 1.5 },
+      { ts: ts + 2, seq: 5003, fillingLevel: '0.3' },
+      { ts: ts + 3, seq: 5004, fillingLevel: 0.4 },
+    ]);
+    const rows = await waitFor('2 good batch points', async () => {
+      const r = await q(`SELECT seq FROM waste_bin WHERE device_id = '${bin.record.id}' AND seq >= 5001 AND seq <= 5004`);
+      return r.length === 2 ? r : undefined;
+    });
+    expect(rows.map((r) => r.seq)).toEqual([5001, 5004]);
+    const dl = await waitFor('2 batch dead letters', async () => {
+      const r = (await deadLetters({ device_id: bin.record.id, limit: '1000' })).items.filter((x) => /"seq":500[23]/.test(x.payload));
+      return r.length === 2 ? r : undefined;
+    });
+    expect(dl.map((x) => [x.index, x.reason, x.path]).sort()).toEqual([
+      [1, 'out_of_range', 'fillingLevel'],
+      [2, 'wrong_type', 'fillingLevel'],
+    ]);
+  });
+
+  it('dead-letters readings of a device that is not in the catalog', async () => {
+    const c = await connectClient(svc.mqttUrl, { clientId: 'rogue-1' });
+    clients.push(c);
+    await publish(c, 'city/waste-bin/rogue-1/telemetry', { fillingLevel: 0.5 });
+    const dl = await waitFor('unknown_device dead letter', async () => {
+      const r = await deadLetters({ reason: 'unknown_device' });
+      return r.items.find((x) => x.deviceId === 'rogue-1');
+    });
+    expect(dl.message).toMatch(/not in the catalog/);
+    expect(await q(`SELECT * FROM waste_bin WHERE device_id = 'rogue-1'`)).toHaveLength(0);
+  });
+
+  it('dead-letters unreadable payloads and unknown types', async () => {
+    const c = await device(meter);
+    await publish(c, telemetryTopic(meter), '{"totalSpotNumber": 3,');
+    await publish(c, `city/bicycle-rack/${meter.record.id}/telemetry`, '{}');
+    const reasons = await waitFor('invalid_json and unknown_type', async () => {
+      const r = (await deadLetters({ device_id: meter.record.id, limit: '1000' })).items.map((x) => x.reason);
+      return r.includes('invalid_json') && r.includes('unknown_type') ? r : undefined;
+    });
+    expect(reasons).toContain('invalid_json');
+  });
+});
+
+describe('devices and the broker', () => {
+  it('refuses a device that presents a wrong secret', async () => {
+    await expect(connectClient(svc.mqttUrl, { clientId: bin.record.id, username: bin.record.id, password: 'wrong' })).rejects.toThrow(
+      /Bad username or password|Not authorized/i,
+    );
+  });
+
+  it('refuses credentials for a device that is not in the catalog', async () => {
+    await expect(connectClient(svc.mqttUrl, { clientId: 'ghost', username: 'ghost', password: 'x' })).rejects.toThrow(/Bad username or password/i);
+  });
+});
+
+describe('accounting and observability', () => {
+  it('keeps received = written + dead-lettered + pending and exposes it in /api/stats and /metrics', async () => {
+    const stats = await waitFor('pending drained', async () => {
+      const s = (await (await fetch(`${svc.httpUrl}/api/stats`)).json()) as { received: number; written: number; deadLettered: number; pending: number };
+      return s.pending === 0 ? s : undefined;
+    });
+    expect(stats.received).toBeGreaterThan(0);
+    expect(stats.written).toBeGreaterThan(0);
+    expect(stats.deadLettered).toBeGreaterThan(0);
+    expect(stats.received).toBe(stats.written + stats.deadLettered + stats.pending);
+
+    const metrics = await (await fetch(`${svc.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/citypipe_readings_received_total\{type="waste-bin"\} \d+/);
+    expect(metrics).toMatch(/citypipe_readings_written_total\{type="streetlight"\} \d+/);
+    expect(metrics).toMatch(/citypipe_readings_dead_lettered_total\{type="waste-bin",reason="out_of_range"\} \d+/);
+    expect(metrics).toMatch(/citypipe_influx_write_duration_seconds_bucket/);
+    expect(metrics).toMatch(/citypipe_influx_batch_lines_bucket/);
+    expect(metrics).toMatch(/citypipe_readings_pending 0/);
+  });
+
+  it('answers /healthz and /readyz', async () => {
+    expect((await fetch(`${svc.httpUrl}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${svc.httpUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+});

@@ -1,0 +1,140 @@
+/**
+ * The service as a user runs it: `node bin/citypipe.js start` (what `npm start` runs), configured by
+ * the environment, fed by Debian's mosquitto_pub, stopped with SIGTERM.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { createDatabase, influxQuery, uniqueDbName } from './helpers/influx.js';
+import { connectClient, testDevice, testEnv, writeCatalog } from './helpers/service.js';
+import { waitFor } from './helpers/wait.js';
+
+const run = promisify(execFile);
+const influxUrl = inject('influxUrl');
+const root = path.resolve(import.meta.dirname, '..');
+const cli = path.join(root, 'bin', 'citypipe.js');
+
+interface Started {
+  child: ChildProcess;
+  mqttPort: number;
+  httpPort: number;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+function spawnCli(args: string[], env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
+  if (!existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js'))) {
+    throw new Error('dist/ is missing: run `npm run build` (npm test does it in pretest)');
+  }
+  const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function startService(env: Record<string, string>): Promise<Started> {
+  const p = spawnCli(['start'], { ...env, CITYPIPE_LOG_LEVEL: 'info' });
+  const started = await waitFor(
+    '"citypipe started" log line',
+    () => {
+      if (p.child.exitCode !== null) throw new Error(`citypipe exited with ${p.child.exitCode}: ${p.stderr()}`);
+      const line = p
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes('"citypipe started"'));
+      return line ? (JSON.parse(line) as { mqttPort: number; httpPort: number }) : undefined;
+    },
+    20_000,
+  );
+  return { child: p.child, mqttPort: started.mqttPort, httpPort: started.httpPort, exited: p.exited, stderr: p.stderr };
+}
+
+describe('npm start', () => {
+  it('writes a mosquitto_pub reading with the catalog district and lists a bad one in /api/dead-letters', async () => {
+    const bin = testDevice('waste-bin', 'oost');
+    const db = uniqueDbName('start');
+    await createDatabase(influxUrl, db);
+    const svc = await startService(testEnv(influxUrl, db, writeCatalog([bin])));
+    const topic = `city/waste-bin/${bin.record.id}/telemetry`;
+    const pub = (m: string) => run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(svc.mqttPort), '-q', '1', '-t', topic, '-m', m]);
+
+    await pub('{"fillingLevel":0.5,"temperature":12,"status":"ok"}');
+    await pub('{"fillingLevel":5,"temperature":12,"status":"ok"}');
+
+    const rows = await waitFor('the valid reading in waste_bin', async () => {
+      const r = await influxQuery(influxUrl, db, `SELECT fillingLevel, temperature, status, district FROM waste_bin WHERE device_id = '${bin.record.id}'`);
+      return r.length ? r : undefined;
+    });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ fillingLevel: 0.5, temperature: 12, status: 'ok', district: 'oost' });
+
+    const dl = await waitFor('the dead letter', async () => {
+      const res = (await (await fetch(`http://127.0.0.1:${svc.httpPort}/api/dead-letters`)).json()) as { items: { reason: string; path: string; message: string; deviceId: string }[] };
+      return res.items.find((x) => x.deviceId === bin.record.id);
+    });
+    expect(dl).toMatchObject({ reason: 'out_of_range', path: 'fillingLevel' });
+    expect(dl.message).toMatch(/fillingLevel/);
+
+    svc.child.kill('SIGTERM');
+    expect(await svc.exited).toBe(0);
+  });
+
+  it('on SIGTERM writes every accepted reading before it exits', async () => {
+    const light = testDevice('streetlight', 'west');
+    const db = uniqueDbName('sigterm');
+    await createDatabase(influxUrl, db);
+    // Nothing would be flushed by size or time during the test: only the graceful stop writes.
+    const svc = await startService(testEnv(influxUrl, db, writeCatalog([light]), { CITYPIPE_FLUSH_INTERVAL_MS: '60000', CITYPIPE_BATCH_SIZE: '100000' }));
+    const client = await connectClient(`mqtt://127.0.0.1:${svc.mqttPort}`, { clientId: light.record.id, username: light.record.id, password: light.secret });
+    const n = 2000;
+    const base = Date.now() - 3_600_000;
+    for (let i = 0; i < n; i += 100) {
+      const batch = Array.from({ length: 100 }, (_, j) => ({ ts: base + (i + j) * 10, seq: i + j, powerState: 'on' }));
+      await client.publishAsync(`city/streetlight/${light.record.id}/telemetry`, JSON.stringify(batch), { qos: 1 });
+    }
+    for (let i = 0; i < 20; i++) {
+      await client.publishAsync(`city/streetlight/${light.record.id}/telemetry`, JSON.stringify({ seq: n + i, powerState: 'off' }), { qos: 1 });
+    }
+    await client.endAsync();
+    expect(await influxQuery(influxUrl, db, 'SELECT count(seq) FROM streetlight')).toHaveLength(0);
+
+    svc.child.kill('SIGTERM');
+    expect(await svc.exited).toBe(0);
+    const rows = await influxQuery(influxUrl, db, 'SELECT count(seq) FROM streetlight');
+    expect(rows[0]!.count).toBe(n + 20);
+  });
+});
+
+describe('start-up errors', () => {
+  it('stops on a bad value, naming the key, with exit code 2', async () => {
+    const p = spawnCli(['start'], { CITYPIPE_MQTT_PORT: 'eighteen', CITYPIPE_INFLUX_URL: influxUrl });
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toMatch(/^citypipe: CITYPIPE_MQTT_PORT: .*got "eighteen" \[CP_ERR_CONFIG_INVALID\]/);
+  });
+
+  it('says how to point at InfluxDB when CITYPIPE_INFLUX_URL is not set', async () => {
+    const p = spawnCli(['start'], { CITYPIPE_MQTT_PORT: '0', CITYPIPE_HTTP_PORT: '0' });
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toMatch(/CITYPIPE_INFLUX_URL: not set\. Point it at your InfluxDB/);
+    expect(p.stderr()).toMatch(/npx citypipe demo/);
+  });
+
+  it('names the catalog folder when it is missing', async () => {
+    const p = spawnCli(['start'], { ...testEnv(influxUrl, 'x', '/nonexistent/devices'), CITYPIPE_LOG_LEVEL: 'silent' });
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toMatch(/\/nonexistent\/devices/);
+    expect(p.stderr()).toMatch(/CITYPIPE_DEVICES_DIR/);
+  });
+});
