@@ -81,7 +81,7 @@ export class CitypipeService {
     this.deadLetters = deadLetters;
 
     // Sinks before sources: the writer is ready before the broker accepts a single message.
-    const sink = createSink(config.influx, log.child({ stage: 'influx' }));
+    const sink = createSink(config.influx, log);
     this.sink = sink;
     await this.checkInflux(true);
     try {
@@ -95,7 +95,7 @@ export class CitypipeService {
       flushIntervalMs: config.writer.flushIntervalMs,
       maxPending: config.writer.maxPending,
       target: influxUrl,
-      log: log.child({ stage: 'writer' }),
+      log,
       onWritten: (points) => {
         // Batches mix types; count per type without allocating per point.
         let type = points[0]?.type;

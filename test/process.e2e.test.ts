@@ -3,7 +3,8 @@
  * the environment, fed by Debian's mosquitto_pub, stopped with SIGTERM.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -114,6 +115,43 @@ describe('npm start', () => {
     expect(await svc.exited).toBe(0);
     const rows = await influxQuery(influxUrl, db, 'SELECT count(seq) FROM streetlight');
     expect(rows[0]!.count).toBe(n + 20);
+  });
+});
+
+describe('npx citypipe demo', () => {
+  it('starts a local influxd and the catalog fleet; all three types are queryable within 10 s; Ctrl-C stops it cleanly', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'citypipe-demo-'));
+    const started = Date.now();
+    const p = spawnCli(['demo', '--interval', '2'], {
+      CITYPIPE_DATA_DIR: dataDir,
+      CITYPIPE_DEVICES_DIR: path.join(root, 'devices'),
+      CITYPIPE_MQTT_HOST: '127.0.0.1',
+      CITYPIPE_MQTT_PORT: '0',
+      CITYPIPE_HTTP_HOST: '127.0.0.1',
+      CITYPIPE_HTTP_PORT: '0',
+    });
+    await waitFor('the demo to confirm readings of all three types', () => {
+      if (p.child.exitCode !== null) throw new Error(`demo exited with ${p.child.exitCode}: ${p.stderr()}`);
+      return p.stdout().includes('✓ readings of all 3 device types are queryable in InfluxDB');
+    }, 10_000);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const out = p.stdout();
+    expect(out).toMatch(/InfluxDB\s+http:\/\/127\.0\.0\.1:\d+\s+database "citypipe"\s+\(local influxd, data in .*influxdb\)/);
+    expect(out).toMatch(/influx -host 127\.0\.0\.1 -port \d+ -database citypipe -execute 'SELECT/);
+    expect(out).toMatch(/Grafana: add an InfluxDB data source with query language InfluxQL/);
+
+    // The printed URL really holds the fleet's readings, tagged with the catalog's districts.
+    const influx = /InfluxDB\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+    for (const m of ['waste_bin', 'parking_meter', 'streetlight']) {
+      const rows = await influxQuery(influx, 'citypipe', `SELECT count(*) FROM "${m}" GROUP BY district`);
+      expect(rows.length, m).toBeGreaterThan(1);
+    }
+
+    p.child.kill('SIGINT');
+    expect(await p.exited).toBe(0);
+    expect(p.stderr()).toBe('');
+    // influxd went with it.
+    await expect(fetch(`${influx}/ping`)).rejects.toThrow();
   });
 });
 

@@ -77,9 +77,16 @@ async function startOnce(opts: LocalInfluxdOptions, host: string, log: Logger): 
   await writeFile(configPath, influxdConfig(opts.dataDir, host, httpPort, rpcPort));
 
   const url = `http://${host}:${httpPort}`;
+  // Its own process group: Ctrl-C in a terminal signals the whole foreground group, and influxd must
+  // outlive citypipe's graceful stop, which still writes to it. citypipe stops it last.
   const child = spawn(opts.binary ?? 'influxd', ['run', '-config', configPath], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
   });
+  // Whatever way citypipe exits, the influxd it started goes with it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   const stderrTail: string[] = [];
   let partial = '';
   child.stderr!.setEncoding('utf8');

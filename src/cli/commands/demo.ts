@@ -56,7 +56,7 @@ export function registerDemoCommand(program: Command): void {
 
       try {
         if (!config.influx.url) {
-          local = await startLocalInfluxd({ dataDir: path.join(config.dataDir, 'influxdb'), log: log.child({ stage: 'influxd' }) });
+          local = await startLocalInfluxd({ dataDir: path.join(config.dataDir, 'influxdb'), log });
           const url = local.url;
           config = withOverrides(config, (d) => {
             d.influx.url = url;
@@ -73,7 +73,7 @@ export function registerDemoCommand(program: Command): void {
           devices,
           credentials: loadCredentials(demoCredentialsFile),
           intervalS,
-          log: log.child({ stage: 'simulator' }),
+          log,
         });
         printBanner(config, service, local, devices.length, intervalS, logFile);
         await confirmArrival(config, log);
