@@ -6,6 +6,7 @@ import type { Rng } from './prng.js';
 import { normal, uniform } from './prng.js';
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 
 export interface CommonFieldsOptions {
   /** Days a full battery lasts at this device's reporting rate. */
@@ -54,6 +55,22 @@ export function clamp(x: number, min: number, max: number): number {
 export function positiveAttribute(attributes: Readonly<Record<string, unknown>>, key: string, fallback: number): number {
   const v = attributes[key];
   return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+/** An hour-of-day attribute (0..24, fractional), or `fallback` when absent or out of range. */
+export function hourAttribute(attributes: Readonly<Record<string, unknown>>, key: string, fallback: number): number {
+  const v = attributes[key];
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 24 ? v : fallback;
+}
+
+/**
+ * True when an event with a constant hazard of `perHour` happens within `dtMs`. Faults are rates in
+ * time, not chances per reading, so a device that reports every 5 s (the demo) is not 180 times as
+ * accident-prone as one that reports every 15 min.
+ */
+export function happens(rng: Rng, perHour: number, dtMs: number): boolean {
+  if (!(perHour > 0) || !(dtMs > 0)) return false;
+  return rng() < 1 - Math.exp((-perHour * dtMs) / HOUR_MS);
 }
 
 /** A string attribute, or `fallback`. */

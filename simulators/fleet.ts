@@ -1,269 +1,569 @@
 /**
- * A simulated fleet over real MQTT: every device its own mqtt.js connection, authenticating as
- * itself, with its Last Will, its own topics and its own reporting interval, so that citypipe sees
- * exactly what a city's devices would send.
+ * A simulated fleet over real MQTT. By default every device has its own mqtt.js connection,
+ * authenticating as itself, with its Last Will, its own topics and its own reporting interval, so
+ * that citypipe sees exactly what a city's devices would send. For load beyond what one process can
+ * hold open, `connections: K` multiplexes the fleet over K anonymous gateway connections instead.
+ *
+ * Time is simulated (see sim-clock.ts): readings are stamped with the simulated time they fall due,
+ * which may run faster than real time from a start in the past, and is never ahead of the wall clock.
+ * One scheduler (a min-heap of due devices) drives the whole fleet. A device whose connection is down
+ * keeps its readings and uploads them as one batch (a JSON array, at most `maxBatch` readings and
+ * `maxPayloadBytes` per payload) when it is back, before anything newer.
  */
-import { connect, type MqttClient } from 'mqtt';
 import type { DeviceRecord } from '../src/catalog/types.js';
 import { silentLogger, type Logger } from '../src/observability/logger.js';
+import { DueQueue, type Due } from './due-queue.js';
 import { modelFor } from './index.js';
 import type { AnyDeviceModel } from './model.js';
 import { deviceSeed, mulberry32, uniform, type Rng } from './prng.js';
+import { planClock, SimClock, type AtNow, type StartTime } from './sim-clock.js';
+import { Uplink, withTimeout } from './uplink.js';
 
-/** Options of {@link startFleet}. */
+/** Options of {@link startFleet} and {@link SimulatedFleet}. */
 export interface FleetOptions {
   /** Broker URL, e.g. `mqtt://127.0.0.1:1883`. */
   mqttUrl: string;
   devices: readonly DeviceRecord[];
   /** Device id → plaintext secret. A device not in the map connects with its username only. */
   credentials?: ReadonlyMap<string, string>;
-  /** Seconds between readings for every device, overriding each one's `reportingIntervalS` (e.g. 5 for a demo). */
+  /** Simulated seconds between readings for every device, overriding each one's `reportingIntervalS` (e.g. 5 for a demo). */
   intervalS?: number;
-  /** QoS of readings and status messages; default 1. */
+  /** QoS of readings and status messages; default 1. With QoS 0 a reading on the wire when a connection drops is lost. */
   qos?: 0 | 1;
   /** Seed of the behaviour models; the same seed and catalog repeat the same readings. Default 1. */
   seed?: number;
   log?: Logger;
-  /** Each device's first reading comes at a random moment within this many ms of start; default 2000. */
+  /**
+   * Each device's first reading comes at a random moment within this many real ms of the start
+   * (never later than its interval). Default: anywhere within its interval, so a large fleet's
+   * readings spread evenly instead of arriving in bursts.
+   */
   firstWithinMs?: number;
-  /** How long `startFleet` waits for the first connection attempts before returning; default 10 000. */
+  /** How long a connection attempt waits for CONNACK; `start` waits for every first attempt. Default 10 000. */
   connectTimeoutMs?: number;
+  /** Simulated time per real time; default 1. Above 1 the run starts in the past (see `from`). */
+  speed?: number;
+  /** Start of simulated time: epoch ms, `{ atMs }` or `{ agoMs }`. Default now at speed 1, 24 h ago when faster. */
+  from?: StartTime | number;
+  /** When a sped-up clock reaches the present: `live` carries on at real time (default), `stop` ends the run (`finished`). */
+  atNow?: AtNow;
+  /** The oldest `ts` citypipe accepts (CITYPIPE_TS_MAX_AGE_S); readings older than that are not sent. Default 7 days. */
+  maxAgeMs?: number;
+  /**
+   * Multiplex the fleet over this many MQTT connections (anonymous gateways, client ids
+   * `citypipe-gw-<pid>-<n>`) instead of one per device. For load tests: a gateway cannot authenticate
+   * as each device, so per-device credentials and topic ACLs cannot apply.
+   */
+  connections?: number;
+  /** Multiplies every fault's rate in the behaviour models (0 = none); default 1. */
+  faultRate?: number;
+  /** Readings a disconnected device keeps; beyond, the oldest are dropped (counted as skipped). Default 10 000. */
+  bufferLimit?: number;
+  /** Readings per batch payload; default 1000 (citypipe's CITYPIPE_MAX_BATCH). */
+  maxBatch?: number;
+  /** Bytes per batch payload; default 262 144 (citypipe's CITYPIPE_MAX_PAYLOAD_BYTES). */
+  maxPayloadBytes?: number;
+  /** Publishes awaiting their acknowledgement beyond which the scheduler waits; default 10 000. */
+  maxInFlight?: number;
+  /** Delay before a reconnect attempt; default a per-connection random 1–5 s, so a fleet does not reconnect in one burst. */
+  reconnectPeriodMs?: number;
+  /** Connection attempts under way at once while starting; default 200. */
+  connectConcurrency?: number;
 }
 
 /** Counters of a running fleet. */
 export interface FleetStats {
-  /** Devices connected right now. */
+  /** Simulated devices. */
+  devices: number;
+  /** Devices whose connection (their own, or their gateway's) is up right now. */
   connected: number;
-  /** Readings the broker acknowledged (QoS 1) or that were written to the socket (QoS 0). */
+  /** MQTT connections up right now. */
+  connections: number;
+  /** Readings the broker acknowledged (QoS 1) or that were written to the socket (QoS 0); a batch counts each reading. */
   published: number;
+  /** Batch payloads sent by devices catching up after a lost connection. */
+  batches: number;
+  /** Readings held right now by devices whose connection is down. */
+  buffered: number;
+  /** Readings given up: a full buffer, or too old for citypipe by the time they could be sent. */
+  skipped: number;
   /** Connection failures and failed publishes. */
   errors: number;
-  /** Readings a device took while disconnected and so never sent; its `seq` shows the gap. */
-  skipped: number;
+  /** Publishes awaiting their acknowledgement. */
+  inFlight: number;
+  /** The simulated clock, epoch ms. */
+  simTimeMs: number;
+  /** Simulated seconds per real second. */
+  speed: number;
+  /** True once the simulated clock has reached the present. */
+  caughtUp: boolean;
 }
+
+/** Why a fleet's run ended: its clock reached the present with `atNow: 'stop'`, or `stop()` was called. */
+export type FleetEnd = 'caught-up' | 'stopped';
 
 /** A running fleet. */
 export interface Fleet {
   /** Publishes `offline` for every connected device, then disconnects them all cleanly. Idempotent. */
   stop(): Promise<void>;
   stats(): FleetStats;
+  /** Settles when no more readings will be produced. */
+  readonly finished: Promise<FleetEnd>;
 }
 
-const STOP_TIMEOUT_MS = 5_000;
+const DEFAULTS = {
+  connectTimeoutMs: 10_000,
+  bufferLimit: 10_000,
+  maxBatch: 1_000,
+  maxPayloadBytes: 262_144,
+  maxInFlight: 10_000,
+  connectConcurrency: 200,
+  maxAgeMs: 7 * 86_400_000,
+} as const;
+
+/** Readings emitted per scheduler turn before yielding to I/O, so acknowledgements keep flowing. */
+const TICK_BUDGET = 2_000;
+/** The scheduler sleeps at most this long, so a stop or a freed in-flight window is noticed. */
+const MAX_SLEEP_MS = 250;
+/** Waiting for acknowledgements when the in-flight window is full. */
+const BACKOFF_MS = 5;
+/** A reading needs a moment between leaving and being checked by citypipe. */
+const TRANSIT_MARGIN_MS = 60_000;
+/** Warnings of one kind per window, beyond which they are counted and summarised. */
+const WARNINGS_PER_WINDOW = 10;
+const WARNING_WINDOW_MS = 10_000;
 
 /**
- * Connects every device and starts publishing. Resolves once every device has connected or failed
- * its first attempt (a device that failed keeps retrying in the background; see `stats()` and the
- * log). Throws only for options that cannot work: a device type without a model, a bad interval.
+ * Connects every device and starts publishing. Resolves once every connection has connected or
+ * failed its first attempt (a connection that failed keeps retrying in the background; see `stats()`
+ * and the log). Throws only for options that cannot work: a device type without a model, a bad
+ * interval, a start time citypipe would not accept.
  */
 export async function startFleet(opts: FleetOptions): Promise<Fleet> {
-  const intervalS = opts.intervalS;
-  if (intervalS !== undefined && !(Number.isFinite(intervalS) && intervalS > 0)) {
-    throw new Error(`intervalS must be a number of seconds > 0, got ${intervalS}`);
-  }
-  const firstWithinMs = opts.firstWithinMs ?? 2_000;
-  if (!(Number.isFinite(firstWithinMs) && firstWithinMs >= 0)) throw new Error(`firstWithinMs must be ≥ 0, got ${firstWithinMs}`);
-  const seed = opts.seed ?? 1;
-  const log = (opts.log ?? silentLogger).child({ stage: 'simulator' });
-  const counters: FleetStats = { connected: 0, published: 0, errors: 0, skipped: 0 };
-  const startMs = Date.now();
+  const fleet = new SimulatedFleet(opts);
+  await fleet.start();
+  return fleet;
+}
 
-  const devices = opts.devices.map((device) => {
-    const model = modelFor(device.type);
-    if (!model) throw new Error(`device ${device.id}: no simulator model for type ${device.type}`);
-    return new SimulatedDevice({
-      device,
-      model,
-      url: opts.mqttUrl,
-      password: opts.credentials?.get(device.id),
-      intervalMs: (intervalS ?? device.reportingIntervalS) * 1000,
-      qos: opts.qos ?? 1,
-      modelRng: mulberry32(deviceSeed(seed, device.id)),
-      // Scheduling draws from its own stream, so changing the stagger does not change the readings.
-      scheduleRng: mulberry32(deviceSeed(seed ^ 0x5bd1e995, device.id)),
-      startMs,
-      counters,
-      log,
+/** A fleet with a separate `start()`, for callers that show progress while it connects. */
+export class SimulatedFleet implements Fleet {
+  readonly finished: Promise<FleetEnd>;
+  private readonly opts: FleetOptions;
+  private readonly counters = { published: 0, batches: 0, skipped: 0, errors: 0, inFlight: 0, buffered: 0 };
+  private clock: SimClock | undefined;
+  private devices: SimDevice[] = [];
+  private uplinks: Uplink[] = [];
+  /** The devices each connection carries: one, or a gateway's share. */
+  private readonly devicesOf = new Map<Uplink, SimDevice[]>();
+  private readonly queue = new DueQueue<SimDevice>();
+  private timer: NodeJS.Timeout | undefined;
+  private started = false;
+  private ended = false;
+  private stopping: Promise<void> | undefined;
+  private resolveFinished!: (end: FleetEnd) => void;
+  private log: Logger = silentLogger;
+  private warnings: ThrottledLog = new ThrottledLog(silentLogger);
+
+  constructor(opts: FleetOptions) {
+    this.opts = opts;
+    this.finished = new Promise<FleetEnd>((resolve) => {
+      this.resolveFinished = resolve;
     });
-  });
+  }
 
-  await Promise.all(devices.map((d) => d.connect(opts.connectTimeoutMs ?? 10_000)));
-  for (const d of devices) d.startPublishing(firstWithinMs);
-  log.info({ devices: devices.length, connected: counters.connected, url: opts.mqttUrl }, 'simulated fleet started');
+  /** Checks the options, connects (at most `connectConcurrency` attempts at once), then starts the clock and the readings. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('fleet already started');
+    this.started = true;
+    const o = this.opts;
+    const intervalS = o.intervalS;
+    if (intervalS !== undefined && !(Number.isFinite(intervalS) && intervalS > 0)) {
+      throw new Error(`intervalS must be a number of seconds > 0, got ${intervalS}`);
+    }
+    const firstWithinMs = o.firstWithinMs;
+    if (firstWithinMs !== undefined && !(Number.isFinite(firstWithinMs) && firstWithinMs >= 0)) throw new Error(`firstWithinMs must be ≥ 0, got ${firstWithinMs}`);
+    const connections = o.connections;
+    if (connections !== undefined && !(Number.isInteger(connections) && connections >= 1)) {
+      throw new Error(`connections must be a whole number ≥ 1, got ${connections}`);
+    }
+    for (const key of ['bufferLimit', 'maxBatch', 'maxPayloadBytes', 'maxInFlight', 'connectConcurrency'] as const) {
+      const v = o[key];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new Error(`${key} must be a whole number ≥ 1, got ${v}`);
+    }
+    const faultRate = o.faultRate ?? 1;
+    if (!(Number.isFinite(faultRate) && faultRate >= 0)) throw new Error(`faultRate must be ≥ 0, got ${o.faultRate}`);
+    const maxAgeMs = o.maxAgeMs ?? DEFAULTS.maxAgeMs;
+    const clock = new SimClock(planClock({ speed: o.speed, from: o.from, atNow: o.atNow, nowMs: Date.now(), maxAgeMs }));
+    this.clock = clock;
+    const seed = o.seed ?? 1;
+    const qos = o.qos ?? 1;
+    this.log = (o.log ?? silentLogger).child({ stage: 'simulator' });
+    this.warnings = new ThrottledLog(this.log);
 
-  let stopping: Promise<void> | undefined;
-  return {
-    stop: () => {
-      stopping ??= Promise.all(devices.map((d) => d.stop())).then(() => {
-        log.info({ published: counters.published, errors: counters.errors }, 'simulated fleet stopped');
+    const models = o.devices.map((device) => {
+      const model = modelFor(device.type);
+      if (!model) throw new Error(`device ${device.id}: no simulator model for type ${device.type}`);
+      return model;
+    });
+
+    const connectTimeoutMs = o.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
+    const reconnectRng = mulberry32(seed ^ 0x27d4eb2d);
+    const reconnectPeriodMs = (): number => o.reconnectPeriodMs ?? Math.round(uniform(reconnectRng, 1_000, 5_000));
+    const settings: DeviceSettings = {
+      qos,
+      bufferLimit: o.bufferLimit ?? DEFAULTS.bufferLimit,
+      maxBatch: o.maxBatch ?? DEFAULTS.maxBatch,
+      maxPayloadBytes: o.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes,
+      expiryMs: maxAgeMs - TRANSIT_MARGIN_MS,
+    };
+
+    // Gateways first, so devices can be handed theirs.
+    const gateways: Uplink[] = [];
+    const multiplex = connections !== undefined;
+    const gatewayCount = multiplex ? Math.min(connections, Math.max(1, o.devices.length)) : 0;
+    const devicesOf = this.devicesOf;
+    const makeUplink = (uplinkOpts: ConstructorParameters<typeof Uplink>[0]): Uplink => {
+      const uplink: Uplink = new Uplink(uplinkOpts, {
+        onUp: () => {
+          for (const d of devicesOf.get(uplink) ?? []) d.connectionUp();
+        },
+        onDown: () => {
+          this.warnings.warn('down', { clientId: uplink.clientId, code: 'CP_SIM_DISCONNECTED' }, 'simulated connection lost; buffering its readings and retrying');
+        },
+        onError: (code, message) => {
+          this.counters.errors++;
+          const hint = code === 'EMFILE' ? ': too many open files; raise `ulimit -n` or multiplex the fleet over fewer connections' : '';
+          this.warnings.warn(`error:${code}`, { clientId: uplink.clientId, code, err: message }, `simulated connection failed${hint}`);
+        },
       });
-      return stopping;
-    },
-    stats: () => ({ ...counters }),
+      devicesOf.set(uplink, []);
+      return uplink;
+    };
+    for (let i = 0; i < gatewayCount; i++) {
+      gateways.push(
+        makeUplink({ url: o.mqttUrl, clientId: `citypipe-gw-${process.pid}-${i}`, reconnectPeriodMs: reconnectPeriodMs(), connectTimeoutMs }),
+      );
+    }
+
+    const startSim = clock.fromMs;
+    this.devices = o.devices.map((device, i) => {
+      const model = models[i] as AnyDeviceModel;
+      const statusTopic = `city/${device.type}/${device.id}/status`;
+      const uplink = multiplex
+        ? (gateways[i % gatewayCount] as Uplink)
+        : makeUplink({
+            url: o.mqttUrl,
+            clientId: device.id,
+            username: device.id,
+            password: o.credentials?.get(device.id),
+            will: { topic: statusTopic, payload: 'offline', qos, retain: true },
+            reconnectPeriodMs: reconnectPeriodMs(),
+            connectTimeoutMs,
+          });
+      const d = new SimDevice({
+        device,
+        uplink,
+        settings,
+        sim: model.create(device, mulberry32(deviceSeed(seed, device.id)), startSim, { faultRate }),
+        // Scheduling draws from its own stream, so changing the stagger does not change the readings.
+        scheduleRng: mulberry32(deviceSeed(seed ^ 0x5bd1e995, device.id)),
+        intervalMs: (intervalS ?? device.reportingIntervalS) * 1000,
+        counters: this.counters,
+        warnings: this.warnings,
+      });
+      devicesOf.get(uplink)?.push(d);
+      return d;
+    });
+    this.uplinks = [...devicesOf.keys()];
+
+    await forEachLimited(this.uplinks, o.connectConcurrency ?? DEFAULTS.connectConcurrency, (u) => u.connect());
+    if (this.stopping) return;
+
+    clock.start();
+    const from = clock.fromMs;
+    for (const d of this.devices) {
+      const stagger = firstWithinMs === undefined ? d.intervalMs : Math.min(d.intervalMs, firstWithinMs * clock.speed);
+      d.dueMs = from + Math.floor(d.scheduleRng() * stagger);
+      this.queue.push(d);
+    }
+    this.log.info(
+      {
+        devices: this.devices.length,
+        connections: this.uplinks.length,
+        connected: this.stats().connected,
+        url: o.mqttUrl,
+        from: new Date(from).toISOString(),
+        speed: clock.speed,
+      },
+      'simulated fleet started',
+    );
+    this.tick();
+  }
+
+  stats(): FleetStats {
+    let connected = 0;
+    for (const d of this.devices) if (d.uplink.up) connected++;
+    let connections = 0;
+    for (const u of this.uplinks) if (u.up) connections++;
+    const c = this.counters;
+    return {
+      devices: this.opts.devices.length,
+      connected,
+      connections,
+      published: c.published,
+      batches: c.batches,
+      buffered: c.buffered,
+      skipped: c.skipped,
+      errors: c.errors,
+      inFlight: c.inFlight,
+      simTimeMs: this.clock?.now() ?? Date.now(),
+      speed: this.clock?.speed ?? this.opts.speed ?? 1,
+      caughtUp: this.clock?.caughtUp() ?? false,
+    };
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.end('stopped');
+    await Promise.all(
+      this.uplinks.map((u) =>
+        // A clean DISCONNECT discards the Last Will, so the devices say `offline` themselves.
+        u.stop(() => withTimeout(Promise.all((this.devicesOf.get(u) ?? []).map((d) => d.sayOffline())), 5_000).then(() => undefined)),
+      ),
+    );
+    const c = this.counters;
+    this.warnings.flush();
+    if (c.buffered > 0) {
+      this.log.warn({ code: 'CP_SIM_UNSENT', buffered: c.buffered }, 'readings still buffered by disconnected devices were not sent');
+    }
+    this.log.info({ published: c.published, batches: c.batches, skipped: c.skipped, errors: c.errors }, 'simulated fleet stopped');
+  }
+
+  private end(reason: FleetEnd): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.resolveFinished(reason);
+  }
+
+  /**
+   * Emits every reading that has fallen due, oldest first, up to a budget per turn and while the
+   * broker keeps up; then sleeps until the next one falls due.
+   */
+  private tick = (): void => {
+    this.timer = undefined;
+    const clock = this.clock;
+    if (this.ended || !clock) return;
+    const simNow = clock.now();
+    const realNow = Date.now();
+    const maxInFlight = this.opts.maxInFlight ?? DEFAULTS.maxInFlight;
+    let budget = TICK_BUDGET;
+    for (; budget > 0 && this.counters.inFlight < maxInFlight; budget--) {
+      const d = this.queue.peek();
+      if (!d || d.dueMs > simNow) break;
+      this.queue.pop();
+      d.emit(realNow);
+      d.dueMs += d.intervalMs;
+      this.queue.push(d);
+    }
+    const next = this.queue.peek();
+    const behind = next !== undefined && next.dueMs <= simNow;
+    if (!behind && this.opts.atNow === 'stop' && clock.caughtUp()) {
+      this.log.info({ simTime: new Date(simNow).toISOString() }, 'simulated clock reached the present; run complete');
+      this.end('caught-up');
+      return;
+    }
+    let delay: number;
+    if (behind) delay = budget === 0 ? 0 : BACKOFF_MS;
+    else delay = next === undefined ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(1, clock.realMsUntil(next.dueMs)));
+    this.timer = setTimeout(this.tick, delay);
   };
 }
 
-interface SimulatedDeviceParams {
-  device: DeviceRecord;
-  model: AnyDeviceModel;
-  url: string;
-  password: string | undefined;
-  intervalMs: number;
+interface DeviceSettings {
   qos: 0 | 1;
-  modelRng: Rng;
-  scheduleRng: Rng;
-  startMs: number;
-  counters: FleetStats;
-  log: Logger;
+  bufferLimit: number;
+  maxBatch: number;
+  maxPayloadBytes: number;
+  /** Readings older than this (real time) are no longer sent: citypipe would dead-letter them. */
+  expiryMs: number;
 }
 
-/** One device: its connection, its behaviour model, its timers. */
-class SimulatedDevice {
-  private readonly p: SimulatedDeviceParams;
+interface Counters {
+  published: number;
+  batches: number;
+  skipped: number;
+  errors: number;
+  inFlight: number;
+  buffered: number;
+}
+
+interface SimDeviceParams {
+  device: DeviceRecord;
+  uplink: Uplink;
+  settings: DeviceSettings;
+  sim: { next(simTimeMs: number): object };
+  scheduleRng: Rng;
+  intervalMs: number;
+  counters: Counters;
+  warnings: ThrottledLog;
+}
+
+/** One device: its behaviour model, its place in the schedule, its buffer while disconnected. */
+class SimDevice implements Due {
+  dueMs = 0;
+  readonly intervalMs: number;
+  readonly uplink: Uplink;
+  readonly scheduleRng: Rng;
+  private readonly p: SimDeviceParams;
   private readonly telemetryTopic: string;
   private readonly statusTopic: string;
-  private client: MqttClient | undefined;
-  private sim: { next(simTimeMs: number): object } | undefined;
-  private connected = false;
-  private stopped = false;
-  private lastErrorCode: string | undefined;
-  private timers: NodeJS.Timeout[] = [];
+  /** Readings (serialised, with their ts) taken while the connection was down, oldest first. */
+  private buffer: { ts: number; json: string }[] = [];
 
-  constructor(p: SimulatedDeviceParams) {
+  constructor(p: SimDeviceParams) {
     this.p = p;
+    this.uplink = p.uplink;
+    this.scheduleRng = p.scheduleRng;
+    this.intervalMs = p.intervalMs;
     this.telemetryTopic = `city/${p.device.type}/${p.device.id}/telemetry`;
     this.statusTopic = `city/${p.device.type}/${p.device.id}/status`;
   }
 
-  /** Opens the connection; resolves after the first attempt succeeded or failed, or after `timeoutMs`. */
-  connect(timeoutMs: number): Promise<void> {
-    const { device, qos, log } = this.p;
-    this.sim = this.p.model.create(device, this.p.modelRng, this.p.startMs);
-    const client = connect(this.p.url, {
-      clientId: device.id,
-      username: device.id,
-      ...(this.p.password !== undefined ? { password: this.p.password } : {}),
-      protocolVersion: 4,
-      clean: true,
-      keepalive: 60,
-      // Jittered, so that after a broker restart the fleet does not reconnect in one burst.
-      reconnectPeriod: Math.round(uniform(this.p.scheduleRng, 1_000, 5_000)),
-      connectTimeout: timeoutMs,
-      will: { topic: this.statusTopic, payload: Buffer.from('offline'), qos, retain: true },
-    });
-    this.client = client;
-
-    client.on('connect', () => {
-      if (!this.connected) this.p.counters.connected++;
-      this.connected = true;
-      if (this.lastErrorCode !== undefined) log.info({ deviceId: device.id }, 'simulated device reconnected');
-      this.lastErrorCode = undefined;
-      client.publish(this.statusTopic, 'online', { qos, retain: true }, (err) => {
-        if (err) this.p.counters.errors++;
-      });
-    });
-    client.on('close', () => {
-      if (this.connected) {
-        this.p.counters.connected--;
-        this.connected = false;
-        if (!this.stopped) log.warn({ deviceId: device.id, code: 'CP_SIM_DISCONNECTED' }, 'simulated device lost its connection; retrying');
-      }
-    });
-    client.on('error', (err: Error & { code?: string | number }) => {
-      this.p.counters.errors++;
-      const code = String(err.code ?? 'CP_SIM_MQTT_ERROR');
-      // One line per change of trouble, not one per retry every few seconds.
-      if (code !== this.lastErrorCode) {
-        log.warn({ deviceId: device.id, code, err: err.message }, 'simulated device cannot connect');
-        this.lastErrorCode = code;
-      }
-    });
-
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        client.off('connect', done);
-        client.off('error', done);
-        client.off('close', done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      client.on('connect', done);
-      client.on('error', done);
-      client.on('close', done);
-    });
-  }
-
-  /** First reading at a random moment within `firstWithinMs`, then one per interval. */
-  startPublishing(firstWithinMs: number): void {
-    if (this.stopped) return;
-    const first = setTimeout(() => {
-      this.publishReading();
-      const every = setInterval(() => this.publishReading(), this.p.intervalMs);
-      this.timers.push(every);
-    }, Math.floor(this.p.scheduleRng() * firstWithinMs));
-    this.timers.push(first);
-  }
-
-  private publishReading(): void {
-    const client = this.client;
-    const sim = this.sim;
-    if (!client || !sim || this.stopped) return;
-    // Simulated time is real time here; the reading's ts is always the real send time, so a sped-up
-    // simulation can never stamp a reading in the future.
-    const now = Date.now();
-    const reading = sim.next(now);
-    if (!this.connected) {
-      // Like a device without storage: the reading is lost and the seq gap shows it.
-      this.p.counters.skipped++;
+  /** Takes the reading due at `dueMs` (its ts) and sends it, or keeps it while disconnected. */
+  emit(realNow: number): void {
+    const ts = this.dueMs;
+    const json = JSON.stringify({ ts, ...this.p.sim.next(ts) });
+    const c = this.p.counters;
+    if (realNow - ts > this.p.settings.expiryMs) {
+      // The scheduler fell a week behind: citypipe would dead-letter it.
+      c.skipped++;
       return;
     }
-    client.publish(this.telemetryTopic, JSON.stringify({ ts: now, ...reading }), { qos: this.p.qos }, (err) => {
-      if (err) {
-        this.p.counters.errors++;
-        this.p.log.warn({ deviceId: this.p.device.id, code: 'CP_SIM_PUBLISH', err: err.message }, 'simulated reading not delivered');
-      } else {
-        this.p.counters.published++;
+    if (!this.uplink.up) {
+      // Like a field device with flash storage: keep it for the batch upload on reconnect.
+      if (this.buffer.length >= this.p.settings.bufferLimit) {
+        this.buffer.shift();
+        c.skipped++;
+        c.buffered--;
       }
+      this.buffer.push({ ts, json });
+      c.buffered++;
+      return;
+    }
+    this.send(json, 1, false);
+  }
+
+  /** The connection is (back) up: say `online`, then upload what was buffered, oldest first. */
+  connectionUp(): void {
+    const s = this.p.settings;
+    this.uplink.publish(this.statusTopic, 'online', s.qos, true, (err) => {
+      if (err) this.p.counters.errors++;
+    });
+    if (this.buffer.length === 0) return;
+    const buffered = this.buffer;
+    this.buffer = [];
+    const c = this.p.counters;
+    c.buffered -= buffered.length;
+    const oldest = Date.now() - s.expiryMs;
+    let chunk: string[] = [];
+    let bytes = 2;
+    const sendChunk = (): void => {
+      if (chunk.length === 0) return;
+      this.send(`[${chunk.join(',')}]`, chunk.length, true);
+      chunk = [];
+      bytes = 2;
+    };
+    for (const r of buffered) {
+      if (r.ts < oldest) {
+        c.skipped++;
+        continue;
+      }
+      const size = Buffer.byteLength(r.json) + 1;
+      if (chunk.length >= s.maxBatch || (chunk.length > 0 && bytes + size > s.maxPayloadBytes)) sendChunk();
+      chunk.push(r.json);
+      bytes += size;
+    }
+    sendChunk();
+  }
+
+  /** Publishes `offline` (retained) if connected; resolves when acknowledged or failed. */
+  sayOffline(): Promise<void> {
+    if (!this.uplink.up) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.uplink.publish(this.statusTopic, 'offline', this.p.settings.qos, true, (err) => {
+        if (err) this.p.warnings.warn('offline', { deviceId: this.p.device.id, code: 'CP_SIM_PUBLISH', err: err.message }, 'offline status not delivered');
+        resolve();
+      });
     });
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers = [];
-    const client = this.client;
-    if (!client) return;
-    if (this.connected) {
-      // A clean DISCONNECT discards the Last Will, so say `offline` ourselves.
-      try {
-        await withTimeout(client.publishAsync(this.statusTopic, 'offline', { qos: this.p.qos, retain: true }), STOP_TIMEOUT_MS);
-      } catch (err) {
-        this.p.log.warn({ deviceId: this.p.device.id, code: 'CP_SIM_PUBLISH', err: (err as Error).message }, 'offline status not delivered');
+  private send(payload: string, readings: number, batch: boolean): void {
+    const c = this.p.counters;
+    c.inFlight++;
+    if (batch) c.batches++;
+    this.uplink.publish(this.telemetryTopic, payload, this.p.settings.qos, false, (err) => {
+      c.inFlight--;
+      if (err) {
+        c.errors++;
+        this.p.warnings.warn('publish', { deviceId: this.p.device.id, code: 'CP_SIM_PUBLISH', err: err.message, readings }, 'simulated readings not delivered');
+      } else {
+        c.published += readings;
       }
-      try {
-        await withTimeout(client.endAsync(), STOP_TIMEOUT_MS);
-        return;
-      } catch {
-        // fall through to a forced end
-      }
-    }
-    await client.endAsync(true);
+    });
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
+/**
+ * Warnings that a whole fleet can raise at once (a broker restart drops 20 000 connections): the
+ * first few of each kind per window are logged, the rest counted and summarised.
+ */
+class ThrottledLog {
+  private readonly log: Logger;
+  private readonly windows = new Map<string, { start: number; logged: number; suppressed: number }>();
+
+  constructor(log: Logger) {
+    this.log = log;
+  }
+
+  warn(kind: string, fields: Record<string, unknown>, message: string): void {
+    const now = Date.now();
+    let w = this.windows.get(kind);
+    if (!w || now - w.start >= WARNING_WINDOW_MS) {
+      if (w && w.suppressed > 0) this.log.warn({ kind, suppressed: w.suppressed, code: fields['code'] }, `${w.suppressed} more like "${message}" not logged`);
+      w = { start: now, logged: 0, suppressed: 0 };
+      this.windows.set(kind, w);
+    }
+    if (w.logged < WARNINGS_PER_WINDOW) {
+      w.logged++;
+      this.log.warn(fields, message);
+    } else {
+      w.suppressed++;
+    }
+  }
+
+  /** Logs the counts still suppressed. */
+  flush(): void {
+    for (const [kind, w] of this.windows) {
+      if (w.suppressed > 0) this.log.warn({ kind, suppressed: w.suppressed }, `${w.suppressed} more warnings of this kind not logged`);
+    }
+    this.windows.clear();
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` under way at once. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -22,8 +22,8 @@ export interface SimulationOptions {
 export interface DeviceSimulation<D extends DeviceTypeDefinition> {
   /**
    * The device's next reading at simulated time `simTimeMs` (epoch ms). Calls must move forward in
-   * time. Readings carry no `ts`: the publisher stamps the real send time, because with a sped-up
-   * clock simulated time runs ahead of the wall clock and a device must never report the future.
+   * time. Readings carry no `ts`: the fleet stamps `simTimeMs`, which its clock keeps between the
+   * start of the run and the wall clock (see sim-clock.ts), so a device never reports the future.
    */
   next(simTimeMs: number): ReadingInputOf<D>;
 }

@@ -4,12 +4,13 @@
  * Bays fill towards an occupancy target set by the local hour and weekday (commuters and shoppers
  * by day, nearly empty at night, a busy Saturday, a late Sunday) with each car staying a random
  * while; arrivals during paid hours buy sessions, some with coins. A crew empties the coin box once
- * it is nearly full. Rarely the meter jams, runs out of receipt paper or breaks.
+ * it is nearly full. Now and then the meter jams, runs out of receipt paper or breaks; a crew comes
+ * to fix it during its next shift.
  */
 import type { DeviceRecord } from '../src/catalog/types.js';
 import type { ReadingInputOf } from '../src/device-types/types.js';
 import { parkingMeter } from '../src/device-types/parking-meter/definition.js';
-import { clamp, commonFields, positiveAttribute, round } from './common-fields.js';
+import { clamp, commonFields, happens, positiveAttribute, round } from './common-fields.js';
 import { crewArrival } from './crews.js';
 import { deviceTimeZone, localTime } from './local-time.js';
 import type { DeviceModel, DeviceSimulation, SimulationOptions } from './model.js';
@@ -33,20 +34,29 @@ const COMPLIANCE = 0.85;
 /** Coin box level at which the default rule calls for emptying (CONTRACT §5). */
 const COINS_AT = 0.9;
 
-/** Per reading, before `faultRate`. */
-const FAULTS: ReadonlyArray<readonly [Status, number]> = [
-  ['coinJam', 0.0008],
-  ['paperLow', 0.0005],
-  ['outOfOrder', 0.0002],
-  ['vandalized', 0.00005],
-];
+/**
+ * Hazards per hour, before `faultRate`: a coin jam about every three weeks per meter, paper running
+ * low monthly, a breakdown a few times a year, vandalism about once a year. Exported so that tests
+ * hold the model to its own rates.
+ */
+export const PARKING_METER_HAZARDS: Readonly<Record<Exclude<Status, 'ok' | 'unknown'>, number>> = Object.freeze({
+  coinJam: 0.002,
+  paperLow: 0.0014,
+  outOfOrder: 4e-4,
+  vandalized: 1e-4,
+});
+const FAULTS = Object.entries(PARKING_METER_HAZARDS) as ReadonlyArray<[Status, number]>;
+const ANY_FAULT_PER_HOUR = FAULTS.reduce((sum, [, perHour]) => sum + perHour, 0);
 
 /** Occupancy targets at each local hour 0..24, by kind of day. */
 const WEEKDAY = [0.1, 0.08, 0.06, 0.05, 0.05, 0.06, 0.12, 0.35, 0.65, 0.82, 0.88, 0.9, 0.9, 0.9, 0.88, 0.86, 0.82, 0.75, 0.68, 0.62, 0.55, 0.45, 0.3, 0.18, 0.1];
 const SATURDAY = [0.15, 0.12, 0.1, 0.08, 0.06, 0.06, 0.08, 0.15, 0.3, 0.55, 0.8, 0.92, 0.95, 0.95, 0.95, 0.93, 0.9, 0.85, 0.78, 0.72, 0.65, 0.55, 0.4, 0.25, 0.15];
 const SUNDAY = [0.15, 0.12, 0.1, 0.08, 0.06, 0.05, 0.05, 0.06, 0.1, 0.2, 0.35, 0.5, 0.65, 0.72, 0.75, 0.72, 0.68, 0.6, 0.5, 0.4, 0.3, 0.22, 0.15, 0.12, 0.1];
 
-/** Outer districts see fewer visitors; the centre is busier into the evening. */
+/**
+ * Outer districts see fewer visitors, for the demo city's districts. Any other district takes
+ * `attributes.footfall` (the fleet generator sets it), else 0.9.
+ */
 const DISTRICT_DEMAND: Record<string, number> = {
   centrum: 1.05,
   west: 0.95,
@@ -57,13 +67,13 @@ const DISTRICT_DEMAND: Record<string, number> = {
   zuidoost: 0.8,
 };
 
-function targetOccupancy(hour: number, weekday: number, district: string): number {
+function targetOccupancy(hour: number, weekday: number, demand: number): number {
   const curve = weekday === 0 ? SUNDAY : weekday === 6 ? SATURDAY : WEEKDAY;
   const i = Math.floor(hour);
   const a = curve[i] ?? 0.1;
   const b = curve[i + 1] ?? a;
   const base = a + (b - a) * (hour - i);
-  return clamp(base * (DISTRICT_DEMAND[district] ?? 0.9), 0.02, 0.97);
+  return clamp(base * demand, 0.02, 0.97);
 }
 
 /** Amsterdam-style paid hours: 09:00–24:00, Sundays from 12:00. */
@@ -80,9 +90,11 @@ export const parkingMeterModel: DeviceModel<typeof parkingMeter> = {
     const zone = device.attributes['tariffZone'];
     const rate = (zone === undefined ? undefined : HOURLY_RATE_CENTS[String(zone)]) ?? DEFAULT_RATE_CENTS;
     const common = commonFields(rng, startMs, { batteryLifeDays: 500 });
+    // Footfall is relative to an average district (1); demand saturates well before the last bay.
+    const demand = Math.min(1.2, positiveAttribute(device.attributes, 'footfall', DISTRICT_DEMAND[device.district] ?? 0.9));
 
     const startLt = localTime(startMs, tz);
-    let occupied = binomial(rng, bays, targetOccupancy(startLt.hour, startLt.weekday, device.district));
+    let occupied = binomial(rng, bays, targetOccupancy(startLt.hour, startLt.weekday, demand));
     let coinBox = uniform(rng, 0, 0.7);
     let emptyCoinsAt: number | undefined;
     let fault: { status: Status; until: number } | undefined;
@@ -90,12 +102,13 @@ export const parkingMeterModel: DeviceModel<typeof parkingMeter> = {
 
     return {
       next(simTimeMs: number): Reading {
+        const dtMs = Math.max(0, simTimeMs - lastMs);
         let transactions = 0;
         let revenue = 0;
         for (let t = lastMs; t < simTimeMs; t += STEP_MS) {
           const dt = Math.min(STEP_MS, simTimeMs - t);
           const lt = localTime(t + dt / 2, tz);
-          const target = targetOccupancy(lt.hour, lt.weekday, device.district);
+          const target = targetOccupancy(lt.hour, lt.weekday, demand);
           // Each car leaves with a constant hazard (mean stay ~1.8 h); free bays fill at the rate that
           // makes `target` the equilibrium, so occupancy tracks the day without jumping.
           const pLeave = 1 - Math.exp(-dt / (1.8 * HOUR_MS));
@@ -124,13 +137,16 @@ export const parkingMeterModel: DeviceModel<typeof parkingMeter> = {
         lastMs = Math.max(lastMs, simTimeMs);
 
         if (fault && simTimeMs >= fault.until) fault = undefined;
-        if (!fault) {
-          for (const [status, p] of FAULTS) {
-            if (chance(rng, p * faultRate)) {
-              fault = { status, until: crewArrival(rng, simTimeMs, tz, 2, 30) };
-              break;
-            }
+        if (!fault && happens(rng, ANY_FAULT_PER_HOUR * faultRate, dtMs)) {
+          // Which fault, in proportion to the hazards.
+          let pick = rng() * ANY_FAULT_PER_HOUR;
+          let status: Status = 'outOfOrder';
+          for (const [s, perHour] of FAULTS) {
+            status = s;
+            pick -= perHour;
+            if (pick < 0) break;
           }
+          fault = { status, until: crewArrival(rng, simTimeMs, tz, 2, 30) };
         }
 
         return {

@@ -2,21 +2,23 @@
  * Behaviour of a streetlight controller (FIWARE Streetlight).
  *
  * The lamp is on from sunset to sunrise at its own coordinates (suncalc), each controller switching
- * within a few minutes of the astronomical time, never before it; from local midnight until 06:00 it
- * is dimmed. Power follows the dim level and the lamp's `attributes.powerRating`; the mains voltage
- * wanders around 230 V; energy is a cumulative meter. The ambient light sensor sees the sky: sun
- * altitude and cloud. Rarely a lamp fails (it draws next to nothing while switched on), the supply
- * sags, or a stuck photocell leaves the lamp burning by day.
+ * within a few minutes of the astronomical time, never before it; during its dimming window (local
+ * midnight to 06:00 unless `attributes.dimFromH` / `dimUntilH` say otherwise) it is dimmed. Power
+ * follows the dim level and the lamp's `attributes.powerRating`; the mains voltage wanders around
+ * 230 V; energy is a cumulative meter. The ambient light sensor sees the sky: sun altitude and cloud.
+ * Rarely a lamp fails (it draws next to nothing while switched on), the column or the lantern is
+ * damaged, the supply dips below 207 V for a while, or a stuck photocell leaves the lamp burning by
+ * day.
  */
 import { getPosition } from 'suncalc';
 import type { DeviceRecord } from '../src/catalog/types.js';
 import type { ReadingInputOf } from '../src/device-types/types.js';
 import { streetlight } from '../src/device-types/streetlight/definition.js';
-import { clamp, commonFields, drift, positiveAttribute, round, stringAttribute } from './common-fields.js';
+import { clamp, commonFields, drift, happens, hourAttribute, positiveAttribute, round, stringAttribute } from './common-fields.js';
 import { crewArrival } from './crews.js';
 import { deviceTimeZone, localTime } from './local-time.js';
 import type { DeviceModel, DeviceSimulation, SimulationOptions } from './model.js';
-import { chance, normal, uniform, type Rng } from './prng.js';
+import { normal, uniform, type Rng } from './prng.js';
 
 type Reading = ReadingInputOf<typeof streetlight>;
 type PowerState = Reading['powerState'];
@@ -26,17 +28,32 @@ const HOUR_MS = 3_600_000;
 
 /** Sun altitude (degrees) at sunrise and sunset, refraction included; what suncalc uses. */
 const SUNSET_ALTITUDE = -0.833;
-/** Dimmed from local midnight until this hour. */
+/** Default dimming window, local hours: from midnight until 06:00. */
+const DIM_FROM_H = 0;
 const DIM_UNTIL_H = 6;
 /** Controller electronics when the lamp is off, W. */
 const STANDBY_W = 0.5;
 
-/** Per hour of the lamp being on, before `faultRate`. */
-const P_LAMP_FAILS_PER_H = 2e-5;
-const P_COLUMN_ISSUE_PER_H = 2e-6;
-/** Per reading. */
-const P_VOLTAGE_SAG = 0.0005;
-const P_STUCK_PHOTOCELL = 0.0001;
+/**
+ * Hazards per hour, before `faultRate`. Exported so that tests hold the model to its own rates.
+ */
+export const STREETLIGHT_HAZARDS = Object.freeze({
+  /** Per hour the lamp burns: an LED's ~50 000 h life. */
+  lampFailsPerOnHour: 2e-5,
+  /** A column knocked or corroded: once in decades. */
+  columnIssuePerHour: 2e-6,
+  /** A broken lantern (vandalism, a lorry). */
+  brokenLanternPerHour: 1e-6,
+  /** The feeder sagging below 207 V for 5 to 40 minutes: about one a fortnight per lamp. */
+  voltageDipPerHour: 0.003,
+  /** Per daylight hour (sun above 10°): a photocell sticks and the lamp burns by day for 1 to 5 h. */
+  dayBurnPerDayHour: 6e-4,
+});
+
+/** True when local `hour` falls in the window [from, until), which may wrap past midnight. */
+function inWindow(hour: number, from: number, until: number): boolean {
+  return from <= until ? hour >= from && hour < until : hour >= from || hour < until;
+}
 
 interface LampKind {
   /** Dim level after midnight: discharge lamps cannot dim as deep as LEDs. */
@@ -70,6 +87,8 @@ export const streetlightModel: DeviceModel<typeof streetlight> = {
     const { lat, lon } = device.location;
     const ratingW = positiveAttribute(device.attributes, 'powerRating', 60);
     const lamp = LAMPS[stringAttribute(device.attributes, 'lampType', 'LED')] ?? DEFAULT_LAMP;
+    const dimFromH = hourAttribute(device.attributes, 'dimFromH', DIM_FROM_H);
+    const dimUntilH = hourAttribute(device.attributes, 'dimUntilH', DIM_UNTIL_H);
     // Each controller's photocell or astro clock is a little late at dusk and early at dawn: up to
     // about six minutes in the Netherlands, never on while the sun is up.
     const switchAltitude = SUNSET_ALTITUDE - uniform(rng, 0, 1);
@@ -83,7 +102,7 @@ export const streetlightModel: DeviceModel<typeof streetlight> = {
     // A lamp already burning when the simulation starts is not warming up.
     let wasOn = getPosition(new Date(startMs), lat, lon).altitude < switchAltitude;
     let lampFault: { status: Status; until: number } | undefined;
-    let sagReadings = 0;
+    let dipUntil: number | undefined;
     let stuckUntil: number | undefined;
 
     return {
@@ -96,20 +115,26 @@ export const streetlightModel: DeviceModel<typeof streetlight> = {
 
         if (lampFault && simTimeMs >= lampFault.until) lampFault = undefined;
         if (stuckUntil !== undefined && simTimeMs >= stuckUntil) stuckUntil = undefined;
-        const dtH = dtMs / HOUR_MS;
-        if (!lampFault && wasOn && chance(rng, P_LAMP_FAILS_PER_H * faultRate * dtH)) {
+        if (dipUntil !== undefined && simTimeMs >= dipUntil) dipUntil = undefined;
+        const hz = STREETLIGHT_HAZARDS;
+        if (!lampFault && wasOn && happens(rng, hz.lampFailsPerOnHour * faultRate, dtMs)) {
           lampFault = { status: 'defectiveLamp', until: crewArrival(rng, simTimeMs, tz, 12, 72) };
-        } else if (!lampFault && chance(rng, P_COLUMN_ISSUE_PER_H * faultRate * dtH)) {
+        } else if (!lampFault && happens(rng, hz.columnIssuePerHour * faultRate, dtMs)) {
           lampFault = { status: 'columnIssue', until: crewArrival(rng, simTimeMs, tz, 12, 72) };
+        } else if (!lampFault && happens(rng, hz.brokenLanternPerHour * faultRate, dtMs)) {
+          lampFault = { status: 'brokenLantern', until: crewArrival(rng, simTimeMs, tz, 12, 72) };
         }
-        if (stuckUntil === undefined && altitude > 10 && chance(rng, P_STUCK_PHOTOCELL * faultRate)) {
+        if (stuckUntil === undefined && altitude > 10 && happens(rng, hz.dayBurnPerDayHour * faultRate, dtMs)) {
           stuckUntil = simTimeMs + uniform(rng, 1, 5) * HOUR_MS;
         }
-        if (sagReadings === 0 && chance(rng, P_VOLTAGE_SAG * faultRate)) sagReadings = 1 + Math.floor(rng() * 4);
+        // A dip that starts now shows in this reading: it lasts at least as long as the step to here.
+        if (dipUntil === undefined && happens(rng, hz.voltageDipPerHour * faultRate, dtMs)) {
+          dipUntil = simTimeMs + uniform(rng, 5, 40) * 60_000;
+        }
 
         const night = altitude < switchAltitude;
         const on = night || stuckUntil !== undefined;
-        const dimmed = night && lt.hour < DIM_UNTIL_H;
+        const dimmed = night && inWindow(lt.hour, dimFromH, dimUntilH);
         const warming = on && !wasOn && lamp.warmsUp;
         wasOn = on;
 
@@ -121,10 +146,7 @@ export const streetlightModel: DeviceModel<typeof streetlight> = {
         const powerW = Math.max(0, loadW + STANDBY_W + 0.05 * normal(rng));
 
         let voltage = 230 + feederOffsetV + 1.2 * normal(rng);
-        if (sagReadings > 0) {
-          voltage = uniform(rng, 196, 205);
-          sagReadings--;
-        }
+        if (dipUntil !== undefined) voltage = uniform(rng, 196, 205);
         voltage = clamp(voltage, 0, 400);
         const powerFactor = on && lampWorks ? lamp.powerFactor + 0.01 * normal(rng) : 0.3;
         const pf = clamp(powerFactor, 0.05, 1);

@@ -1,20 +1,22 @@
 /**
  * Behaviour of a waste bin fill sensor (FIWARE WasteContainer).
  *
- * A bin fills at a rate set by its district and the day (busy centre at weekends, a daytime peak,
- * quiet nights) and by how popular its spot is; once it passes the `waste.collect` threshold a crew
- * empties it within the next shift. Temperature follows season and day (the sensor sits in the
- * sun); organic and residual waste gives off a little methane. Rarely a lid is left open, a bin is
- * knocked over, and very rarely one burns.
+ * A bin fills at a rate set by its district (its footfall), the kind of area and the weekday (a busy
+ * centre at weekends, business districts on weekdays, residential areas when people are home), the
+ * hour (quiet nights) and how popular its spot is. Collection rounds run Monday to Saturday: each
+ * district's crew sets out in the morning and passes every bin at the same point of its route,
+ * emptying those at or above the `waste.collect` threshold. Temperature follows season and day (the
+ * sensor sits in the sun); organic and residual waste gives off a little methane. Now and then a lid
+ * is left open or a bin is tipped over, moved or vandalised, and very rarely one burns.
  */
 import type { DeviceRecord } from '../src/catalog/types.js';
 import type { ReadingInputOf } from '../src/device-types/types.js';
 import { wasteBin } from '../src/device-types/waste-bin/definition.js';
-import { clamp, commonFields, drift, positiveAttribute, round, stringAttribute } from './common-fields.js';
+import { clamp, commonFields, drift, happens, positiveAttribute, round, stringAttribute } from './common-fields.js';
 import { crewArrival } from './crews.js';
 import { deviceTimeZone, localTime, type LocalTime } from './local-time.js';
 import type { DeviceModel, DeviceSimulation, SimulationOptions } from './model.js';
-import { chance, normal, uniform, type Rng } from './prng.js';
+import { deviceSeed, normal, uniform, type Rng } from './prng.js';
 
 type Reading = ReadingInputOf<typeof wasteBin>;
 type Status = NonNullable<Reading['status']>;
@@ -26,7 +28,10 @@ const STEP_MS = HOUR_MS / 4;
 /** Fill level at which the default rule asks for collection (CONTRACT §5). */
 const COLLECT_AT = 0.8;
 
-/** How much busier than average a district's bins fill. */
+/**
+ * How much busier than average a district's bins fill, for the demo city's districts. Any other
+ * district takes `attributes.footfall` (the fleet generator sets it), else 1.
+ */
 const DISTRICT_RATE: Record<string, number> = {
   centrum: 1.5,
   west: 1.1,
@@ -50,10 +55,28 @@ const DENSITY: Record<string, number> = {
 /** Waste that ferments, and so gives off methane and warmth. */
 const FERMENTS = new Set(['residual', 'organic']);
 
-/** Per hour, before `faultRate`. Burning is very rare: a few a year across a city's bins. */
-const P_FIRE_PER_H = 2e-6;
-const P_LID_OPEN_PER_READING = 0.003;
-const P_DAMAGE_PER_READING = 0.0002;
+/**
+ * Hazards per hour, before `faultRate`. Exported so that tests hold the model to its own rates.
+ */
+export const WASTE_BIN_HAZARDS = Object.freeze({
+  /** Very rare: a few a year across a city's thousands of bins. */
+  firePerHour: 2e-6,
+  /** A lid left open: about one every four days per bin. */
+  lidOpenPerHour: 0.01,
+  /** Tipped over (`dropped`, 40 %), `moved` (30 %) or `vandalized` (30 %): about seven a year per bin. */
+  damagePerHour: 8e-4,
+});
+
+/** Collection rounds: Monday to Saturday; a district's crew sets out at 07:00, 08:00 or 09:00. */
+const ROUND_FIRST_START_H = 7;
+const ROUND_START_CHOICES = 3;
+/** Hours from a round's start until it passes the last bin of its route. */
+const ROUND_LENGTH_H = 6;
+
+/** When this district's crew sets out: fixed per district, so all its bins share one round. */
+function roundStartHour(district: string): number {
+  return ROUND_FIRST_START_H + (deviceSeed(0, district) % ROUND_START_CHOICES);
+}
 
 /** Relative fill rate by local hour: little at night, a daytime plateau peaking in the afternoon. */
 function hourActivity(hour: number): number {
@@ -66,10 +89,19 @@ const HOUR_NORM = (() => {
   return sum / ((24 * 60) / 5);
 })();
 
-function dayFactor(district: string, weekday: number): number {
+/** What kind of area a bin stands in, from `attributes.areaKind`; the demo's `centrum` is a centre. */
+type AreaKind = 'centre' | 'business' | 'residential';
+
+function areaKind(device: DeviceRecord): AreaKind {
+  const kind = stringAttribute(device.attributes, 'areaKind', device.district === 'centrum' ? 'centre' : 'residential');
+  return kind === 'centre' || kind === 'business' ? kind : 'residential';
+}
+
+function dayFactor(kind: AreaKind, weekday: number): number {
   const weekend = weekday === 0 || weekday === 6;
   const fridayOrWeekend = weekend || weekday === 5;
-  if (district === 'centrum') return fridayOrWeekend ? 1.35 : 0.9; // visitors
+  if (kind === 'centre') return fridayOrWeekend ? 1.35 : 0.9; // visitors
+  if (kind === 'business') return weekend ? 0.45 : 1.2; // offices and their lunch crowds
   return weekend ? 1.15 : 0.95; // residents at home
 }
 
@@ -90,7 +122,10 @@ export const wasteBinModel: DeviceModel<typeof wasteBin> = {
     const kind = stringAttribute(device.attributes, 'wasteKind', 'residual');
     const density = DENSITY[kind] ?? 0.12;
     const ferments = FERMENTS.has(kind);
-    const districtRate = DISTRICT_RATE[device.district] ?? 1;
+    const districtRate = positiveAttribute(device.attributes, 'footfall', DISTRICT_RATE[device.district] ?? 1);
+    const area = areaKind(device);
+    // Where along its district's route the bin stands: the crew passes it at the same hour each round.
+    const passHour = roundStartHour(device.district) + uniform(rng, 0, ROUND_LENGTH_H);
     // How popular the spot is: the same district has quiet corners and bins by a snack bar.
     const daysToFull = 2.6 / uniform(rng, 0.6, 1.5);
     const common = commonFields(rng, startMs, { batteryLifeDays: 900 });
@@ -98,7 +133,6 @@ export const wasteBinModel: DeviceModel<typeof wasteBin> = {
     const sunOnLid = uniform(rng, 0, 3);
 
     let fill = uniform(rng, 0, 0.7);
-    let collectAt: number | undefined;
     let fault: { status: Status; until: number } | undefined;
     let fireUntil: number | undefined;
     let lastMs = startMs;
@@ -107,14 +141,13 @@ export const wasteBinModel: DeviceModel<typeof wasteBin> = {
       for (let t = from; t < to; t += STEP_MS) {
         const dt = Math.min(STEP_MS, to - t);
         const lt = localTime(t + dt / 2, tz);
-        const perHour = (districtRate * dayFactor(device.district, lt.weekday) * hourActivity(lt.hour)) / HOUR_NORM / (24 * daysToFull);
+        const perHour = (districtRate * dayFactor(area, lt.weekday) * hourActivity(lt.hour)) / HOUR_NORM / (24 * daysToFull);
         fill = Math.min(1, fill + (perHour * dt) / HOUR_MS);
-        if (collectAt === undefined && fill >= COLLECT_AT) collectAt = crewArrival(rng, t + dt, tz, 1, 8);
-        if (collectAt !== undefined && t + dt >= collectAt) {
-          fill = uniform(rng, 0, 0.04);
-          collectAt = undefined;
-        }
-        if (fireUntil === undefined && chance(rng, (P_FIRE_PER_H * faultRate * dt) / HOUR_MS)) {
+        // The round passes this bin within this step (steps tile time, so it is seen exactly once).
+        const halfStepH = dt / HOUR_MS / 2;
+        const roundPasses = lt.weekday !== 0 && lt.hour - halfStepH <= passHour && passHour < lt.hour + halfStepH;
+        if (roundPasses && fill >= COLLECT_AT) fill = uniform(rng, 0, 0.04);
+        if (fireUntil === undefined && happens(rng, WASTE_BIN_HAZARDS.firePerHour * faultRate, dt)) {
           fireUntil = t + dt + uniform(rng, 0.5, 1.5) * HOUR_MS;
         }
       }
@@ -137,14 +170,13 @@ export const wasteBinModel: DeviceModel<typeof wasteBin> = {
             // The fire brigade leaves an empty, cooled bin behind.
             fireUntil = undefined;
             fill = uniform(rng, 0, 0.03);
-            collectAt = undefined;
           }
         }
         if (status === 'ok') {
           if (fault && simTimeMs >= fault.until) fault = undefined;
-          if (!fault && chance(rng, P_LID_OPEN_PER_READING * faultRate)) {
+          if (!fault && happens(rng, WASTE_BIN_HAZARDS.lidOpenPerHour * faultRate, dtMs)) {
             fault = { status: 'lidOpen', until: simTimeMs + uniform(rng, 0.2, 1) * HOUR_MS };
-          } else if (!fault && chance(rng, P_DAMAGE_PER_READING * faultRate)) {
+          } else if (!fault && happens(rng, WASTE_BIN_HAZARDS.damagePerHour * faultRate, dtMs)) {
             const pick = rng();
             const damage: Status = pick < 0.4 ? 'dropped' : pick < 0.7 ? 'moved' : 'vandalized';
             fault = { status: damage, until: crewArrival(rng, simTimeMs, tz, 2, 24) };

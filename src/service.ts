@@ -10,7 +10,14 @@ import { Metrics } from './observability/metrics.js';
 import { DeviceCatalog } from './catalog/catalog.js';
 import { DeadLetterStore } from './deadletter/store.js';
 import { MqttBroker, type AuthDecision } from './broker/broker.js';
-import { IngestPipeline } from './pipeline.js';
+import { IngestPipeline } from './pipeline/ingest.js';
+import { SpoolDrain } from './pipeline/drain.js';
+import { encodeOutcome, outcomeSize, weighOutcome, type Outcome } from './ingest/outcome.js';
+import { replayDeadLetters, type ReplayResult } from './pipeline/replay.js';
+import type { DeadLetterReason } from './errors/catalog.js';
+import type { RawMessage } from './ingest/types.js';
+import { Spool } from './spool/spool.js';
+import { RateLimitedLog } from './observability/rate-limited-log.js';
 import { InfluxWriter } from './sink/influx/writer.js';
 import { createSink } from './sink/influx/create-sink.js';
 import type { PointSink } from './sink/influx/types.js';
@@ -28,9 +35,11 @@ export class CitypipeService {
   private deadLetters: DeadLetterStore | undefined;
   private sink: PointSink | undefined;
   private writer: InfluxWriter | undefined;
+  private spool: Spool | undefined;
+  private replay: ((q: { reason?: DeadLetterReason | undefined; limit?: number | undefined }) => Promise<ReplayResult>) | undefined;
+  private drain: SpoolDrain | undefined;
   private broker: MqttBroker | undefined;
   private app: FastifyInstance | undefined;
-  private metrics: Metrics | undefined;
   private influxProblem: string | undefined = 'InfluxDB not checked yet';
   private pingTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -69,8 +78,7 @@ export class CitypipeService {
     this.catalog = await DeviceCatalog.load(config.devicesDir);
     log.info({ devices: this.catalog.size, dir: config.devicesDir }, 'device catalog loaded');
 
-    const metrics = new Metrics({ pending: () => this.writer?.pending ?? 0, connections: () => this.broker?.connectedClients ?? 0 });
-    this.metrics = metrics;
+    const metrics = new Metrics({ pending: () => this.pending(), connections: () => this.broker?.connectedClients ?? 0 });
 
     const deadLetters = new DeadLetterStore({
       file: path.join(config.dataDir, 'dead-letters.db'),
@@ -79,6 +87,18 @@ export class CitypipeService {
     });
     deadLetters.start();
     this.deadLetters = deadLetters;
+
+    // The spool is where an accepted reading lives until InfluxDB has it: recover it first.
+    const spool = new Spool({ dir: path.join(config.dataDir, 'spool'), maxBytes: config.spool.maxBytes, fsync: config.spool.fsync, weigh: weighOutcome, log });
+    const recovery = await spool.start();
+    this.spool = spool;
+    metrics.countRecovered(recovery.weight);
+    if (recovery.records > 0 || recovery.truncatedBytes > 0) {
+      log.info({ ...recovery }, `spool: ${recovery.weight} readings from before the last stop will be written first`);
+    }
+    if (!config.spool.fsync) {
+      log.warn({ code: 'CP_WARN_SPOOL_NO_FSYNC' }, 'CITYPIPE_SPOOL_FSYNC=false: a PUBACK no longer means the reading is on disk; a crash can lose acknowledged readings');
+    }
 
     // Sinks before sources: the writer is ready before the broker accepts a single message.
     const sink = createSink(config.influx, log);
@@ -89,41 +109,16 @@ export class CitypipeService {
     } catch (err) {
       log.warn({ err, code: (err as CitypipeError).code }, 'could not prepare the InfluxDB database; writes will retry');
     }
+    let drain: SpoolDrain | undefined;
     const writer = new InfluxWriter({
       sink,
       batchSize: config.writer.batchSize,
       flushIntervalMs: config.writer.flushIntervalMs,
-      maxPending: config.writer.maxPending,
+      retryMaxMs: config.influx.retryMaxMs,
       target: influxUrl,
       log,
-      onWritten: (points) => {
-        // Batches mix types; count per type without allocating per point.
-        let type = points[0]?.type;
-        let run = 0;
-        for (const p of points) {
-          if (p.type !== type) {
-            if (type !== undefined) metrics.countWritten(type, run);
-            type = p.type;
-            run = 0;
-          }
-          run++;
-        }
-        if (type !== undefined && run > 0) metrics.countWritten(type, run);
-      },
-      onRejected: (point, message) => {
-        metrics.countDeadLettered(point.type, 'influx_rejected');
-        deadLetters.add({
-          reason: 'influx_rejected',
-          path: '',
-          message: `InfluxDB refused the point: ${message}`,
-          topic: point.topic,
-          deviceId: point.deviceId,
-          type: point.type,
-          index: undefined,
-          payload: point.line.slice(0, DEAD_LETTER_PAYLOAD_MAX),
-          receivedAt: point.receivedAt,
-        });
-      },
+      onWritten: (points) => drain!.onWritten(points),
+      onRejected: (point, message) => drain!.onRejected(point, message),
       onBatch: ({ lines, durationMs, ok, code }) => {
         metrics.writeDuration.labels(ok ? 'ok' : 'error').observe(durationMs / 1000);
         metrics.batchSize.observe(lines);
@@ -131,15 +126,23 @@ export class CitypipeService {
         if (ok) this.influxProblem = undefined;
       },
     });
-    writer.start();
-    this.writer = writer;
-
-    const catalogRef = () => this.catalog!;
-    const pipeline = new IngestPipeline({
-      catalog: { get: (id) => catalogRef().get(id) },
-      points: writer,
+    drain = new SpoolDrain({
+      spool,
+      writer,
       deadLetters,
       metrics,
+      log: log.child({ stage: 'drain' }),
+      // Enough to keep every write slot busy with full batches, no more: the rest waits on disk.
+      maxInFlight: config.writer.batchSize * 4,
+    });
+    writer.start();
+    drain.start();
+    this.writer = writer;
+    this.drain = drain;
+
+    const catalogRef = () => this.catalog!;
+    const ingest = new IngestPipeline({
+      catalog: { get: (id) => catalogRef().get(id) },
       validate: {
         maxPayloadBytes: config.ingest.maxPayloadBytes,
         maxBatch: config.ingest.maxBatch,
@@ -148,6 +151,36 @@ export class CitypipeService {
         maxDeadLetterPayloadBytes: DEAD_LETTER_PAYLOAD_MAX,
       },
     });
+    const refusals = new RateLimitedLog(log, 10_000);
+    const refuse = (reason: string, err: Error, clientId: string, done: (err?: Error) => void) => {
+      metrics.countRefused(reason);
+      refusals.warn({ code: (err as CitypipeError).code, clientId }, `publish refused: ${err.message}`);
+      done(err);
+    };
+    /** Stores an outcome durably; `done()` only once it is on disk. */
+    const append = (outcome: Outcome, clientId: string, done: (err?: Error) => void): void => {
+      spool.append(encodeOutcome(outcome), (err) => {
+        if (err) return refuse(spool.isFull() ? 'spool_full' : 'spool_error', err, clientId, done);
+        metrics.countReceived(outcome.type || undefined, outcomeSize(outcome));
+        done();
+      });
+    };
+    const onTelemetry = (msg: RawMessage, done: (err?: Error) => void): void => {
+      // Checked first so that a full spool costs no validation work.
+      if (spool.isFull()) return refuse('spool_full', new CitypipeError(ErrorCodes.SPOOL_FULL, spool.fullReason ?? 'spool full'), msg.clientId, done);
+      const outcome = ingest.decide(msg);
+      if (!outcome) return done();
+      append(outcome, msg.clientId, done);
+    };
+    this.replay = (q) =>
+      replayDeadLetters(
+        {
+          deadLetters,
+          decide: (msg, clock) => ingest.decide(msg, clock),
+          append: (outcome) => new Promise<void>((resolve, reject) => append(outcome, 'replay', (err) => (err ? reject(err) : resolve()))),
+        },
+        q,
+      );
 
     this.broker = new MqttBroker({
       host: config.mqtt.host,
@@ -155,7 +188,7 @@ export class CitypipeService {
       log: log.child({ stage: 'broker' }),
       allowAnonymous: config.mqtt.allowAnonymous,
       authenticate: (username, password) => this.authenticate(username, password),
-      onTelemetry: (msg) => pipeline.accept(msg),
+      onTelemetry,
     });
     await this.broker.start();
     this.stopWatch = this.catalog.watch((next) => {
@@ -166,8 +199,14 @@ export class CitypipeService {
       log,
       metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       notReadyReasons: () => this.notReadyReasons(),
-      stats: () => ({ ...metrics.stats(writer.pending), deadLettersByReason: deadLetters.countByReason() }),
+      stats: () => ({
+        ...metrics.stats(this.pending()),
+        oldestPendingAgeS: oldestAgeS(spool.stats().oldestPendingAt),
+        spoolBytes: spool.stats().pendingBytes,
+        deadLettersByReason: deadLetters.countByReason(),
+      }),
       deadLetters,
+      replayDeadLetters: (q) => this.replay!(q),
     });
     this.app = app;
     try {
@@ -199,15 +238,19 @@ export class CitypipeService {
     const { log } = this;
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.stopWatch?.();
+    const deadline = Date.now() + this.config.stopTimeoutMs;
     await this.broker?.stop();
+    // Everything accepted is in the spool: hand it all to the writer, then let the writer finish.
+    await this.drain?.finish(deadline);
     if (this.writer) {
-      const left = await this.writer.stop(this.config.stopTimeoutMs);
+      const left = await this.writer.stop(Math.max(0, deadline - Date.now()));
       if (left > 0) {
-        log.error({ code: 'CP_ERR_STOP_UNWRITTEN', unwritten: left }, `stopped with ${left} readings not written to InfluxDB`);
+        log.warn({ code: 'CP_WARN_STOP_UNWRITTEN', unwritten: left }, `${left} readings not yet written to InfluxDB stay in the spool for the next start`);
       }
     }
     await this.sink?.close();
     this.deadLetters?.stop();
+    await this.spool?.stop();
     await this.app?.close();
     log.info('citypipe stopped');
   }
@@ -221,11 +264,16 @@ export class CitypipeService {
     return 'bad_credentials';
   }
 
+  /** Readings accepted but not yet written or dead-lettered: the spool's weight less what is done. */
+  private pending(): number {
+    return (this.spool?.stats().pendingWeight ?? 0) - (this.drain?.doneInOpenRecords ?? 0);
+  }
+
   private notReadyReasons(): string[] {
     const reasons: string[] = [];
     if (!this.broker?.listening) reasons.push('MQTT broker is not listening');
     if (this.influxProblem) reasons.push(this.influxProblem);
-    if (this.writer?.isFull()) reasons.push(`write buffer full (${this.writer.pending} readings pending): InfluxDB is not keeping up`);
+    if (this.spool?.isFull()) reasons.push(`${this.spool.fullReason ?? 'spool full'}: publishes are refused until InfluxDB catches up`);
     return reasons;
   }
 
@@ -242,4 +290,8 @@ export class CitypipeService {
       }
     }
   }
+}
+
+function oldestAgeS(at: number | undefined): number {
+  return at === undefined ? 0 : Math.max(0, (Date.now() - at) / 1000);
 }

@@ -2,8 +2,8 @@
  * The service as a user runs it: `node bin/citypipe.js start` (what `npm start` runs), configured by
  * the environment, fed by Debian's mosquitto_pub, stopped with SIGTERM.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -11,56 +11,14 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createDatabase, influxQuery, uniqueDbName } from './helpers/influx.js';
 import { connectClient, testDevice, testEnv, writeCatalog } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
+import { killChildren, root, spawnCli, startServiceProcess } from './helpers/cli.js';
 
 const run = promisify(execFile);
 const influxUrl = inject('influxUrl');
-const root = path.resolve(import.meta.dirname, '..');
-const cli = path.join(root, 'bin', 'citypipe.js');
 
-interface Started {
-  child: ChildProcess;
-  mqttPort: number;
-  httpPort: number;
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
+afterEach(killChildren);
 
-const children: ChildProcess[] = [];
-
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-});
-
-function spawnCli(args: string[], env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
-  if (!existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js'))) {
-    throw new Error('dist/ is missing: run `npm run build` (npm test does it in pretest)');
-  }
-  const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-async function startService(env: Record<string, string>): Promise<Started> {
-  const p = spawnCli(['start'], { ...env, CITYPIPE_LOG_LEVEL: 'info' });
-  const started = await waitFor(
-    '"citypipe started" log line',
-    () => {
-      if (p.child.exitCode !== null) throw new Error(`citypipe exited with ${p.child.exitCode}: ${p.stderr()}`);
-      const line = p
-        .stdout()
-        .split('\n')
-        .find((l) => l.includes('"citypipe started"'));
-      return line ? (JSON.parse(line) as { mqttPort: number; httpPort: number }) : undefined;
-    },
-    20_000,
-  );
-  return { child: p.child, mqttPort: started.mqttPort, httpPort: started.httpPort, exited: p.exited, stderr: p.stderr };
-}
+const startService = startServiceProcess;
 
 describe('npm start', () => {
   it('writes a mosquitto_pub reading with the catalog district and lists a bad one in /api/dead-letters', async () => {

@@ -23,10 +23,12 @@ export interface BrokerOptions {
   allowAnonymous: boolean;
   /**
    * Takes a device publish. Called from aedes' `authorizePublish`, which completes before the QoS 1
-   * PUBACK is sent: whatever this accepts is what the device is told was received. Return an Error
-   * to refuse the publish (the device gets no PUBACK and keeps its data).
+   * PUBACK is sent: the PUBACK goes out only after `done()`, so whatever this stores before calling
+   * it is what the device is told was received. `done(err)` refuses the publish: the device gets no
+   * PUBACK (aedes closes the connection; MQTT 3.1.1 has no negative acknowledgement) and keeps its
+   * data to send again.
    */
-  onTelemetry: (msg: RawMessage) => Error | undefined;
+  onTelemetry: (msg: RawMessage, done: (err?: Error) => void) => void;
 }
 
 const DEVICE_TOPIC_PREFIX = 'city/';
@@ -60,7 +62,7 @@ export class MqttBroker {
     const { log } = this.opts;
     const aedes = await Aedes.createBroker({
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
-      authorizePublish: (client, packet, done) => done(this.authorizePublish(client, packet)),
+      authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
     });
     this.aedes = aedes;
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
@@ -160,17 +162,13 @@ export class MqttBroker {
     }
   }
 
-  private authorizePublish(client: Client | null, packet: PublishPacket): Error | null {
+  private authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
     const topic = packet.topic;
-    if (client === null || !topic.startsWith(DEVICE_TOPIC_PREFIX) || topic.startsWith(EVENTS_TOPIC_PREFIX)) return null;
+    if (client === null || !topic.startsWith(DEVICE_TOPIC_PREFIX) || topic.startsWith(EVENTS_TOPIC_PREFIX)) return done(null);
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const err = this.opts.onTelemetry({
-      topic,
-      payload,
-      receivedAt: Date.now(),
-      clientId: client.id,
-      username: this.usernames.get(client),
-    });
-    return err ?? null;
+    this.opts.onTelemetry(
+      { topic, payload, receivedAt: Date.now(), clientId: client.id, username: this.usernames.get(client) },
+      (err) => done(err ?? null),
+    );
   }
 }

@@ -5,10 +5,10 @@
  * edits by hand or through `citypipe devices add`, so every error names the file, the record and the
  * key, and a running service keeps its last good catalog when an edit breaks one.
  */
-import { randomBytes } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../fs/write-file-atomic.js';
 import type { z } from 'zod';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
 import type { Logger } from '../observability/logger.js';
@@ -361,47 +361,6 @@ function serialize(records: readonly unknown[]): string {
   return JSON.stringify(records, null, 2) + '\n';
 }
 
-/**
- * Replaces `file` so that a reader (the service's watcher, a crash, a concurrent `git pull`) sees the
- * old content or the new, never half of it: write a temporary file beside it, flush, rename.
- */
-async function writeFileAtomic(file: string, data: string): Promise<void> {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let mode = 0o644;
-  try {
-    mode = (await stat(file)).mode & 0o777;
-  } catch {
-    // New file: default mode.
-  }
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data, 'utf8');
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  // Make the rename itself durable. Not every platform can fsync a directory; the data is safe anyway.
-  try {
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    // best effort
-  }
-}
 
 const folderLocks = new Map<string, Promise<unknown>>();
 

@@ -7,6 +7,8 @@ import { registerStartCommand } from './commands/start.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerSimulateCommand } from './commands/simulate.js';
 import { registerDevicesCommand } from './commands/devices.js';
+import { registerBenchCommand } from './commands/bench.js';
+import { registerDeadLettersCommand } from './commands/dead-letters.js';
 import { ExitCode, reportError } from './run.js';
 
 const program = new Command();
@@ -20,6 +22,8 @@ registerStartCommand(program);
 registerDemoCommand(program);
 registerSimulateCommand(program);
 registerDevicesCommand(program, () => loadConfig(process.env).devicesDir);
+registerBenchCommand(program);
+registerDeadLettersCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -51,12 +51,12 @@ const schema = z.object({
   CITYPIPE_INFLUX_ORG: z.string().default(''),
   CITYPIPE_INFLUX_TOKEN: z.string().default(''),
   CITYPIPE_INFLUX_TIMEOUT_MS: positiveInt('a timeout in milliseconds', 600_000).default(10_000),
+  CITYPIPE_INFLUX_RETRY_MAX_MS: positiveInt('a delay in milliseconds', 3_600_000).default(30_000),
   CITYPIPE_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'expected one of fatal, error, warn, info, debug, trace, silent' })
     .default('info'),
   CITYPIPE_BATCH_SIZE: positiveInt('a number of lines per InfluxDB write', 100_000).default(5000),
   CITYPIPE_FLUSH_INTERVAL_MS: positiveInt('a flush interval in milliseconds', 60_000).default(1000),
-  CITYPIPE_MAX_PENDING: positiveInt('a number of readings', 50_000_000).default(500_000),
   CITYPIPE_MAX_PAYLOAD_BYTES: positiveInt('a payload size in bytes', 16 * 1024 * 1024).default(256 * 1024),
   CITYPIPE_MAX_BATCH: positiveInt('a number of readings per batch', 100_000).default(1000),
   CITYPIPE_TS_MAX_AGE_S: positiveInt('an age in seconds').default(7 * 24 * 3600),
@@ -64,6 +64,8 @@ const schema = z.object({
   CITYPIPE_DEAD_LETTER_MAX: positiveInt('a number of dead letters to keep').default(100_000),
   CITYPIPE_MQTT_ALLOW_ANONYMOUS: bool.default(true),
   CITYPIPE_STOP_TIMEOUT_MS: positiveInt('a timeout in milliseconds', 3_600_000).default(30_000),
+  CITYPIPE_SPOOL_MAX_BYTES: positiveInt('a size in bytes, e.g. 1073741824 for 1 GiB').default(1024 * 1024 * 1024),
+  CITYPIPE_SPOOL_FSYNC: bool.default(true),
 });
 
 type Raw = z.output<typeof schema>;
@@ -82,9 +84,11 @@ export interface Config {
     readonly org: string;
     readonly token: string;
     readonly timeoutMs: number;
+    /** Longest wait between write retries (a longer Retry-After is still honoured). */
+    readonly retryMaxMs: number;
   };
   readonly logLevel: Raw['CITYPIPE_LOG_LEVEL'];
-  readonly writer: { readonly batchSize: number; readonly flushIntervalMs: number; readonly maxPending: number };
+  readonly writer: { readonly batchSize: number; readonly flushIntervalMs: number };
   readonly ingest: {
     readonly maxPayloadBytes: number;
     readonly maxBatch: number;
@@ -93,6 +97,12 @@ export interface Config {
   };
   readonly deadLetterMax: number;
   readonly stopTimeoutMs: number;
+  readonly spool: {
+    /** Readings not yet written may take this much disk; at the cap publishes are refused. */
+    readonly maxBytes: number;
+    /** false only to measure what durability costs; a PUBACK then no longer means "on disk". */
+    readonly fsync: boolean;
+  };
 }
 
 export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
@@ -194,9 +204,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       org: r.CITYPIPE_INFLUX_ORG,
       token: r.CITYPIPE_INFLUX_TOKEN,
       timeoutMs: r.CITYPIPE_INFLUX_TIMEOUT_MS,
+      retryMaxMs: r.CITYPIPE_INFLUX_RETRY_MAX_MS,
     },
     logLevel: r.CITYPIPE_LOG_LEVEL,
-    writer: { batchSize: r.CITYPIPE_BATCH_SIZE, flushIntervalMs: r.CITYPIPE_FLUSH_INTERVAL_MS, maxPending: r.CITYPIPE_MAX_PENDING },
+    writer: { batchSize: r.CITYPIPE_BATCH_SIZE, flushIntervalMs: r.CITYPIPE_FLUSH_INTERVAL_MS },
     ingest: {
       maxPayloadBytes: r.CITYPIPE_MAX_PAYLOAD_BYTES,
       maxBatch: r.CITYPIPE_MAX_BATCH,
@@ -205,6 +216,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     },
     deadLetterMax: r.CITYPIPE_DEAD_LETTER_MAX,
     stopTimeoutMs: r.CITYPIPE_STOP_TIMEOUT_MS,
+    spool: { maxBytes: r.CITYPIPE_SPOOL_MAX_BYTES, fsync: r.CITYPIPE_SPOOL_FSYNC },
   });
 }
 

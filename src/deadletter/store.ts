@@ -2,8 +2,8 @@
  * The dead-letter store: every reading that was not written, with why. Embedded SQLite (WAL) under
  * the data dir, so dead letters survive restarts and can be listed, filtered and replayed.
  *
- * Inserts are queued and committed in one transaction per tick: a flood of bad messages costs one
- * fsync-free commit per few milliseconds, not one per message.
+ * Inserts are queued and committed in one transaction per flush: a flood of bad messages costs one
+ * commit per spool read, not one per message.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -53,7 +53,9 @@ export class DeadLetterStore {
     if (this.opts.file !== ':memory:') mkdirSync(path.dirname(this.opts.file), { recursive: true });
     const db = new Database(this.opts.file);
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    // FULL: a commit is on disk when it returns. A spool record that carries a dead letter is
+    // released only after the commit, so this is what makes dead letters survive a power cut.
+    db.pragma('synchronous = FULL');
     db.exec(`CREATE TABLE IF NOT EXISTS dead_letters (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       received_at INTEGER NOT NULL,
@@ -87,11 +89,12 @@ export class DeadLetterStore {
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_EVERY_MS);
   }
 
-  /** Commits queued dead letters now. */
-  flush(): void {
+  /** Commits queued dead letters now; true when everything queued so far is committed. */
+  flush(): boolean {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.insertMany || this.queue.length === 0) return;
+    if (this.queue.length === 0) return true;
+    if (!this.insertMany) return false;
     const rows = this.queue;
     this.queue = [];
     try {
@@ -101,10 +104,11 @@ export class DeadLetterStore {
       this.queue = rows.concat(this.queue);
       this.opts.log.error({ err, code: 'CP_ERR_DEAD_LETTER_STORE', count: rows.length }, 'cannot store dead letters; will retry');
       this.timer = setTimeout(() => this.flush(), 1000);
-      return;
+      return false;
     }
     this.sinceTrim += rows.length;
     if (this.sinceTrim >= 1000) this.trim();
+    return true;
   }
 
   /** Newest first. */
@@ -125,6 +129,27 @@ export class DeadLetterStore {
       .prepare(`SELECT * FROM dead_letters ${pageWhere} ORDER BY id DESC LIMIT ?`)
       .all(...pageArgs, limit) as Row[];
     return { items: rows.map(fromRow), total };
+  }
+
+  /** Oldest first, for replay: records with an id above `afterId`. */
+  oldest(q: { reason?: DeadLetterReason | undefined; afterId: number; limit: number }): DeadLetterRecord[] {
+    this.flush();
+    const db = this.requireDb();
+    const rows = (
+      q.reason
+        ? db.prepare('SELECT * FROM dead_letters WHERE reason = ? AND id > ? ORDER BY id LIMIT ?').all(q.reason, q.afterId, q.limit)
+        : db.prepare('SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?').all(q.afterId, q.limit)
+    ) as Row[];
+    return rows.map(fromRow);
+  }
+
+  /** Deletes dead letters that were replayed (their new outcome is in the spool). */
+  remove(ids: readonly number[]): void {
+    const db = this.requireDb();
+    const del = db.prepare('DELETE FROM dead_letters WHERE id = ?');
+    db.transaction((list: readonly number[]) => {
+      for (const id of list) del.run(id);
+    })(ids);
   }
 
   /** Counts by reason, for /api/stats. */

@@ -33,7 +33,11 @@ export const ErrorCodes = {
   INFLUXD_MISSING: spec('CP_ERR_INFLUXD_MISSING', false, 'the influxd binary is not installed'),
   INFLUXD_START: spec('CP_ERR_INFLUXD_START', false, 'the local influxd did not start'),
   PORT_IN_USE: spec('CP_ERR_PORT_IN_USE', false, 'a port is already in use'),
-  BACKPRESSURE: spec('CP_ERR_BACKPRESSURE', true, 'the write buffer is full; the publish is refused until it drains'),
+  SPOOL_FULL: spec('CP_ERR_SPOOL_FULL', true, 'the spool is at its byte cap or the disk is full; publishes are refused until acknowledged records free space'),
+  SPOOL_IO: spec('CP_ERR_SPOOL_IO', true, 'the spool could not write, sync or read its files'),
+  SPOOL_CORRUPT: spec('CP_ERR_SPOOL_CORRUPT', false, 'a spool file holds a torn or corrupt record; what follows it in that file is dropped'),
+  SPOOL_RECORD_TOO_LARGE: spec('CP_ERR_SPOOL_RECORD_TOO_LARGE', false, 'a record is larger than the spool can ever take'),
+  SPOOL_STOPPED: spec('CP_ERR_SPOOL_STOPPED', true, 'the spool is not started or is stopping'),
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]['code'];

@@ -4,7 +4,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../observability/logger.js';
 import type { DeadLetterQuery, DeadLetterRecord } from '../deadletter/store.js';
-import { DeadLetterReasons } from '../errors/catalog.js';
+import { DeadLetterReasons, type DeadLetterReason } from '../errors/catalog.js';
+import type { ReplayResult } from '../pipeline/replay.js';
 import type { IngestStats } from '../observability/metrics.js';
 
 /** What the HTTP layer reads from the running service. */
@@ -14,8 +15,9 @@ export interface AppDeps {
   metricsText(): Promise<{ contentType: string; body: string }>;
   /** Reasons the service is not ready; empty when ready. */
   notReadyReasons(): string[];
-  stats(): IngestStats & { deadLettersByReason: Record<string, number> };
+  stats(): IngestStats & { oldestPendingAgeS: number; spoolBytes: number; deadLettersByReason: Record<string, number> };
   deadLetters: { list(q: DeadLetterQuery): { items: DeadLetterRecord[]; total: number } };
+  replayDeadLetters(q: { reason?: DeadLetterReason | undefined; limit?: number | undefined }): Promise<ReplayResult>;
 }
 
 const deadLetterSchema = {
@@ -82,13 +84,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           200: {
             type: 'object',
             properties: {
-              received: { type: 'integer' },
+              received: { type: 'integer', description: 'readings accepted since start, recovered ones included' },
+              recovered: { type: 'integer', description: 'readings found in the spool at start' },
               written: { type: 'integer' },
               deadLettered: { type: 'integer' },
-              pending: { type: 'integer' },
+              pending: { type: 'integer', description: 'readings in the spool not yet written or dead-lettered' },
+              refused: { type: 'integer', description: 'publishes refused before acceptance (spool full)' },
+              oldestPendingAgeS: { type: 'number', description: 'age of the oldest pending reading, seconds' },
+              spoolBytes: { type: 'integer' },
               deadLettersByReason: { type: 'object', additionalProperties: { type: 'integer' } },
             },
-            required: ['received', 'written', 'deadLettered', 'pending'],
+            required: ['received', 'recovered', 'written', 'deadLettered', 'pending', 'refused'],
           },
         },
       },
@@ -139,6 +145,35 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       }
       return { total, items: items.map((d) => ({ ...d, receivedAt: new Date(d.receivedAt).toISOString() })), next };
     },
+  );
+
+  app.post<{ Body: { reason?: DeadLetterReason; limit?: number } | undefined }>(
+    '/api/dead-letters/replay',
+    {
+      schema: {
+        body: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          properties: {
+            reason: { type: 'string', enum: [...DeadLetterReasons] },
+            limit: { type: 'integer', minimum: 1 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              replayed: { type: 'integer' },
+              skipped: { type: 'array', items: { type: 'object', properties: { id: { type: 'integer' }, why: { type: 'string' } } } },
+              stoppedBecause: { type: 'string' },
+            },
+            required: ['replayed', 'skipped'],
+          },
+          400: errorSchema,
+        },
+      },
+    },
+    async (req) => deps.replayDeadLetters({ reason: req.body?.reason, limit: req.body?.limit }),
   );
 
   return app;

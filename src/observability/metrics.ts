@@ -8,12 +8,17 @@ import type { DeadLetterReason } from '../errors/catalog.js';
 
 type Child = client.Counter.Internal;
 
-/** The accounting identity citypipe keeps: received = written + deadLettered + pending. */
+/**
+ * The accounting identity citypipe keeps: received = written + deadLettered + pending, where
+ * `received` includes `recovered` (readings found in the spool at start, accepted before a restart).
+ */
 export interface IngestStats {
   received: number;
+  recovered: number;
   written: number;
   deadLettered: number;
   pending: number;
+  refused: number;
 }
 
 export class Metrics {
@@ -21,13 +26,15 @@ export class Metrics {
   private readonly received: client.Counter<'type'>;
   private readonly written: client.Counter<'type'>;
   private readonly deadLettered: client.Counter<'type' | 'reason'>;
+  private readonly refused: client.Counter<'reason'>;
+  private readonly recovered: client.Counter;
   readonly writeDuration: client.Histogram<'outcome'>;
   readonly batchSize: client.Histogram;
   readonly writeErrors: client.Counter<'code'>;
   private readonly receivedByType = new Map<string, Child>();
   private readonly writtenByType = new Map<string, Child>();
   private readonly deadByKey = new Map<string, Child>();
-  private totals = { received: 0, written: 0, deadLettered: 0 };
+  private totals = { received: 0, recovered: 0, written: 0, deadLettered: 0, refused: 0 };
 
   constructor(gauges: { pending: () => number; connections: () => number }) {
     const registers = [this.registry];
@@ -47,6 +54,17 @@ export class Metrics {
       name: 'citypipe_readings_dead_lettered_total',
       help: 'Readings kept in the dead-letter store instead of being written, by reason.',
       labelNames: ['type', 'reason'],
+      registers,
+    });
+    this.refused = new client.Counter({
+      name: 'citypipe_publishes_refused_total',
+      help: 'Publishes refused before acceptance (no PUBACK; the device keeps the data and retries), by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.recovered = new client.Counter({
+      name: 'citypipe_readings_recovered_total',
+      help: 'Readings found in the spool at start (accepted before a restart, not yet written); also counted in received.',
       registers,
     });
     new client.Gauge({
@@ -96,6 +114,18 @@ export class Metrics {
     this.childFor(this.receivedByType, this.received, type).inc(n);
   }
 
+  /** Readings recovered from the spool at start: received before the restart, pending now. */
+  countRecovered(n: number): void {
+    this.totals.recovered += n;
+    this.totals.received += n;
+    this.recovered.inc(n);
+  }
+
+  countRefused(reason: string): void {
+    this.totals.refused++;
+    this.refused.labels(reason).inc();
+  }
+
   countWritten(type: string, n: number): void {
     this.totals.written += n;
     this.childFor(this.writtenByType, this.written, type).inc(n);
@@ -113,7 +143,7 @@ export class Metrics {
     child.inc();
   }
 
-  /** Totals since start; `pending` comes from the writer. */
+  /** Totals since start; `pending` comes from the spool. */
   stats(pending: number): IngestStats {
     return { ...this.totals, pending };
   }

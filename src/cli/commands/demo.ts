@@ -1,4 +1,4 @@
-import { mkdirSync, createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, createWriteStream } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
@@ -10,15 +10,9 @@ import { startLocalInfluxd, type LocalInfluxd } from '../../influxd/local-influx
 import { influxql } from '../../query/influxql.js';
 import { deviceTypes } from '../../device-types/registry.js';
 import { demoCredentialsFile } from '../../paths.js';
+import { credentialsFileFor, loadCredentials } from '../../../simulators/credentials.js';
 import { startFleet, type Fleet } from '../../../simulators/fleet.js';
 import { stopOnSignals } from '../run.js';
-
-/** Loads `{ "<device id>": "<secret>" }`; missing file = no credentials (devices connect without one). */
-export function loadCredentials(file: string): Map<string, string> {
-  if (!existsSync(file)) return new Map();
-  const parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
-  return new Map(Object.entries(parsed));
-}
 
 /**
  * `citypipe demo`: the service, a local influxd (unless CITYPIPE_INFLUX_URL is set) and the catalog's
@@ -68,10 +62,15 @@ export function registerDemoCommand(program: Command): void {
         await service.start();
         const catalog = await DeviceCatalog.load(config.devicesDir);
         const devices = catalog.all();
+        // The demo fleet's secrets, and those `devices generate` wrote beside any generated catalog file.
+        const credentials = loadCredentials(demoCredentialsFile);
+        for (const file of new Set(devices.map((d) => catalog.fileOf(d.id)))) {
+          if (file !== undefined) for (const [id, secret] of loadCredentials(credentialsFileFor(file))) credentials.set(id, secret);
+        }
         fleet = await startFleet({
           mqttUrl: `mqtt://127.0.0.1:${service.mqttPort}`,
           devices,
-          credentials: loadCredentials(demoCredentialsFile),
+          credentials,
           intervalS,
           log,
         });

@@ -1,11 +1,12 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeviceCatalog } from '../../catalog/catalog.js';
 import { CitypipeError, ErrorCodes } from '../../errors/catalog.js';
-import { devicesAdd, devicesList, devicesRotateSecret, registerDevicesCommand, type DevicesAddOptions, type DevicesIo } from './devices.js';
+import { loadCredentials } from '../../../simulators/credentials.js';
+import { devicesAdd, devicesGenerate, devicesList, devicesRotateSecret, registerDevicesCommand, type DevicesAddOptions, type DevicesIo } from './devices.js';
 
 function memoryIo() {
   const io = { stdout: '', stderr: '', codes: [] as number[] } as { stdout: string; stderr: string; codes: number[] } & DevicesIo;
@@ -197,5 +198,75 @@ describe('registerDevicesCommand', () => {
     expect(err).toBeInstanceOf(CommanderError);
     expect(io.stderr).toContain("required option '--lon <lon>' not specified");
     expect(io.codes).toEqual([]);
+  });
+});
+
+describe('devices generate', () => {
+  /** scrypt costs ~1 ms a device; where the hash is not under test, a stand-in. */
+  const cheap = { hash: async (secret: string) => `scrypt$1024$8$1$c2FsdHNhbHQ$${Buffer.from(secret).toString('base64url')}` };
+
+  it('writes a catalog into the catalog folder and its plaintext credentials beside it, which the catalog loader skips', async () => {
+    await devicesAdd(devicesDir, addOpts, memoryIo());
+    const io = memoryIo();
+    expect(await devicesGenerate(devicesDir, { count: '60', districts: '4', seed: '3' }, io)).toBe(0);
+    const catalogFile = path.join(dir, 'generated.json');
+    const credentialsFile = path.join(dir, '.generated.credentials.json');
+    expect(io.stdout).toContain(`catalog      ${catalogFile}`);
+    expect(io.stdout).toContain(`credentials  ${credentialsFile}`);
+    expect(io.stdout).toContain('FOR SIMULATION ONLY');
+    expect(io.stdout).toMatch(/Generated 60 devices in 4 districts around amsterdam \(seed 3\)/);
+
+    // The service's loader still reads the folder: the generated devices plus the registered one.
+    const catalog = await DeviceCatalog.load(dir);
+    expect(catalog.size).toBe(61);
+    const credentials = loadCredentials(credentialsFile);
+    expect(credentials.size).toBe(60);
+    for (const [id, secret] of [...credentials].slice(0, 5)) expect(await catalog.authenticateAsync(id, secret)).toBe('ok');
+    expect((await stat(credentialsFile)).mode & 0o777).toBe(0o600);
+    expect(await readFile(catalogFile, 'utf8')).not.toContain([...credentials.values()][0]!);
+  });
+
+  it('with --out elsewhere says how to point the service at it; --json prints the paths', async () => {
+    const io = memoryIo();
+    const out = path.join(dir, 'fleets', 'berlin.json');
+    expect(await devicesGenerate(devicesDir, { count: '30', districts: '3', city: 'Berlin', out, json: true }, io, cheap)).toBe(0);
+    expect(JSON.parse(io.stdout)).toEqual({
+      catalog: out,
+      credentials: path.join(dir, 'fleets', '.berlin.credentials.json'),
+      devices: 30,
+      districts: ['district-1', 'district-2', 'district-3'],
+    });
+    const human = memoryIo();
+    expect(await devicesGenerate(devicesDir, { count: '30', districts: '3', out, force: true }, human, cheap)).toBe(0);
+    expect(human.stdout).toContain(`CITYPIPE_DEVICES_DIR=${path.dirname(out)}`);
+    expect(human.stdout).toContain(`npx citypipe simulate --catalog ${out}`);
+  });
+
+  it('refuses to overwrite without --force, and ids that already exist in the folder', async () => {
+    expect(await devicesGenerate(devicesDir, { count: '10', districts: '2' }, memoryIo(), cheap)).toBe(0);
+    const again = memoryIo();
+    expect(await devicesGenerate(devicesDir, { count: '10', districts: '2' }, again, cheap)).toBe(2);
+    expect(again.stderr).toContain('exists; choose another file or pass --force');
+    expect(await devicesGenerate(devicesDir, { count: '12', districts: '2', force: true }, memoryIo(), cheap)).toBe(0);
+    expect((await DeviceCatalog.load(dir)).size).toBe(12);
+
+    const clash = memoryIo();
+    expect(await devicesGenerate(devicesDir, { count: '10', districts: '2', out: path.join(dir, 'second.json') }, clash, cheap)).toBe(1);
+    expect(clash.stderr).toMatch(/device id ams-\w+-00001 already exists in .*generated\.json/);
+    expect(await readdir(dir)).not.toContain('second.json');
+  });
+
+  const usage: Array<[string, Parameters<typeof devicesGenerate>[1], string]> = [
+    ['no count', { districts: '2' }, '--count is required'],
+    ['a count of 0', { count: '0', districts: '1' }, '--count: expected a whole number 1..200000, got "0"'],
+    ['more districts than devices', { count: '5', districts: '6' }, '--districts: expected a whole number 1..5, got "6"'],
+    ['an unknown city', { count: '5', districts: '1', city: 'atlantis' }, '--city: unknown city "atlantis"; one of amsterdam, rotterdam'],
+    ['an out file the loader would skip', { count: '5', districts: '1', out: 'fleet.txt' }, '--out: the catalog file must be named *.json'],
+  ];
+  it.each(usage)('exits 2 on %s and writes nothing', async (_name, opts, message) => {
+    const io = memoryIo();
+    expect(await devicesGenerate(devicesDir, opts, io, cheap)).toBe(2);
+    expect(io.stderr).toContain(message);
+    expect(await readdir(dir)).toEqual([]);
   });
 });

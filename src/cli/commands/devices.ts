@@ -1,14 +1,22 @@
 /**
- * `citypipe devices add | list | rotate-secret`: registering devices in the catalog folder.
+ * `citypipe devices add | list | rotate-secret | generate`: registering devices in the catalog folder,
+ * and generating a fleet for simulation.
  *
  * The command functions take their folder, their options as commander hands them (strings) and an
  * output sink, and return the exit code, so tests call them directly instead of spawning processes.
  */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from '../../fs/write-file-atomic.js';
 import type { Command } from 'commander';
 import { addDevice, DeviceCatalog, rotateSecret, validateNewDevice, type NewDevice } from '../../catalog/catalog.js';
 import { DEVICE_ID, type DeviceRecord } from '../../catalog/types.js';
 import { deviceTypeNames } from '../../device-types/registry.js';
 import { CitypipeError } from '../../errors/catalog.js';
+import { cities, cityNamed } from '../../../simulators/cities.js';
+import { credentialsFileFor, writeCredentialsFile } from '../../../simulators/credentials.js';
+import { generateFleet, MAX_GENERATED_DEVICES } from '../../../simulators/generate-fleet.js';
 
 /** Where a command writes, and how it reports its exit code. */
 export interface DevicesIo {
@@ -95,6 +103,112 @@ export async function devicesRotateSecret(
   });
 }
 
+/** `devices generate` options, as strings the way commander passes them. */
+export interface DevicesGenerateOptions {
+  count?: string;
+  districts?: string;
+  seed?: string;
+  city?: string;
+  out?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+/** Catalog file `devices generate` writes unless told otherwise, inside the catalog folder. */
+export const GENERATED_FILE = 'generated.json';
+
+/**
+ * Generates a fleet: a catalog file (secret hashes only) and, beside it, the plaintext credentials
+ * the simulator needs (see `credentialsFileFor`). Exit 0, 2 for bad options, 1 when the catalog
+ * folder refuses it (an id already there). `hash` replaces scrypt in tests.
+ */
+export async function devicesGenerate(
+  devicesDir: () => string,
+  opts: DevicesGenerateOptions,
+  io: DevicesIo,
+  deps: { hash?: (secret: string) => Promise<string> } = {},
+): Promise<number> {
+  return run(io, async () => {
+    const count = parseWhole(opts.count, '--count', 1, MAX_GENERATED_DEVICES);
+    const districts = parseWhole(opts.districts, '--districts', 1, count);
+    const seed = opts.seed === undefined ? 1 : parseWhole(opts.seed, '--seed', 0, 2 ** 32 - 1);
+    const cityName = opts.city ?? 'amsterdam';
+    const city = cityNamed(cityName);
+    if (!city) throw new UsageError(`--city: unknown city ${JSON.stringify(cityName)}; one of ${Object.keys(cities).join(', ')}`);
+    const out = path.resolve(opts.out ?? path.join(devicesDir(), GENERATED_FILE));
+    // The catalog loader reads only *.json files, and skips dot files.
+    if (!out.endsWith('.json') || path.basename(out).startsWith('.')) {
+      throw new UsageError(`--out: the catalog file must be named *.json and not start with a dot (the catalog loader skips others), got ${out}`);
+    }
+    if (existsSync(out) && !opts.force) throw new UsageError(`--out: ${out} exists; choose another file or pass --force to replace it`);
+    const inCatalogFolder = isCatalogFolder(path.dirname(out), devicesDir);
+
+    const started = Date.now();
+    // Each secret is a scrypt hash of ~1 ms CPU; worth a word before a large fleet.
+    if (count >= 2000) io.err(`hashing ${count} device secrets (scrypt, about ${Math.ceil(count / 1000)} s on two idle cores)…\n`);
+    const fleet = await generateFleet({ count, districts, seed, city, ...(deps.hash ? { hash: deps.hash } : {}) });
+    // A bug here must not leave the service a catalog it refuses.
+    DeviceCatalog.fromRecords(fleet.records, out);
+    if (inCatalogFolder && existsSync(path.dirname(out))) {
+      const existing = await DeviceCatalog.load(path.dirname(out));
+      for (const r of fleet.records) {
+        const file = existing.fileOf(r.id);
+        if (file !== undefined && path.resolve(file) !== out) {
+          throw new Error(`device id ${r.id} already exists in ${file}; generate into another folder (--out), or with another --city prefix`);
+        }
+      }
+    }
+    await mkdir(path.dirname(out), { recursive: true });
+    // Credentials first: a service watching the folder may start right away on the catalog, and the
+    // simulator looks for the credentials beside it.
+    const credentialsFile = credentialsFileFor(out);
+    await writeCredentialsFile(credentialsFile, fleet.credentials);
+    await writeFileAtomic(out, JSON.stringify(fleet.records, null, 2) + '\n');
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+
+    if (opts.json) {
+      io.out(JSON.stringify({ catalog: out, credentials: credentialsFile, devices: count, districts: fleet.districts.map((d) => d.name) }) + '\n');
+      return;
+    }
+    const byType = deviceTypeNames.map((t) => `${fleet.records.filter((r) => r.type === t).length} ${t}`).join(', ');
+    const dir = path.dirname(out);
+    io.out(
+      [
+        `Generated ${count} devices in ${districts} districts around ${cityName} (seed ${seed}) in ${seconds} s: ${byType}.`,
+        `  catalog      ${out}   (secret hashes only)`,
+        `  credentials  ${credentialsFile}`,
+        '               plaintext secrets of every device, FOR SIMULATION ONLY: anyone who can read',
+        '               this file can connect as these devices. Never give them to real devices;',
+        '               delete the file when the simulation is over.',
+        '',
+        inCatalogFolder
+          ? `The service loads it with the rest of ${dir} (a running one reloads on its own). Simulate it:`
+          : `Point the service at its folder (CITYPIPE_DEVICES_DIR=${dir}), then simulate it:`,
+        `  npx citypipe simulate${inCatalogFolder ? '' : ` --catalog ${out}`}   (finds the credentials beside the catalog)`,
+        '',
+      ].join('\n'),
+    );
+  });
+}
+
+/** True when `dir` is the catalog folder citypipe loads (CITYPIPE_DEVICES_DIR). */
+function isCatalogFolder(dir: string, devicesDir: () => string): boolean {
+  try {
+    return path.resolve(devicesDir()) === path.resolve(dir);
+  } catch {
+    // No usable configuration: then it is not the configured folder either.
+    return false;
+  }
+}
+
+
+function parseWhole(text: string | undefined, name: string, min: number, max: number): number {
+  if (text === undefined || text === '') throw new UsageError(`${name} is required`);
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${name}: expected a whole number ${min}..${max}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
 /** Adds `devices` and its subcommands to the program. */
 export function registerDevicesCommand(program: Command, devicesDir: () => string, io: DevicesIo = processIo): void {
   const devices = program.command('devices').description('register and list the devices in the catalog (CITYPIPE_DEVICES_DIR)');
@@ -125,6 +239,28 @@ export function registerDevicesCommand(program: Command, devicesDir: () => strin
     .argument('<id>', 'device id')
     .option('--json', 'print {"id":…,"password":…} only')
     .action(async (id: string, opts: { json?: boolean }) => io.exit(await devicesRotateSecret(devicesDir, id, opts, io)));
+
+  devices
+    .command('generate')
+    .description('generate a fleet for simulation: a catalog file of N devices of all types over K districts of a real city, and their plaintext credentials (simulation only)')
+    .requiredOption('--count <N>', `devices, 1..${MAX_GENERATED_DEVICES}`)
+    .requiredOption('--districts <K>', 'districts, 1..N (a city\'s real districts first where known, e.g. Amsterdam\'s seven)')
+    .option('--seed <S>', 'random seed: the same seed gives the same fleet (secrets excepted)', '1')
+    .option('--city <name>', `${Object.keys(cities).join(', ')}`, 'amsterdam')
+    .option('--out <file>', `catalog file to write (default: ${GENERATED_FILE} in CITYPIPE_DEVICES_DIR)`)
+    .option('--force', 'replace an existing file')
+    .option('--json', 'print {"catalog","credentials","devices","districts"} only')
+    .addHelpText(
+      'after',
+      `
+Writes two files:
+  <out>                          the catalog: device records with scrypt hashes of their secrets
+  .<name>.credentials.json       beside it: { "<device id>": "<secret>" } in PLAIN TEXT, mode 0600,
+                                 FOR SIMULATION ONLY (\`citypipe simulate\` reads it). The leading dot
+                                 keeps the catalog loader from reading it as device records.
+Each secret costs one scrypt hash (~1 ms of CPU): 20 000 devices take about 20 s on two cores.`,
+    )
+    .action(async (opts: DevicesGenerateOptions) => io.exit(await devicesGenerate(devicesDir, opts, io)));
 }
 
 async function run(io: DevicesIo, body: () => Promise<void>): Promise<number> {

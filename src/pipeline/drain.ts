@@ -1,0 +1,239 @@
+/**
+ * The write half of the pipeline: reads decided Outcomes from the spool, hands their points to the
+ * InfluxDB writer and their dead letters to the dead-letter store, and acknowledges a spool record
+ * only when every reading in it is either accepted by InfluxDB or stored as a dead letter. Until
+ * then the record stays on disk, across outages and restarts.
+ */
+import type { Logger } from '../observability/logger.js';
+import type { DeadLetter } from '../ingest/types.js';
+import { decodeOutcome } from '../ingest/outcome.js';
+import type { PendingPoint } from '../sink/influx/types.js';
+import type { DeadLetterReason } from '../errors/catalog.js';
+
+/**
+ * One spool record in progress. A reading is done when InfluxDB accepted it or its dead letter is
+ * committed; the record is acknowledged when all `total` are done.
+ */
+interface Tracker {
+  readonly seq: number;
+  readonly total: number;
+  done: number;
+  /** Dead letters of this record waiting for a durable commit. */
+  unflushed: number;
+}
+
+type SpoolItem = { readonly seq: number; readonly data: Buffer };
+
+interface DrainPoint extends PendingPoint {
+  readonly tracker: Tracker;
+}
+
+export interface DrainDeps {
+  spool: {
+    read(max: number): Promise<readonly { readonly seq: number; readonly data: Buffer }[]>;
+    ack(seq: number): void;
+  };
+  writer: { add(point: PendingPoint): void; readonly pending: number };
+  deadLetters: { add(d: DeadLetter): void; flush(): boolean };
+  metrics: {
+    countWritten(type: string, n: number): void;
+    countDeadLettered(type: string | undefined, reason: DeadLetterReason): void;
+  };
+  log: Logger;
+  /** Points held by the writer (buffered + in flight) before the drain reads more from the spool. */
+  maxInFlight: number;
+  /** Records read per spool read. */
+  readBatch?: number;
+}
+
+const DEAD_LETTER_RETRY_MS = 1000;
+/** With no new messages coming in, a spool read this slow means it has nothing left. */
+const IDLE_MS = 250;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class SpoolDrain {
+  private readonly deps: DrainDeps;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private stopped: Promise<null> | undefined;
+  private signalStop: (() => void) | undefined;
+  private finishBy: number | undefined;
+  private nudge: (() => void) | undefined;
+  /** Readings of handed-out, unacknowledged records that are already done (for `pending`). */
+  private doneInOpen = 0;
+  private readonly awaitingFlush: Tracker[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  constructor(deps: DrainDeps) {
+    this.deps = deps;
+  }
+
+  /** Readings done in records that are not yet acknowledged; subtract from the spool's pending weight. */
+  get doneInOpenRecords(): number {
+    return this.doneInOpen;
+  }
+
+  start(): void {
+    this.running = true;
+    this.stopped = new Promise<null>((resolve) => (this.signalStop = () => resolve(null)));
+    this.loop = this.run();
+  }
+
+  /**
+   * For a graceful stop, once no new messages arrive: keeps reading until the spool has nothing
+   * more to hand out (idle for `IDLE_MS`) or `deadline` passes, then stops.
+   */
+  async finish(deadline: number): Promise<void> {
+    this.finishBy = deadline;
+    this.nudge?.();
+    await Promise.race([this.loop, sleep(Math.max(0, deadline - Date.now()))]);
+    await this.stop();
+  }
+
+  /**
+   * Stops reading from the spool; what was handed to the writer is the writer's to finish. Records
+   * the spool hands out after this are never acknowledged, so they are read again at the next start.
+   */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.signalStop?.();
+    await this.loop;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.retryDeadLetterFlush();
+  }
+
+  /** Writer hook: InfluxDB accepted these points. */
+  onWritten = (points: readonly PendingPoint[]): void => {
+    let type: string | undefined;
+    let run = 0;
+    for (const p of points as readonly DrainPoint[]) {
+      if (p.type !== type) {
+        if (type !== undefined) this.deps.metrics.countWritten(type, run);
+        type = p.type;
+        run = 0;
+      }
+      run++;
+      this.done(p.tracker, 1);
+    }
+    if (type !== undefined && run > 0) this.deps.metrics.countWritten(type, run);
+    this.wake?.();
+  };
+
+  /** Writer hook: InfluxDB refuses this point on its own; it becomes a dead letter. */
+  onRejected = (point: PendingPoint, message: string): void => {
+    const p = point as DrainPoint;
+    this.deps.deadLetters.add({
+      reason: 'influx_rejected',
+      path: '',
+      message: `InfluxDB refused the point: ${message}`,
+      topic: p.topic,
+      deviceId: p.deviceId,
+      type: p.type,
+      index: undefined,
+      payload: p.line.slice(0, 4096),
+      receivedAt: p.receivedAt,
+    });
+    this.deps.metrics.countDeadLettered(p.type, 'influx_rejected');
+    p.tracker.unflushed++;
+    this.flushDeadLetters([p.tracker]);
+  };
+
+  private async run(): Promise<void> {
+    const { deps } = this;
+    const max = deps.readBatch ?? 512;
+    const stopped = this.stopped!.then(() => 'stop' as const);
+    // One read at a time, kept across wake-ups: a read abandoned while the spool fills it would
+    // take records out of this run (they would only come back at the next start).
+    let reading: Promise<readonly SpoolItem[]> | undefined;
+    while (this.running) {
+      if (deps.writer.pending >= deps.maxInFlight) {
+        // Resumed by onWritten: the writer has room again.
+        await Promise.race([new Promise<void>((resolve) => (this.wake = resolve)), stopped]);
+        this.wake = undefined;
+        continue;
+      }
+      reading ??= deps.spool.read(max);
+      const signals: Promise<readonly SpoolItem[] | 'stop' | 'nudge' | 'idle'>[] = [
+        reading,
+        stopped,
+        new Promise<'nudge'>((resolve) => (this.nudge = () => resolve('nudge'))),
+      ];
+      if (this.finishBy !== undefined) signals.push(sleep(Math.min(IDLE_MS, Math.max(0, this.finishBy - Date.now()))).then(() => 'idle' as const));
+      const got = await Promise.race(signals);
+      this.nudge = undefined;
+      if (got === 'stop' || got === 'idle') break;
+      if (got === 'nudge') continue;
+      reading = undefined;
+      if (got.length === 0) break;
+      this.process(got);
+    }
+  }
+
+  private process(records: readonly { readonly seq: number; readonly data: Buffer }[]): void {
+    const { deps } = this;
+    const withDeadLetters: Tracker[] = [];
+    for (const rec of records) {
+      let outcome;
+      try {
+        outcome = decodeOutcome(rec.data);
+      } catch (err) {
+        // Cannot happen for records this version wrote; keep going rather than stall the spool.
+        deps.log.error({ err, seq: rec.seq, code: 'CP_ERR_SPOOL_RECORD' }, 'unreadable spool record skipped');
+        deps.spool.ack(rec.seq);
+        continue;
+      }
+      const tracker: Tracker = { seq: rec.seq, total: outcome.lines.length + outcome.deadLetters.length, done: 0, unflushed: 0 };
+      if (tracker.total === 0) {
+        deps.spool.ack(rec.seq);
+        continue;
+      }
+      for (const d of outcome.deadLetters) {
+        deps.deadLetters.add(d);
+        deps.metrics.countDeadLettered(d.type, d.reason);
+      }
+      if (outcome.deadLetters.length) {
+        tracker.unflushed = outcome.deadLetters.length;
+        withDeadLetters.push(tracker);
+      }
+      for (const line of outcome.lines) {
+        deps.writer.add({ line, type: outcome.type, deviceId: outcome.deviceId, topic: outcome.topic, receivedAt: outcome.receivedAt, tracker } as DrainPoint);
+      }
+    }
+    if (withDeadLetters.length) this.flushDeadLetters(withDeadLetters);
+  }
+
+  /** Dead letters count as done only once committed; a failed commit is retried, the record kept. */
+  private flushDeadLetters(trackers: Tracker[]): void {
+    if (this.deps.deadLetters.flush()) {
+      for (const t of trackers) this.flushed(t);
+      for (const t of this.awaitingFlush.splice(0)) this.flushed(t);
+      return;
+    }
+    this.awaitingFlush.push(...trackers);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.retryDeadLetterFlush();
+    }, DEAD_LETTER_RETRY_MS);
+  }
+
+  private retryDeadLetterFlush(): void {
+    if (this.awaitingFlush.length) this.flushDeadLetters([]);
+  }
+
+  private flushed(t: Tracker): void {
+    const n = t.unflushed;
+    t.unflushed = 0;
+    if (n > 0) this.done(t, n);
+  }
+
+  private done(t: Tracker, n: number): void {
+    t.done += n;
+    this.doneInOpen += n;
+    if (t.done === t.total) {
+      this.doneInOpen -= t.total;
+      this.deps.spool.ack(t.seq);
+    }
+  }
+}

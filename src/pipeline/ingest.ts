@@ -1,0 +1,88 @@
+/**
+ * The ingest half of the pipeline, for one message: topic → catalog (enrich) → decode/validate →
+ * line protocol, and every refusal → a dead letter. The stages do not know each other; this module
+ * calls them in order and returns the message's Outcome, which the caller stores durably before the
+ * device is acknowledged. Synchronous and allocation-light: it runs once per PUBLISH.
+ */
+import { deviceType, deviceTypeNames } from '../device-types/registry.js';
+import type { DeviceRecord } from '../catalog/types.js';
+import type { DeadLetter, RawMessage } from '../ingest/types.js';
+import { parseStatusTopic, parseTelemetryTopic } from '../ingest/topic.js';
+import { ReceiveClock } from '../ingest/receive-clock.js';
+import { deadLetterPayload, validateTelemetry, type ValidateOptions } from '../ingest/validate.js';
+import type { Outcome } from '../ingest/outcome.js';
+import { toLine } from '../sink/influx/line-protocol.js';
+import type { DeadLetterReason } from '../errors/catalog.js';
+
+export interface IngestDeps {
+  catalog: { get(id: string): DeviceRecord | undefined };
+  validate: ValidateOptions;
+}
+
+const NO_DEAD_LETTERS: readonly DeadLetter[] = [];
+
+export class IngestPipeline {
+  private readonly deps: IngestDeps;
+  private readonly clock = new ReceiveClock();
+
+  constructor(deps: IngestDeps) {
+    this.deps = deps;
+  }
+
+  /**
+   * Decides what a device PUBLISH under `city/` becomes. Undefined for messages that carry no
+   * reading (presence on `…/status`). A replay of old dead letters passes its own `clock`, so their
+   * original receive times are not pushed after the live ones.
+   */
+  decide(msg: RawMessage, clock: ReceiveClock = this.clock): Outcome | undefined {
+    const topic = parseTelemetryTopic(msg.topic);
+    if (!topic) {
+      if (parseStatusTopic(msg.topic)) return undefined;
+      return this.refuse(msg, 'invalid_topic', undefined, undefined, 'topic must be city/{type}/{deviceId}/telemetry');
+    }
+    const def = deviceType(topic.type);
+    if (!def) {
+      return this.refuse(msg, 'unknown_type', undefined, topic.deviceId, `unknown device type "${topic.type}" (known: ${deviceTypeNames.join(', ')})`);
+    }
+    const device = this.deps.catalog.get(topic.deviceId);
+    if (!device) {
+      return this.refuse(msg, 'unknown_device', def.name, topic.deviceId, `device "${topic.deviceId}" is not in the catalog; register it with \`npx citypipe devices add\``);
+    }
+    if (device.type !== def.name) {
+      return this.refuse(msg, 'type_mismatch', def.name, topic.deviceId, `device "${topic.deviceId}" is a ${device.type} in the catalog, but published under city/${def.name}/`);
+    }
+    const { readings, deadLetters } = validateTelemetry(def, topic, msg, this.deps.validate);
+    let stamped = 0;
+    for (const r of readings) if (r.stampedAtReceive) stamped++;
+    if (stamped > 0) {
+      let t = clock.reserve(topic.deviceId, msg.receivedAt, stamped);
+      for (const r of readings) if (r.stampedAtReceive) r.timeMs = t++;
+    }
+    const lines = new Array<string>(readings.length);
+    for (let i = 0; i < readings.length; i++) lines[i] = toLine(def, readings[i]!, device.district);
+    return { topic: msg.topic, receivedAt: msg.receivedAt, type: def.name, deviceId: topic.deviceId, lines, deadLetters: deadLetters.length ? deadLetters : NO_DEAD_LETTERS };
+  }
+
+  private refuse(msg: RawMessage, reason: DeadLetterReason, type: string | undefined, deviceId: string | undefined, message: string): Outcome {
+    return {
+      topic: msg.topic,
+      receivedAt: msg.receivedAt,
+      type: type ?? '',
+      deviceId: deviceId ?? '',
+      lines: [],
+      deadLetters: [
+        {
+          reason,
+          path: '',
+          message,
+          topic: msg.topic,
+          deviceId,
+          type,
+          index: undefined,
+          payload: deadLetterPayload(msg.payload, this.deps.validate.maxDeadLetterPayloadBytes),
+          receivedAt: msg.receivedAt,
+        },
+      ],
+    };
+  }
+}
