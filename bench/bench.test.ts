@@ -1,0 +1,102 @@
+/**
+ * A seconds-long run of the real bench harness (`citypipe bench` with tiny sizes): its own influxd,
+ * mosquitto, aedes alone, the service as `citypipe start`, and generator processes. It asserts that
+ * the run completes and reports every figure, not how fast anything is: this machine is shared.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '..');
+const cli = path.join(root, 'bin', 'citypipe.js');
+const dir = mkdtempSync(path.join(tmpdir(), 'citypipe-bench-smoke-'));
+const reportFile = path.join(dir, 'BENCHMARKS.md');
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const TINY = [
+  '--publishers', '20',
+  '--messages', '50',
+  '--broker-messages', '50',
+  '--raw-points', '10000',
+  '--latency-rate', '500',
+  '--latency-seconds', '2',
+  '--latency-warmup', '1',
+  '--connections', '200',
+  '--burst-batch', '2',
+  '--phase-timeout', '30',
+];
+
+/** Keys the issue requires of `bench --json`, each a measured number above zero. */
+const REQUIRED_POSITIVE = [
+  'raw_influx_points_per_s',
+  'broker_only_msgs_per_s',
+  'mosquitto_msgs_per_s',
+  'e2e_qos0_readings_per_s',
+  'e2e_qos1_readings_per_s',
+  'p50_latency_ms_at_10k',
+  'p99_latency_ms_at_10k',
+  'connections',
+] as const;
+
+/** Further figures the report builds on; also measured, so also above zero. */
+const ALSO_POSITIVE = [
+  'broker_only_qos0_msgs_per_s',
+  'mosquitto_qos0_msgs_per_s',
+  'e2e_qos0_vs_raw_influx',
+  'e2e_qos1_vs_raw_influx',
+  'e2e_qos0_vs_broker_only',
+  'e2e_qos1_vs_broker_only',
+  'latency_samples',
+  'latency_offered_rate_per_s',
+  'connect_rate_per_s',
+  'burst_devices',
+  'burst_readings',
+  'burst_queryable_s',
+  'burst_readings_per_s',
+] as const;
+
+function runBench(): Promise<{ stdout: string; stderr: string }> {
+  if (!existsSync(path.join(root, 'dist', 'bench', 'load-generator.js'))) {
+    throw new Error('dist/ is missing: run `npm run build` (npm test does it in pretest)');
+  }
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [cli, 'bench', '--json', '--report', reportFile, ...TINY], { timeout: 110_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`citypipe bench failed: ${err.message}\n${stderr}`)) : resolve({ stdout, stderr }),
+    );
+  });
+}
+
+describe('citypipe bench (smoke)', () => {
+  it('runs every phase and reports every figure as JSON and in the Markdown report', { timeout: 120_000 }, async () => {
+    const { stdout } = await runBench();
+    const result = JSON.parse(stdout) as Record<string, unknown>;
+
+    for (const key of [...REQUIRED_POSITIVE, ...ALSO_POSITIVE]) {
+      expect(typeof result[key], key).toBe('number');
+      expect(result[key] as number, key).toBeGreaterThan(0);
+    }
+    // RSS per connection is a difference of two RSS readings: with 200 connections it is a number,
+    // but its sign is up to the garbage collector.
+    expect(Number.isFinite(result.rss_per_connection_kb), 'rss_per_connection_kb').toBe(true);
+    expect(Number.isFinite(result.mosquitto_rss_per_connection_kb), 'mosquitto_rss_per_connection_kb').toBe(true);
+    expect(result.connections).toBe(200);
+    expect(result.burst_devices).toBe(200);
+    expect(result.burst_readings).toBe(400);
+    expect(result.latency_lost).toBe(0);
+
+    const targets = result.targets as { name: string; met: boolean }[];
+    expect(targets.map((t) => typeof t.met)).toEqual(['boolean', 'boolean', 'boolean', 'boolean']);
+    const processes = result.processes as Record<string, Record<string, { cpuPct: number; rssPeakMb: number }>>;
+    expect(processes['citypipe end to end QoS 1']?.citypipe?.rssPeakMb).toBeGreaterThan(0);
+    expect(processes['citypipe end to end QoS 1']?.influxd?.rssPeakMb).toBeGreaterThan(0);
+    expect(processes['(c) mosquitto QoS 1']?.broker?.rssPeakMb).toBeGreaterThan(0);
+
+    const report = readFileSync(reportFile, 'utf8');
+    expect(report).toContain('<!-- bench:custom:begin');
+    expect(report).toContain('| citypipe end to end, QoS 1');
+    expect(report).toContain('<!-- bench:custom:end -->');
+  });
+});

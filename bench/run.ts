@@ -1,0 +1,906 @@
+/**
+ * One bench run, everything on this machine and measured in the same run, so that each figure can be
+ * read as a ratio to a baseline that suffered the same noise:
+ *
+ *   (a) raw InfluxDB: line protocol straight into the run's influxd, 5,000 lines per request;
+ *   (b) aedes alone and (c) Debian's mosquitto, with the same publishers and no pipeline;
+ *   citypipe end to end at QoS 0 and QoS 1, counted as points InfluxDB returns afterwards;
+ *   publish → queryable latency at a fixed rate; idle connections and RSS per connection; and a
+ *   burst in which every device reconnects at once and uploads its buffered batch.
+ *
+ * The service under test is `node bin/citypipe.js start` with CITYPIPE_* configuration and shipped
+ * defaults otherwise; the load comes from separate generator processes (load-generator.ts).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { hashSecretAsync } from '../src/catalog/secrets.js';
+import { deviceType } from '../src/device-types/registry.js';
+import { startLocalInfluxd, type LocalInfluxd } from '../src/influxd/local-influxd.js';
+import { packageRoot } from '../src/paths.js';
+import { newestProfile, selfTimeByModule, topSelfTime, type SelfTime } from './cpu-profile.js';
+import type { BenchDevice, Endpoint, PublishResult } from './generator-protocol.js';
+import { countPoints, createDatabase, probeRows, settledCount } from './influx-queries.js';
+import { CONNECTIONS_PER_GENERATOR, SERVICE_FILE_RESERVE, type BenchOptions, type BenchPhase } from './options.js';
+import { BENCH_DEVICE_TYPES, readingBuilder } from './payloads.js';
+import { findChildPid, openFileLimits, ProcessSampler, readProc, round, tcpCounters, type ProcUsage } from './proc-stats.js';
+import { GeneratorProcess, ServiceProcess, startAedesOnly, startMosquitto, type BrokerProcess, type ServiceStats, type WriteMetrics } from './processes.js';
+
+/** A target of the issue and whether this run met it. */
+export interface TargetCheck {
+  name: string;
+  goal: string;
+  measured: string;
+  met: boolean;
+}
+
+/** Everything a run reports. The snake_case keys are the JSON contract of `bench --json`. */
+export interface BenchResult {
+  /** Mean of the raw baseline measured before and after the end-to-end phases. */
+  raw_influx_points_per_s: number;
+  raw_influx_runs_points_per_s: number[];
+  broker_only_msgs_per_s: number;
+  broker_only_qos0_msgs_per_s: number;
+  mosquitto_msgs_per_s: number;
+  mosquitto_qos0_msgs_per_s: number;
+  e2e_qos0_readings_per_s: number;
+  e2e_qos1_readings_per_s: number;
+  /** End-to-end rate ÷ raw InfluxDB rate (target ≥ 0.5). */
+  e2e_qos0_vs_raw_influx: number;
+  e2e_qos1_vs_raw_influx: number;
+  /** End-to-end rate ÷ aedes-alone rate at the same QoS. */
+  e2e_qos0_vs_broker_only: number;
+  e2e_qos1_vs_broker_only: number;
+  /** Rate at which the broker acknowledged (QoS 1) or read (QoS 0) the end-to-end publishes. */
+  e2e_qos0_accepted_msgs_per_s: number;
+  e2e_qos1_accepted_msgs_per_s: number;
+  p50_latency_ms_at_10k: number;
+  p99_latency_ms_at_10k: number;
+  latency_max_ms: number;
+  latency_samples: number;
+  /** Readings never seen in InfluxDB among the probes' (should be 0). */
+  latency_lost: number;
+  latency_target_rate_per_s: number;
+  latency_offered_rate_per_s: number;
+  rss_per_connection_kb: number;
+  connections: number;
+  connections_requested: number;
+  connect_rate_per_s: number;
+  mosquitto_rss_per_connection_kb: number;
+  burst_devices: number;
+  burst_readings: number;
+  burst_all_connected_s: number;
+  burst_all_acked_s: number;
+  burst_queryable_s: number;
+  burst_readings_per_s: number;
+  burst_failed_devices: number;
+  burst_retries: number;
+  /** Connection attempts the kernel dropped during the burst because the broker's accept queue was full. */
+  burst_listen_overflows: number;
+  /** The same while the idle connections were opened (100 handshakes in flight per generator). */
+  connect_listen_overflows: number;
+  targets: TargetCheck[];
+  /** Per phase, per role (citypipe, influxd, generator, broker): CPU % of one core and peak RSS. */
+  processes: Record<string, Record<string, ProcUsage>>;
+  /** Per phase: the service's InfluxDB write requests (count, mean duration, mean lines). */
+  writes: Record<string, WriteMetrics>;
+  /** With --cpu-prof: the service's top self-time functions per phase. */
+  profiles: Record<string, SelfTime[]>;
+  /** Anything that makes a figure less than it seems (limits hit, timeouts, dead letters). */
+  notes: string[];
+  run: {
+    mode: string;
+    date: string;
+    durationS: number;
+    machine: string;
+    versions: Record<string, string>;
+    sizes: BenchOptions['sizes'];
+  };
+}
+
+const HOST = '127.0.0.1';
+const DISTRICTS = 8;
+const TARGET_E2E_VS_RAW = 0.5;
+const TARGET_P99_MS = 1500;
+const TARGET_RSS_PER_CONN_KB = 40;
+/** Latency resolution: how often the probes' readings are looked for in InfluxDB. */
+const PROBE_POLL_MS = 100;
+const KEEPALIVE_S = 60;
+
+function bench(rel: string): string {
+  return path.join(packageRoot, 'dist', 'bench', rel);
+}
+
+function fmt(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : String(n);
+}
+
+function perSecond(count: number, fromMs: number, toMs: number): number {
+  return toMs > fromMs ? Math.round((count * 1000) / (toMs - fromMs)) : 0;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A device record for the catalog file (CONTRACT §3). */
+function catalogRecord(d: BenchDevice, i: number, secretHash: string | undefined): Record<string, unknown> {
+  return {
+    id: d.id,
+    type: d.type,
+    location: { lat: 52.3 + (i % 1000) / 10_000, lon: 4.8 + Math.floor(i / 1000) / 1000 },
+    district: d.district,
+    reportingIntervalS: 60,
+    attributes: {},
+    ...(secretHash ? { secretHash } : {}),
+  };
+}
+
+function makeDevices(prefix: string, n: number, withSecrets: boolean): BenchDevice[] {
+  const width = String(n - 1).length;
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}-${String(i).padStart(width, '0')}`,
+    type: BENCH_DEVICE_TYPES[i % BENCH_DEVICE_TYPES.length]!,
+    district: `bench-d${i % DISTRICTS}`,
+    ...(withSecrets ? { password: `bench-secret-${prefix}-${i}` } : {}),
+  }));
+}
+
+/** Writes a catalog folder; devices with a password get its scrypt hash, as `devices add` would. */
+async function writeCatalog(dir: string, devices: readonly BenchDevice[]): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const records = await Promise.all(
+    devices.map(async (d, i) => catalogRecord(d, i, d.password === undefined ? undefined : await hashSecretAsync(d.password))),
+  );
+  writeFileSync(path.join(dir, 'bench-fleet.json'), JSON.stringify(records));
+}
+
+/** Fails early, with the reason, if the bench's readings no longer pass citypipe's schemas. */
+function checkPayloads(): void {
+  for (const type of BENCH_DEVICE_TYPES) {
+    const sample = readingBuilder(type)(Date.now(), 123);
+    const parsed = deviceType(type)!.schema.safeParse(JSON.parse(sample));
+    if (!parsed.success) throw new Error(`bench payload for ${type} no longer passes its schema (update bench/payloads.ts): ${JSON.stringify(parsed.error.issues)}`);
+  }
+}
+
+function versionOf(cmd: string, args: string[]): string {
+  try {
+    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
+    return out.split('\n')[0]!.trim();
+  } catch (err) {
+    const out = String((err as { stdout?: unknown }).stdout ?? '');
+    return out.split('\n')[0]!.trim() || 'unknown';
+  }
+}
+
+function gitDescribe(): string {
+  try {
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: packageRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: packageRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty ? `${rev} + uncommitted changes` : rev;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} × ${cpus[0]?.model.trim() ?? 'cpu'}, ${round(os.totalmem() / 2 ** 30, 1)} GiB RAM, Linux ${os.release()}`;
+}
+
+/** Runs the whole bench. Throws only when it cannot run at all; partial trouble goes into `notes`. */
+export async function runBench(opts: BenchOptions): Promise<BenchResult> {
+  const run = new BenchRun(opts);
+  try {
+    return await run.execute();
+  } finally {
+    await run.cleanup();
+  }
+}
+
+class BenchRun {
+  private readonly opts: BenchOptions;
+  private readonly sizes: BenchOptions['sizes'];
+  private readonly log: (line: string) => void;
+  private readonly workDir: string;
+  private readonly notes: string[] = [];
+  private readonly processes: Record<string, Record<string, ProcUsage>> = {};
+  private readonly profiles: Record<string, SelfTime[]> = {};
+  private readonly writes: Record<string, WriteMetrics> = {};
+  private readonly started = Date.now();
+  private readonly phaseMs: number;
+  private readonly limits = openFileLimits();
+  private influx: LocalInfluxd | undefined;
+  private influxPid = 0;
+  private main: GeneratorProcess | undefined;
+  private readonly cleanups: (() => Promise<void>)[] = [];
+  /** Stops of running services (with their profile collection), for the phase or the cleanup. */
+  private readonly serviceStops = new Map<ServiceProcess, () => Promise<void>>();
+  private publishers: BenchDevice[] = [];
+  private publisherCatalog = '';
+
+  constructor(opts: BenchOptions) {
+    this.opts = opts;
+    this.sizes = opts.sizes;
+    // Every progress line says when, so a slow phase (or a slow stop) shows where the time went.
+    this.log = (line) => opts.progress(`[${((Date.now() - this.started) / 1000).toFixed(1).padStart(6)} s] ${line}`);
+    this.phaseMs = opts.sizes.phaseTimeoutS * 1000;
+    this.workDir = mkdtempSync(path.join(os.tmpdir(), 'citypipe-bench-'));
+  }
+
+  private note(text: string): void {
+    this.notes.push(text);
+    this.log(`  note: ${text}`);
+  }
+
+  /** Generators outlive no run: their lifetime is the run's worst case plus a margin. */
+  private get generatorLifetimeMs(): number {
+    return this.phaseMs * 12 + 600_000;
+  }
+
+  async execute(): Promise<BenchResult> {
+    const { sizes } = this;
+    checkPayloads();
+    this.log(`citypipe bench (${this.opts.mode}) in ${this.workDir}`);
+    this.influx = await startLocalInfluxd({ dataDir: path.join(this.workDir, 'influxdb'), binary: this.opts.influxd });
+    this.cleanups.push(() => this.influx!.stop());
+    this.influxPid = findChildPid(process.pid, 'influxd') ?? 0;
+    if (!this.influxPid) this.note('could not find the pid of influxd; its CPU and RSS are not reported');
+
+    this.publishers = makeDevices('bench-pub', sizes.publishers, true);
+    this.publisherCatalog = path.join(this.workDir, 'catalog-publishers');
+    await writeCatalog(this.publisherCatalog, this.publishers);
+    this.main = GeneratorProcess.start('load generator', bench('load-generator.js'), Math.min(this.limits.hard, 4096), this.generatorLifetimeMs);
+    this.cleanups.push(() => this.main!.stop());
+
+    // A phase left out with --only reports NaN (null in JSON): "not measured", never a made-up 0.
+    const want = (p: BenchPhase) => this.opts.phases.has(p);
+    const NA = Number.NaN;
+    // The baseline is measured before and after the end-to-end phases and averaged: other work on
+    // the machine comes and goes, and the two values show how much it moved meanwhile.
+    const rawRuns: number[] = [];
+    if (want('raw')) await this.warmUpInflux();
+    if (want('raw')) rawRuns.push(await this.rawInflux('bench_raw_before'));
+    const aedes = want('brokers') ? await this.brokerAlone('aedes') : { qos0: NA, qos1: NA };
+    const mosq = want('brokers') ? await this.brokerAlone('mosquitto') : { qos0: NA, qos1: NA };
+    const e2e0 = want('e2e') ? await this.endToEnd(0) : { readingsPerS: NA, acceptedPerS: NA };
+    const e2e1 = want('e2e') ? await this.endToEnd(1) : { readingsPerS: NA, acceptedPerS: NA };
+    if (want('raw')) rawRuns.push(await this.rawInflux('bench_raw_after'));
+    const raw = rawRuns.length > 0 ? Math.round(rawRuns.reduce((a, b) => a + b, 0) / rawRuns.length) : NA;
+    if (rawRuns.length === 2 && Math.abs(rawRuns[0]! - rawRuns[1]!) > 0.25 * raw) {
+      this.note(`raw InfluxDB: the baseline moved from ${fmt(rawRuns[0]!)} to ${fmt(rawRuns[1]!)} points/s during the run (other load on the machine); ratios to it are rough`);
+    }
+    const latency = want('latency') ? await this.latency() : { p50: NA, p99: NA, max: NA, samples: NA, lost: NA, offered: NA };
+    const conn = want('connections')
+      ? await this.connectionsAndBurst()
+      : {
+          connections: NA,
+          rssPerConnKb: NA,
+          connectRate: NA,
+          listenOverflows: NA,
+          burst: { devices: NA, readings: NA, allConnectedS: NA, allAckedS: NA, queryableS: NA, readingsPerS: NA, failed: NA, retries: NA, listenOverflows: NA },
+        };
+    const mosqConn = want('connections') ? await this.mosquittoConnections(conn.connections) : NA;
+
+    const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 3) : Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : 0);
+    const result: BenchResult = {
+      raw_influx_points_per_s: raw,
+      raw_influx_runs_points_per_s: rawRuns,
+      broker_only_msgs_per_s: aedes.qos1,
+      broker_only_qos0_msgs_per_s: aedes.qos0,
+      mosquitto_msgs_per_s: mosq.qos1,
+      mosquitto_qos0_msgs_per_s: mosq.qos0,
+      e2e_qos0_readings_per_s: e2e0.readingsPerS,
+      e2e_qos1_readings_per_s: e2e1.readingsPerS,
+      e2e_qos0_vs_raw_influx: ratio(e2e0.readingsPerS, raw),
+      e2e_qos1_vs_raw_influx: ratio(e2e1.readingsPerS, raw),
+      e2e_qos0_vs_broker_only: ratio(e2e0.readingsPerS, aedes.qos0),
+      e2e_qos1_vs_broker_only: ratio(e2e1.readingsPerS, aedes.qos1),
+      e2e_qos0_accepted_msgs_per_s: e2e0.acceptedPerS,
+      e2e_qos1_accepted_msgs_per_s: e2e1.acceptedPerS,
+      p50_latency_ms_at_10k: latency.p50,
+      p99_latency_ms_at_10k: latency.p99,
+      latency_max_ms: latency.max,
+      latency_samples: latency.samples,
+      latency_lost: latency.lost,
+      latency_target_rate_per_s: sizes.latencyRate,
+      latency_offered_rate_per_s: latency.offered,
+      rss_per_connection_kb: conn.rssPerConnKb,
+      connections: conn.connections,
+      connections_requested: sizes.connections,
+      connect_rate_per_s: conn.connectRate,
+      mosquitto_rss_per_connection_kb: mosqConn,
+      burst_devices: conn.burst.devices,
+      burst_readings: conn.burst.readings,
+      burst_all_connected_s: conn.burst.allConnectedS,
+      burst_all_acked_s: conn.burst.allAckedS,
+      burst_queryable_s: conn.burst.queryableS,
+      burst_readings_per_s: conn.burst.readingsPerS,
+      burst_failed_devices: conn.burst.failed,
+      burst_retries: conn.burst.retries,
+      burst_listen_overflows: conn.burst.listenOverflows,
+      connect_listen_overflows: conn.listenOverflows,
+      targets: [],
+      processes: this.processes,
+      writes: this.writes,
+      profiles: this.profiles,
+      notes: this.notes,
+      run: {
+        mode: this.opts.mode,
+        date: new Date(this.started).toISOString(),
+        durationS: 0,
+        machine: machine(),
+        versions: {
+          citypipe: gitDescribe(),
+          node: process.version,
+          influxd: versionOf(this.opts.influxd, ['version']),
+          mosquitto: versionOf(this.opts.mosquitto, ['-h']).replace(/^mosquitto version /, ''),
+        },
+        sizes,
+      },
+    };
+    result.targets = checkTargets(result);
+    result.run.durationS = Math.round((Date.now() - this.started) / 1000);
+    return result;
+  }
+
+  async cleanup(): Promise<void> {
+    for (const stop of this.serviceStops.values()) await stop().catch(() => undefined);
+    this.serviceStops.clear();
+    for (const c of this.cleanups.reverse()) await c().catch(() => undefined);
+    this.cleanups.length = 0;
+    if (this.opts.keepWorkDir) this.log(`kept ${this.workDir}`);
+    else rmSync(this.workDir, { recursive: true, force: true });
+  }
+
+  private sampler(roles: Record<string, readonly number[]>): ProcessSampler {
+    const withInflux = this.influxPid ? { ...roles, influxd: [this.influxPid] } : roles;
+    return new ProcessSampler(withInflux).start();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // (a) raw InfluxDB
+
+  /** A fresh influxd is slower for its first writes (shards, series index); that is not the baseline. */
+  private async warmUpInflux(): Promise<void> {
+    const db = 'bench_warmup';
+    await createDatabase(this.influx!.url, db);
+    await this.main!.request(
+      { cmd: 'influx-write', url: this.influx!.url, db, devices: this.publishers, points: Math.min(50_000, Math.ceil(this.sizes.rawPoints / 10)), batch: 5000, concurrency: 2, maxMs: this.phaseMs },
+      this.phaseMs + 60_000,
+    );
+  }
+
+  private async rawInflux(db: string): Promise<number> {
+    const { sizes } = this;
+    this.log(`(a) raw InfluxDB: ${fmt(sizes.rawPoints)} points in 5,000-line batches, 2 requests in flight`);
+    await createDatabase(this.influx!.url, db);
+    const sampler = this.sampler({ generator: [this.main!.pid] });
+    const r = await this.main!.request(
+      { cmd: 'influx-write', url: this.influx!.url, db, devices: this.publishers, points: sizes.rawPoints, batch: 5000, concurrency: 2, maxMs: this.phaseMs },
+      this.phaseMs + 60_000,
+    );
+    this.processes[`raw InfluxDB (${db.replace('bench_raw_', '')})`] = sampler.stop();
+    if (r.failures > 0) this.note(`raw InfluxDB: ${r.failures} write requests failed (last: ${r.lastError})`);
+    const counted = await settledCount(this.influx!.url, db, r.points, 300, 30_000);
+    if (counted < r.points) this.note(`raw InfluxDB: ${fmt(r.points)} points written but ${fmt(counted)} queryable`);
+    const rate = perSecond(counted, r.firstAt, r.lastAt);
+    this.log(`    ${fmt(rate)} points/s (${fmt(counted)} points in ${((r.lastAt - r.firstAt) / 1000).toFixed(1)} s)`);
+    return rate;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // (b) aedes alone, (c) mosquitto
+
+  private async brokerAlone(which: 'aedes' | 'mosquitto'): Promise<{ qos0: number; qos1: number }> {
+    const { sizes } = this;
+    const label = which === 'aedes' ? '(b) aedes alone' : '(c) mosquitto';
+    const broker: BrokerProcess =
+      which === 'aedes'
+        ? await startAedesOnly(bench('aedes-only.js'), 4096)
+        : await startMosquitto(this.opts.mosquitto, this.workDir, 4096);
+    try {
+      await this.connectPublishers({ host: HOST, port: broker.port }, label);
+      const rates = { qos0: 0, qos1: 0 };
+      for (const qos of [0, 1] as const) {
+        this.log(`${label}, QoS ${qos}: ${sizes.publishers} publishers × ${fmt(sizes.brokerMessagesPerPublisher)} messages`);
+        const sampler = this.sampler({ broker: [broker.pid], generator: [this.main!.pid] });
+        const r = await this.publishMax(qos, sizes.brokerMessagesPerPublisher, true);
+        this.processes[`${label} QoS ${qos}`] = sampler.stop();
+        rates[qos === 0 ? 'qos0' : 'qos1'] = this.brokerRate(r, qos, `${label} QoS ${qos}`);
+        this.log(`    ${fmt(rates[qos === 0 ? 'qos0' : 'qos1'])} msgs/s`);
+      }
+      await this.main!.request({ cmd: 'disconnect' }, 30_000);
+      return rates;
+    } finally {
+      await broker.stop();
+    }
+  }
+
+  /** QoS 1: acknowledged per second; QoS 0: messages per second until the PINGREQ barrier came back. */
+  private brokerRate(r: PublishResult, qos: 0 | 1, label: string): number {
+    if (r.timedOut) this.note(`${label}: did not finish within the phase timeout; the rate covers what was done`);
+    if (r.connectionsLost > 0) this.note(`${label}: ${r.connectionsLost} connections were lost while publishing`);
+    if (qos === 1) return perSecond(r.acked, r.firstSendAt, r.lastAckAt);
+    return perSecond(r.sent, r.firstSendAt, r.barrierAt || r.lastSendAt);
+  }
+
+  private async connectPublishers(endpoint: Endpoint, label: string): Promise<void> {
+    const c = await this.main!.request(
+      { cmd: 'connect', endpoint, devices: this.publishers, keepaliveS: KEEPALIVE_S, presence: false, parallel: 50, timeoutMs: 30_000 },
+      120_000,
+    );
+    if (c.connected < this.publishers.length) {
+      throw new Error(`${label}: only ${c.connected} of ${this.publishers.length} publishers could connect: ${JSON.stringify(c.errors)}`);
+    }
+  }
+
+  private publishMax(qos: 0 | 1, perConnection: number, barrier: boolean): Promise<PublishResult> {
+    return this.main!.request(
+      { cmd: 'publish-max', qos, perConnection, window: this.sizes.qos1Window, maxMs: this.phaseMs, drainMs: 60_000, barrier },
+      this.phaseMs + 120_000,
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // citypipe end to end
+
+  private async startService(phase: string, devicesDir: string, db: string, nofile: number): Promise<ServiceProcess> {
+    await createDatabase(this.influx!.url, db);
+    const dataDir = path.join(this.workDir, `data-${db}`);
+    mkdirSync(dataDir, { recursive: true });
+    let cpuProfDir: string | undefined;
+    if (this.opts.cpuProf) {
+      cpuProfDir = path.join(this.workDir, 'profiles', db);
+      mkdirSync(cpuProfDir, { recursive: true });
+    }
+    const svc = await ServiceProcess.start({
+      cli: this.opts.cli,
+      nofile,
+      cpuProfDir,
+      nodeArgs: this.opts.serviceNodeArgs,
+      startTimeoutMs: 60_000,
+      env: {
+        CITYPIPE_MQTT_HOST: HOST,
+        CITYPIPE_MQTT_PORT: '0',
+        CITYPIPE_HTTP_HOST: HOST,
+        CITYPIPE_HTTP_PORT: '0',
+        CITYPIPE_DATA_DIR: dataDir,
+        CITYPIPE_DEVICES_DIR: devicesDir,
+        CITYPIPE_INFLUX_URL: this.influx!.url,
+        CITYPIPE_INFLUX_API: 'v1',
+        CITYPIPE_INFLUX_BUCKET: db,
+        CITYPIPE_MQTT_ALLOW_ANONYMOUS: 'true',
+        // "citypipe started" (with the ports) is an info line; nothing is logged per message.
+        CITYPIPE_LOG_LEVEL: 'info',
+      },
+    });
+    const stop = async () => {
+      const t0 = Date.now();
+      await svc.stop(120_000);
+      const stopS = (Date.now() - t0) / 1000;
+      // A graceful stop only has to flush what is pending; the phases wait until nothing is.
+      if (stopS > 5) this.note(`${phase}: the service took ${stopS.toFixed(1)} s to stop after SIGTERM with nothing pending`);
+      if (cpuProfDir) {
+        const p = newestProfile(cpuProfDir);
+        if (p) {
+          this.profiles[phase] = topSelfTime(p.profile, 15);
+          this.profiles[`${phase}, by module`] = selfTimeByModule(p.profile, 12);
+        }
+        else this.note(`${phase}: --cpu-prof wrote no profile (did the service exit gracefully?)`);
+      }
+    };
+    this.serviceStops.set(svc, stop);
+    return svc;
+  }
+
+  private async stopService(svc: ServiceProcess): Promise<void> {
+    const stop = this.serviceStops.get(svc);
+    this.serviceStops.delete(svc);
+    await stop?.();
+  }
+
+  /**
+   * Waits until the service has written everything it received (pending 0, nothing in between) and
+   * received at least `expected`; returns when that was first seen.
+   */
+  private async waitWritten(svc: ServiceProcess, expected: number, timeoutMs: number, label: string): Promise<{ doneAt: number; stats: ServiceStats }> {
+    const deadline = Date.now() + timeoutMs;
+    let stats: ServiceStats = { received: 0, written: 0, deadLettered: 0, pending: 0 };
+    for (;;) {
+      stats = await svc.stats();
+      if (stats.pending === 0 && stats.received >= expected && stats.received === stats.written + stats.deadLettered) {
+        const doneAt = Date.now();
+        if (stats.deadLettered > 0) this.note(`${label}: ${fmt(stats.deadLettered)} readings were dead-lettered: the bench's payloads or catalog are wrong`);
+        return { doneAt, stats };
+      }
+      if (Date.now() >= deadline) {
+        this.note(`${label}: not everything was written within ${Math.round(timeoutMs / 1000)} s (stats ${JSON.stringify(stats)})`);
+        return { doneAt: Date.now(), stats };
+      }
+      await sleep(100);
+    }
+  }
+
+  private async endToEnd(qos: 0 | 1): Promise<{ readingsPerS: number; acceptedPerS: number }> {
+    const { sizes } = this;
+    const label = `citypipe end to end QoS ${qos}`;
+    const db = `bench_e2e_qos${qos}`;
+    const svc = await this.startService(`e2e QoS ${qos}`, this.publisherCatalog, db, 4096);
+    try {
+      await this.connectPublishers({ host: HOST, port: svc.mqttPort }, label);
+      this.log(`${label}: ${sizes.publishers} publishers × ${fmt(sizes.messagesPerPublisher)} readings, counted in InfluxDB`);
+      const sampler = this.sampler({ citypipe: [svc.pid], generator: [this.main!.pid] });
+      const r = await this.publishMax(qos, sizes.messagesPerPublisher, qos === 0);
+      const accepted = qos === 1 ? r.acked : r.sent;
+      const { doneAt } = await this.waitWritten(svc, accepted, this.phaseMs, label);
+      this.processes[label] = sampler.stop();
+      this.writes[label] = await svc.writeMetrics();
+      const counted = await settledCount(this.influx!.url, db, accepted, 300, 30_000);
+      if (counted < accepted) this.note(`${label}: the broker took ${fmt(accepted)} readings but InfluxDB returns ${fmt(counted)}`);
+      if (r.timedOut) this.note(`${label}: publishing hit the phase timeout of ${sizes.phaseTimeoutS} s`);
+      const readingsPerS = perSecond(counted, r.firstSendAt, doneAt);
+      const acceptedPerS = this.brokerRate(r, qos, label);
+      this.log(
+        `    ${fmt(readingsPerS)} readings/s into InfluxDB (${fmt(counted)} in ${((doneAt - r.firstSendAt) / 1000).toFixed(1)} s; broker took ${fmt(acceptedPerS)} msgs/s)`,
+      );
+      await this.main!.request({ cmd: 'disconnect' }, 30_000);
+      return { readingsPerS, acceptedPerS };
+    } finally {
+      await this.stopService(svc);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // latency at a fixed rate
+
+  private async latency(): Promise<{ p50: number; p99: number; max: number; samples: number; lost: number; offered: number }> {
+    const { sizes } = this;
+    const label = `publish → queryable at ${fmt(sizes.latencyRate)} readings/s`;
+    const db = 'bench_latency';
+    const svc = await this.startService('latency', this.publisherCatalog, db, 4096);
+    try {
+      await this.connectPublishers({ host: HOST, port: svc.mqttPort }, label);
+      // One probe device per type; their readings are a fair sample of the stream (same path, same
+      // batches) and few enough to look up every 100 ms without loading InfluxDB.
+      const probes = BENCH_DEVICE_TYPES.map((t) => this.publishers.find((p) => p.type === t)!.id);
+      this.log(`${label}: ${sizes.latencyWarmupSeconds} s warm-up + ${sizes.latencySeconds} s, QoS 1, ${sizes.publishers} publishers, probes ${probes.join(', ')}`);
+      const durationMs = (sizes.latencyWarmupSeconds + sizes.latencySeconds) * 1000;
+      const startedAt = Date.now();
+      const measureFrom = startedAt + sizes.latencyWarmupSeconds * 1000;
+      let sampler: ProcessSampler | undefined;
+      const warmupTimer = setTimeout(() => (sampler = this.sampler({ citypipe: [svc.pid], generator: [this.main!.pid] })), sizes.latencyWarmupSeconds * 1000);
+      const publishing = this.main!.request(
+        { cmd: 'publish-rate', qos: 1, ratePerS: sizes.latencyRate, durationMs, window: this.sizes.qos1Window, drainMs: 60_000, probeIds: probes },
+        durationMs + 120_000,
+      );
+      let published: Awaited<typeof publishing> | undefined;
+      let publishError: unknown;
+      publishing.then(
+        (r) => (published = r),
+        (err: unknown) => (publishError = err ?? new Error('publish-rate failed')),
+      );
+
+      // Per probe: seq → time of every reading seen, and the highest seq up to which all were seen.
+      const seen = new Map<string, Map<number, number>>(probes.map((p) => [p, new Map<number, number>()]));
+      const contiguous = new Map<string, { seq: number; timeMs: number }>(probes.map((p) => [p, { seq: -1, timeMs: startedAt - 1 }]));
+      const latencies: number[] = [];
+      const hardDeadline = startedAt + durationMs + this.phaseMs;
+      for (;;) {
+        const t0 = Date.now();
+        // Only readings after the oldest gap are asked for, so each poll returns a few hundred rows.
+        const watermark = Math.min(...[...contiguous.values()].map((c) => c.timeMs));
+        const rows = await probeRows(this.influx!.url, db, probes, watermark);
+        const answeredAt = Date.now();
+        for (const row of rows) {
+          const s = seen.get(row.deviceId);
+          if (!s || s.has(row.seq)) continue;
+          s.set(row.seq, row.timeMs);
+          // The answer's arrival is when a client polling every PROBE_POLL_MS learned it: an upper
+          // bound on the true time, by at most one poll interval.
+          if (row.timeMs >= measureFrom && row.timeMs < startedAt + durationMs) latencies.push(answeredAt - row.timeMs);
+        }
+        for (const [p, c] of contiguous) {
+          const s = seen.get(p)!;
+          while (s.has(c.seq + 1)) c.timeMs = s.get(++c.seq)!;
+        }
+        if (publishError) throw publishError;
+        if (published && probes.every((p) => contiguous.get(p)!.seq >= published!.probeSeqs[p]![1])) break;
+        if (Date.now() >= hardDeadline) {
+          this.note(`${label}: not every probe reading was queryable within the phase timeout`);
+          break;
+        }
+        await sleep(Math.max(0, PROBE_POLL_MS - (Date.now() - t0)));
+      }
+      clearTimeout(warmupTimer);
+      const usage = sampler?.stop();
+      if (usage) this.processes[label] = usage;
+      const r = published ?? (await publishing);
+      await this.waitWritten(svc, r.acked, 60_000, label);
+      this.writes[label] = await svc.writeMetrics();
+
+      let expected = 0;
+      let got = 0;
+      for (const p of probes) {
+        const [first, last] = r.probeSeqs[p]!;
+        expected += last - first + 1;
+        got += seen.get(p)!.size;
+      }
+      const lost = Math.max(0, expected - got);
+      if (lost > 0) this.note(`${label}: ${lost} probe readings never became queryable`);
+      const offered = Math.round((r.sent * 1000) / durationMs);
+      if (offered < sizes.latencyRate * 0.95) this.note(`${label}: the generator offered only ${fmt(offered)} readings/s (largest backlog ${fmt(r.maxBehind)}): the machine could not sustain the target rate`);
+      if (r.timedOut) this.note(`${label}: QoS 1 acknowledgements were still missing when the phase ended`);
+      latencies.sort((a, b) => a - b);
+      const out = {
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        max: latencies.at(-1) ?? 0,
+        samples: latencies.length,
+        lost,
+        offered,
+      };
+      this.log(`    p50 ${fmt(out.p50)} ms, p99 ${fmt(out.p99)} ms, max ${fmt(out.max)} ms (${fmt(out.samples)} samples; offered ${fmt(offered)}/s)`);
+      await this.main!.request({ cmd: 'disconnect' }, 30_000);
+      return out;
+    } finally {
+      await this.stopService(svc);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // idle connections, then the reconnect burst
+
+  /** How many connections this machine lets the broker hold, and why not more. */
+  private connectionBudget(): number {
+    const requested = this.sizes.connections;
+    let n = requested;
+    const byFiles = this.limits.hard - SERVICE_FILE_RESERVE;
+    if (n > byFiles) {
+      n = byFiles;
+      this.note(
+        `connections: asked for ${fmt(requested)}, but the hard open-files limit here is ${fmt(this.limits.hard)} (ulimit -Hn) and the broker ` +
+          `needs about ${SERVICE_FILE_RESERVE} files besides its connections, so ${fmt(n)} were opened. To measure ${fmt(requested)}, raise the ` +
+          `hard limit (as root: \`ulimit -Hn 65536\` in the shell that runs the bench, or LimitNOFILE= for a systemd unit).`,
+      );
+    }
+    try {
+      const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+      const ports = hi! - lo! + 1;
+      if (n > ports - 1000) {
+        n = ports - 1000;
+        this.note(`connections: capped at ${fmt(n)} by the local port range ${lo}-${hi} (one port per loopback connection)`);
+      }
+    } catch {
+      // not Linux-like; the connect errors will say it
+    }
+    return Math.max(1, n);
+  }
+
+  private async connectionsAndBurst(): Promise<{
+    connections: number;
+    rssPerConnKb: number;
+    connectRate: number;
+    listenOverflows: number;
+    burst: {
+      devices: number;
+      readings: number;
+      allConnectedS: number;
+      allAckedS: number;
+      queryableS: number;
+      readingsPerS: number;
+      failed: number;
+      retries: number;
+      listenOverflows: number;
+    };
+  }> {
+    const { sizes } = this;
+    const n = this.connectionBudget();
+    const devices = makeDevices('bench-dev', n, false);
+    const catalog = path.join(this.workDir, 'catalog-idle');
+    await writeCatalog(catalog, devices);
+    const db = 'bench_burst';
+    const svc = await this.startService('connections + burst', catalog, db, Math.min(this.limits.hard, n + SERVICE_FILE_RESERVE));
+    const gens: GeneratorProcess[] = [];
+    try {
+      const slices: BenchDevice[][] = [];
+      for (let i = 0; i < n; i += CONNECTIONS_PER_GENERATOR) slices.push(devices.slice(i, i + CONNECTIONS_PER_GENERATOR));
+      for (const [i] of slices.entries()) {
+        const g = GeneratorProcess.start(`connection generator ${i + 1}`, bench('load-generator.js'), Math.min(this.limits.hard, CONNECTIONS_PER_GENERATOR + 100), this.generatorLifetimeMs);
+        gens.push(g);
+      }
+      const genPids = gens.map((g) => g.pid);
+      await sleep(1000);
+      const baseline = await this.steadyRssKb(svc.pid);
+
+      this.log(`idle connections: ${fmt(n)} devices (keep alive ${KEEPALIVE_S} s, Last Will and retained status), ${gens.length} generator processes`);
+      const endpoint = { host: HOST, port: svc.mqttPort };
+      let sampler = this.sampler({ citypipe: [svc.pid], generator: genPids });
+      let overflowsBefore = tcpCounters().ListenOverflows ?? 0;
+      const results = await Promise.all(
+        gens.map((g, i) =>
+          g.request({ cmd: 'connect', endpoint, devices: slices[i]!, keepaliveS: KEEPALIVE_S, presence: true, parallel: 100, timeoutMs: 30_000 }, this.phaseMs + 60_000),
+        ),
+      );
+      this.processes['idle connections: connecting'] = sampler.stop();
+      const listenOverflows = (tcpCounters().ListenOverflows ?? 0) - overflowsBefore;
+      const connected = results.reduce((s, r) => s + r.connected, 0);
+      const failed = results.reduce((s, r) => s + r.failed, 0);
+      const connectStart = Math.min(...results.map((r) => r.startAt));
+      const connectEnd = Math.max(...results.map((r) => r.endAt));
+      const connectRate = perSecond(connected, connectStart, connectEnd);
+      if (failed > 0) {
+        const errors: Record<string, number> = {};
+        for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+        this.note(`idle connections: ${fmt(failed)} of ${fmt(n)} could not connect: ${JSON.stringify(errors)}`);
+      }
+      await sleep(3000);
+      const brokerCount = await svc.connections();
+      if (brokerCount !== connected) this.note(`idle connections: the broker counts ${fmt(brokerCount)} clients, the generators ${fmt(connected)}`);
+      const loaded = await this.steadyRssKb(svc.pid);
+      const rssPerConnKb = connected > 0 ? round((loaded - baseline) / connected, 1) : 0;
+      this.log(
+        `    ${fmt(connected)} connected at ${fmt(connectRate)}/s; citypipe RSS ${fmt(baseline / 1024)} → ${fmt(loaded / 1024)} MiB = ${rssPerConnKb} KiB per connection`,
+      );
+
+      // The burst: every device drops off the network at once (TCP RST), then all come back at once
+      // and upload what they buffered meanwhile.
+      await Promise.all(gens.map((g) => g.request({ cmd: 'drop' }, 60_000)));
+      const goneBy = Date.now() + 60_000;
+      while ((await svc.connections()) > 0 && Date.now() < goneBy) await sleep(200);
+      await this.waitWritten(svc, 0, 30_000, 'burst (before)');
+      const before = await countPoints(this.influx!.url, db);
+      const writesBefore = await svc.writeMetrics();
+      this.log(`burst: ${fmt(connected)} devices reconnect at once, each uploads ${sizes.burstBatch} buffered readings (QoS 1)`);
+      sampler = this.sampler({ citypipe: [svc.pid], generator: genPids });
+      overflowsBefore = tcpCounters().ListenOverflows ?? 0;
+      const bursts = await Promise.all(
+        gens.map((g) =>
+          g.request(
+            {
+              cmd: 'burst',
+              endpoint,
+              batch: sizes.burstBatch,
+              keepaliveS: KEEPALIVE_S,
+              timeoutMs: this.phaseMs,
+              // Like the simulator's devices (and mqtt.js' defaults scaled down): 10 s for a CONNACK,
+              // then a jittered pause of 1 to 5 s before the next attempt.
+              attemptTimeoutMs: 10_000,
+              retryMinMs: 1000,
+              retryMaxMs: 5000,
+            },
+            this.phaseMs + 60_000,
+          ),
+        ),
+      );
+      const burstOverflows = (tcpCounters().ListenOverflows ?? 0) - overflowsBefore;
+      const delivered = bursts.reduce((s, b) => s + b.delivered, 0);
+      const expected = delivered * sizes.burstBatch;
+      const { stats } = await this.waitWritten(svc, expected, this.phaseMs, 'burst');
+      const doneAt = Date.now();
+      this.processes['burst'] = sampler.stop();
+      const writesAfter = await svc.writeMetrics();
+      this.writes['burst'] = {
+        requests: writesAfter.requests - writesBefore.requests,
+        meanMs: writesAfter.meanMs,
+        meanLines: writesAfter.meanLines,
+      };
+      const counted = (await settledCount(this.influx!.url, db, before + expected, 300, 30_000)) - before;
+      if (counted < expected) this.note(`burst: ${fmt(expected)} readings acknowledged but ${fmt(counted)} queryable (service stats ${JSON.stringify(stats)})`);
+      const start = Math.min(...bursts.map((b) => b.startAt));
+      const allConnected = bursts.every((b) => b.allConnectedAt > 0) ? Math.max(...bursts.map((b) => b.allConnectedAt)) : 0;
+      const allAcked = Math.max(...bursts.map((b) => b.allAckedAt));
+      const burstFailed = bursts.reduce((s, b) => s + b.failed, 0);
+      const retries = bursts.reduce((s, b) => s + b.retries, 0);
+      if (burstFailed > 0) {
+        const errors: Record<string, number> = {};
+        for (const b of bursts) for (const [k, v] of Object.entries(b.errors)) errors[k] = (errors[k] ?? 0) + v;
+        this.note(`burst: ${fmt(burstFailed)} devices could not deliver their batch in time: ${JSON.stringify(errors)}`);
+      }
+      const burst = {
+        devices: connected,
+        readings: counted,
+        allConnectedS: allConnected ? round((allConnected - start) / 1000, 2) : Number.NaN,
+        allAckedS: round((allAcked - start) / 1000, 2),
+        queryableS: round((doneAt - start) / 1000, 2),
+        readingsPerS: perSecond(counted, start, doneAt),
+        failed: burstFailed,
+        retries,
+        listenOverflows: burstOverflows,
+      };
+      this.log(
+        `    ${Number.isNaN(burst.allConnectedS) ? 'not all connected' : `all connected after ${burst.allConnectedS} s`}, all batches acknowledged after ${burst.allAckedS} s, queryable after ${burst.queryableS} s ` +
+          `(${fmt(burst.readingsPerS)} readings/s; ${fmt(retries)} retries; ${fmt(burstOverflows)} SYNs dropped by a full accept queue)`,
+      );
+      await Promise.all(gens.map((g) => g.request({ cmd: 'disconnect' }, 60_000)));
+      return { connections: connected, rssPerConnKb, connectRate, listenOverflows, burst };
+    } finally {
+      await Promise.all(gens.map((g) => g.stop()));
+      await this.stopService(svc);
+    }
+  }
+
+  /** The same idle connections against mosquitto, for scale. */
+  private async mosquittoConnections(n: number): Promise<number> {
+    if (n <= 0) return 0;
+    const devices = makeDevices('bench-dev', n, false);
+    const broker = await startMosquitto(this.opts.mosquitto, this.workDir, Math.min(this.limits.hard, n + SERVICE_FILE_RESERVE));
+    const gens: GeneratorProcess[] = [];
+    try {
+      await sleep(500);
+      const baseline = await this.steadyRssKb(broker.pid);
+      const slices: BenchDevice[][] = [];
+      for (let i = 0; i < n; i += CONNECTIONS_PER_GENERATOR) slices.push(devices.slice(i, i + CONNECTIONS_PER_GENERATOR));
+      for (const [i] of slices.entries()) {
+        gens.push(GeneratorProcess.start(`mosquitto connection generator ${i + 1}`, bench('load-generator.js'), Math.min(this.limits.hard, CONNECTIONS_PER_GENERATOR + 100), this.generatorLifetimeMs));
+      }
+      this.log(`(c) mosquitto idle connections: ${fmt(n)}`);
+      const endpoint = { host: HOST, port: broker.port };
+      const results = await Promise.all(
+        gens.map((g, i) =>
+          g.request({ cmd: 'connect', endpoint, devices: slices[i]!, keepaliveS: KEEPALIVE_S, presence: true, parallel: 100, timeoutMs: 30_000 }, this.phaseMs + 60_000),
+        ),
+      );
+      const connected = results.reduce((s, r) => s + r.connected, 0);
+      await sleep(2000);
+      const loaded = await this.steadyRssKb(broker.pid);
+      const perConn = connected > 0 ? round((loaded - baseline) / connected, 1) : 0;
+      this.log(`    ${fmt(connected)} connected; mosquitto RSS ${fmt(baseline / 1024)} → ${fmt(loaded / 1024)} MiB = ${perConn} KiB per connection`);
+      await Promise.all(gens.map((g) => g.request({ cmd: 'disconnect' }, 60_000)));
+      return perConn;
+    } finally {
+      await Promise.all(gens.map((g) => g.stop()));
+      await broker.stop();
+    }
+  }
+
+  /** RSS in KiB as the median of a few samples, so that one GC pause does not decide it. */
+  private async steadyRssKb(pid: number): Promise<number> {
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      samples.push(readProc(pid)?.rssKb ?? 0);
+      await sleep(300);
+    }
+    return median(samples);
+  }
+}
+
+function checkTargets(r: BenchResult): TargetCheck[] {
+  const pct = (v: number) => (Number.isNaN(v) ? 'not run' : `${Math.round(v * 100)} %`);
+  return [
+    {
+      name: 'end to end QoS 0 vs raw InfluxDB write rate',
+      goal: `≥ ${pct(TARGET_E2E_VS_RAW)}`,
+      measured: pct(r.e2e_qos0_vs_raw_influx),
+      met: r.e2e_qos0_vs_raw_influx >= TARGET_E2E_VS_RAW,
+    },
+    {
+      name: 'end to end QoS 1 vs raw InfluxDB write rate',
+      goal: `≥ ${pct(TARGET_E2E_VS_RAW)}`,
+      measured: pct(r.e2e_qos1_vs_raw_influx),
+      met: r.e2e_qos1_vs_raw_influx >= TARGET_E2E_VS_RAW,
+    },
+    {
+      name: `p99 publish → queryable at ${fmt(r.latency_target_rate_per_s)} readings/s`,
+      goal: `≤ ${fmt(TARGET_P99_MS)} ms`,
+      measured: Number.isNaN(r.p99_latency_ms_at_10k) ? 'not run' : `${fmt(r.p99_latency_ms_at_10k)} ms`,
+      met: r.latency_samples > 0 && r.latency_lost === 0 && r.p99_latency_ms_at_10k <= TARGET_P99_MS,
+    },
+    {
+      name: 'RSS per idle device connection',
+      goal: `≤ ${TARGET_RSS_PER_CONN_KB} KiB`,
+      measured: Number.isNaN(r.rss_per_connection_kb) ? 'not run' : `${r.rss_per_connection_kb} KiB`,
+      met: r.connections > 0 && r.rss_per_connection_kb <= TARGET_RSS_PER_CONN_KB,
+    },
+  ];
+}

@@ -1,0 +1,117 @@
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { packageRoot } from '../../paths.js';
+import { BENCH_PHASES, FULL, QUICK, type BenchPhase, type BenchSizes } from '../../../bench/options.js';
+import { runBench } from '../../../bench/run.js';
+import { formatReport, writeReportBlock } from '../../../bench/report.js';
+
+/** Where `bench` keeps its results unless told otherwise. */
+const DEFAULT_REPORT = path.join(packageRoot, 'docs', 'BENCHMARKS.md');
+
+/** Command-line flag → size it overrides. */
+const SIZE_FLAGS: readonly { flag: string; key: keyof BenchSizes; help: string }[] = [
+  { flag: 'publishers', key: 'publishers', help: 'concurrent publishers of the throughput and latency phases' },
+  { flag: 'messages', key: 'messagesPerPublisher', help: 'readings per publisher in each end-to-end phase' },
+  { flag: 'broker-messages', key: 'brokerMessagesPerPublisher', help: 'messages per publisher in each broker-only phase' },
+  { flag: 'raw-points', key: 'rawPoints', help: 'points of the raw InfluxDB baseline' },
+  { flag: 'latency-rate', key: 'latencyRate', help: 'readings/s of the latency phase' },
+  { flag: 'latency-seconds', key: 'latencySeconds', help: 'measured seconds of the latency phase' },
+  { flag: 'latency-warmup', key: 'latencyWarmupSeconds', help: 'warm-up seconds before the latency is measured' },
+  { flag: 'connections', key: 'connections', help: 'idle device connections (default 20000; capped by the open-files limit)' },
+  { flag: 'burst-batch', key: 'burstBatch', help: 'readings each device uploads when the burst reconnects it' },
+  { flag: 'phase-timeout', key: 'phaseTimeoutS', help: 'upper bound of one phase, seconds' },
+];
+
+function phaseList(value: string): Set<BenchPhase> {
+  const phases = value.split(',').map((p) => p.trim());
+  for (const p of phases) {
+    if (!(BENCH_PHASES as readonly string[]).includes(p)) throw new InvalidArgumentError(`unknown phase "${p}" (phases: ${BENCH_PHASES.join(', ')})`);
+  }
+  return new Set(phases as BenchPhase[]);
+}
+
+function positiveInt(value: string): number {
+  const v = Number(value);
+  if (!Number.isInteger(v) || v < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
+  return v;
+}
+
+/** Flag name `latency-rate` → commander's option key `latencyRate`. */
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+interface BenchFlags {
+  quick?: boolean;
+  json?: boolean;
+  report: string | false;
+  cpuProf?: boolean;
+  cli: string;
+  influxd: string;
+  mosquitto: string;
+  keep?: boolean;
+  only?: Set<BenchPhase>;
+  nodeArg?: string[];
+  [size: string]: unknown;
+}
+
+/**
+ * `citypipe bench`: throughput, latency, connections and a reconnect burst of the real service,
+ * each beside a baseline measured in the same run (see docs/BENCHMARKS.md).
+ */
+export function registerBenchCommand(program: Command): void {
+  const cmd = program
+    .command('bench')
+    .description('benchmark citypipe on this machine against raw InfluxDB, aedes alone and mosquitto (see docs/BENCHMARKS.md)')
+    .option('--quick', 'smaller sizes; finishes within 5 minutes')
+    .option('--json', 'print the results as one JSON object (progress still goes to stderr)')
+    .option('--report <file>', 'Markdown file whose bench section is rewritten with the results', DEFAULT_REPORT)
+    .option('--no-report', 'do not write the Markdown report')
+    .option('--cpu-prof', 'profile the citypipe process (node --cpu-prof) and report its top self-time functions')
+    .option('--cli <path>', 'bin/citypipe.js of the build to benchmark', path.join(packageRoot, 'bin', 'citypipe.js'))
+    .option('--influxd <path>', 'influxd executable', 'influxd')
+    .option('--mosquitto <path>', 'mosquitto executable (the reference broker)', '/usr/sbin/mosquitto')
+    .option('--keep', 'keep the temporary folder (InfluxDB data, catalogs, profiles)')
+    .option('--node-arg <flag>', 'a Node.js flag for the service process, e.g. --node-arg=--max-semi-space-size=64 (repeatable)', (v: string, all: string[] = []) => [...all, v])
+    .option('--only <phases>', `run only these phases, comma-separated (${BENCH_PHASES.join(', ')}); the others report null`, phaseList);
+  for (const s of SIZE_FLAGS) cmd.option(`--${s.flag} <n>`, s.help, positiveInt);
+  cmd.action(async (flags: BenchFlags, command: Command) => {
+    const sizes: BenchSizes = { ...(flags.quick ? QUICK : FULL) };
+    let custom = false;
+    for (const s of SIZE_FLAGS) {
+      const v = flags[camel(s.flag)];
+      if (typeof v === 'number') {
+        sizes[s.key] = v;
+        custom = true;
+      }
+    }
+    const mode = custom || flags.only || flags.nodeArg ? 'custom' : flags.quick ? 'quick' : 'full';
+    const progress = (line: string) => process.stderr.write(`${line}\n`);
+    const result = await runBench({
+      mode,
+      sizes,
+      phases: flags.only ?? new Set(BENCH_PHASES),
+      cli: path.resolve(flags.cli),
+      influxd: flags.influxd,
+      mosquitto: flags.mosquitto,
+      cpuProf: flags.cpuProf === true,
+      serviceNodeArgs: flags.nodeArg ?? [],
+      keepWorkDir: flags.keep === true,
+      progress,
+    });
+    const invoked = ['npx citypipe bench', ...process.argv.slice(process.argv.indexOf('bench') + 1)].join(' ');
+    const report = formatReport(result, invoked);
+    if (flags.report !== false) {
+      // A custom-sized run would overwrite the quick or full section with numbers nobody asked to
+      // keep, so it goes only where it is sent explicitly.
+      const explicit = command.getOptionValueSource('report') === 'cli';
+      if (mode !== 'custom' || explicit) {
+        writeReportBlock(flags.report, mode, report);
+        progress(`report written to ${flags.report}`);
+      } else {
+        progress('custom sizes: the report is not written to docs/BENCHMARKS.md (pass --report <file> to keep it)');
+      }
+    }
+    process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `\n${report}\n`);
+  });
+}
