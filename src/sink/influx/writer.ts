@@ -169,9 +169,10 @@ export class InfluxWriter {
     for (const s of this.sleeps) s.wake();
     const unwritten = this.pendingCount;
     const err = this.lastError;
-    this.log.error(
+    // Not lost: nothing was acknowledged to the caller for these points (the spool keeps them).
+    this.log.warn(
       { code: err instanceof CitypipeError ? err.code : undefined, url: this.target, unwritten, timeoutMs },
-      `${unwritten} points were NOT written to InfluxDB before the stop timeout (${timeoutMs} ms)` +
+      `${unwritten} points not written to InfluxDB before the stop timeout (${timeoutMs} ms); they were not acknowledged` +
         (err instanceof Error ? `; last error: ${err.message}` : ''),
     );
     return unwritten;

@@ -1,0 +1,284 @@
+/**
+ * The rules file: its zod schema and the checks zod cannot make alone (a field that the device type
+ * does not have, an enum value it never sends). Everything here runs once, when the file is loaded;
+ * nothing on the per-reading path parses or validates.
+ *
+ * The format is described for users in `src/dispatch/README.md`.
+ */
+import { z } from 'zod';
+import { commonFields, type FieldBlock } from '../../device-types/common/fields.js';
+import { deviceType, deviceTypeNames } from '../../device-types/registry.js';
+import { durationMs } from './duration.js';
+
+/** A numeric level: a constant, or a multiple of one of the device's catalog `attributes`. */
+export type Level = number | { readonly attribute: string; readonly times?: number | undefined; readonly default?: number | undefined };
+
+/**
+ * A condition on a reading. Thresholds and ranges carry their own clear level (hysteresis); `all` and
+ * `any` combine conditions; `silent` is not evaluated on readings but by the deadman sweep.
+ */
+export type ConditionSpec =
+  | {
+      readonly kind: 'threshold';
+      readonly field: string;
+      /** Raises at value ≥ above. */
+      readonly above?: Level | undefined;
+      /** Raises at value < below. */
+      readonly below?: Level | undefined;
+      /** Hysteresis: with `above` clears at value < clear; with `below` clears at value ≥ clear. Default: the raise level. */
+      readonly clear?: Level | undefined;
+    }
+  | {
+      readonly kind: 'outside';
+      readonly field: string;
+      /** Raises at value < low or value > high. */
+      readonly low: number;
+      readonly high: number;
+      /** Hysteresis: clears once clearLow ≤ value ≤ clearHigh. Default: low and high. */
+      readonly clearLow?: number | undefined;
+      readonly clearHigh?: number | undefined;
+    }
+  | { readonly kind: 'enum'; readonly field: string; readonly in?: readonly string[] | undefined; readonly notIn?: readonly string[] | undefined }
+  | {
+      readonly kind: 'sunUp';
+      /** Sun altitude in degrees above which the sun counts as up. Default 0 (the horizon). */
+      readonly altitude?: number | undefined;
+    }
+  | { readonly kind: 'all' | 'any'; readonly of: readonly ConditionSpec[] }
+  | {
+      readonly kind: 'silent';
+      /** Silent for this many `reportingIntervalS` of the device. */
+      readonly intervals: number;
+    };
+
+const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+
+const level = z.union([
+  finite,
+  z.strictObject({
+    attribute: z.string().min(1),
+    times: finite.optional(),
+    default: finite.optional(),
+  }),
+]);
+
+const fieldName = z.string().min(1);
+const enumValues = z.array(z.string().min(1)).min(1);
+
+const thresholdSchema = z
+  .strictObject({ kind: z.literal('threshold'), field: fieldName, above: level.optional(), below: level.optional(), clear: level.optional() })
+  .superRefine((c, ctx) => {
+    if ((c.above === undefined) === (c.below === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['above'], message: 'give exactly one of `above` and `below`' });
+      return;
+    }
+    if (typeof c.clear !== 'number') return;
+    if (typeof c.above === 'number' && c.clear > c.above) {
+      ctx.addIssue({ code: 'custom', path: ['clear'], message: `must be ≤ above (${c.above}): it clears below this level, got ${c.clear}` });
+    }
+    if (typeof c.below === 'number' && c.clear < c.below) {
+      ctx.addIssue({ code: 'custom', path: ['clear'], message: `must be ≥ below (${c.below}): it clears at or above this level, got ${c.clear}` });
+    }
+  });
+
+const outsideSchema = z
+  .strictObject({
+    kind: z.literal('outside'),
+    field: fieldName,
+    low: finite,
+    high: finite,
+    clearLow: finite.optional(),
+    clearHigh: finite.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.low > c.high) ctx.addIssue({ code: 'custom', path: ['high'], message: `must be ≥ low (${c.low}), got ${c.high}` });
+    if (c.clearLow !== undefined && c.clearLow < c.low) ctx.addIssue({ code: 'custom', path: ['clearLow'], message: `must be ≥ low (${c.low}), got ${c.clearLow}` });
+    if (c.clearHigh !== undefined && c.clearHigh > c.high) ctx.addIssue({ code: 'custom', path: ['clearHigh'], message: `must be ≤ high (${c.high}), got ${c.clearHigh}` });
+    if ((c.clearLow ?? c.low) > (c.clearHigh ?? c.high)) ctx.addIssue({ code: 'custom', path: ['clearLow'], message: 'the clear band is empty (clearLow > clearHigh)' });
+  });
+
+const enumSchema = z
+  .strictObject({ kind: z.literal('enum'), field: fieldName, in: enumValues.optional(), notIn: enumValues.optional() })
+  .superRefine((c, ctx) => {
+    if ((c.in === undefined) === (c.notIn === undefined)) ctx.addIssue({ code: 'custom', path: ['in'], message: 'give exactly one of `in` and `notIn`' });
+  });
+
+const sunUpSchema = z.strictObject({ kind: z.literal('sunUp'), altitude: finite.min(-18).max(90).optional() });
+
+const silentSchema = z.strictObject({ kind: z.literal('silent'), intervals: finite.positive() });
+
+const combined = (kind: 'all' | 'any') =>
+  z.strictObject({
+    kind: z.literal(kind),
+    get of(): z.ZodArray<z.ZodType<ConditionSpec>> {
+      return z.array(readingCondition).min(1);
+    },
+  });
+
+/** A condition evaluated on readings: everything but `silent`. */
+const readingCondition: z.ZodType<ConditionSpec> = z.discriminatedUnion('kind', [
+  thresholdSchema,
+  outsideSchema,
+  enumSchema,
+  sunUpSchema,
+  combined('all'),
+  combined('any'),
+]);
+
+const conditionSchema: z.ZodType<ConditionSpec> = z.discriminatedUnion('kind', [
+  thresholdSchema,
+  outsideSchema,
+  enumSchema,
+  sunUpSchema,
+  combined('all'),
+  combined('any'),
+  silentSchema,
+]);
+
+const duration = z.union([z.string(), finite]).transform((v, ctx) => {
+  const ms = durationMs(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `must be an ISO 8601 duration (PT15M, PT1H, P1D) or a number of seconds ≥ 0, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const flappingSchema = z.union([
+  z.literal(false),
+  z.strictObject({
+    /** More raises + clears than this within `window` and the rule holds raised. */
+    maxTransitions: z.number().int().min(1),
+    window: duration,
+  }),
+]);
+
+const RULE_ID = /^[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)*$/;
+
+const ruleKeys = {
+  description: z.string().optional(),
+  enabled: z.boolean().default(true),
+  condition: conditionSchema,
+  /** A gate: outside it the rule neither raises nor clears (a pending `for` timer restarts). */
+  while: readingCondition.optional(),
+  for: duration.default(0),
+  severity: z.enum(['info', 'warning', 'urgent']),
+  ticket: z.boolean(),
+  serviceCode: z.string().min(1).max(64).optional(),
+  serviceName: z.string().min(1).optional(),
+  flapping: flappingSchema.optional(),
+};
+
+/** One rule of the file (see the README for every key). */
+export const ruleSchema = z
+  .strictObject({
+    id: z.string().max(64).regex(RULE_ID, 'must be lowercase words separated by dots, e.g. waste.collect'),
+    deviceType: z.enum(['*', ...deviceTypeNames]),
+    ...ruleKeys,
+  })
+  .superRefine((r, ctx) => {
+    if (r.ticket && r.serviceCode === undefined) ctx.addIssue({ code: 'custom', path: ['serviceCode'], message: 'is required when ticket is true (the Open311 service_code)' });
+    if (r.ticket && r.serviceName === undefined) ctx.addIssue({ code: 'custom', path: ['serviceName'], message: 'is required when ticket is true (the Open311 service_name)' });
+    if (r.condition.kind === 'silent') {
+      if (r.for !== 0) ctx.addIssue({ code: 'custom', path: ['for'], message: 'does not apply to a `silent` condition (its length is `intervals`)' });
+      if (r.while !== undefined) ctx.addIssue({ code: 'custom', path: ['while'], message: 'does not apply to a `silent` condition' });
+    }
+    checkFields(r.deviceType, r.condition, ['condition'], ctx);
+    if (r.while) checkFields(r.deviceType, r.while, ['while'], ctx);
+  });
+
+/** One rule as written in the file, after zod (durations in ms, defaults filled). */
+export type RuleSpec = z.output<typeof ruleSchema>;
+
+/** The file's `settings`: defaults for every rule. */
+export const settingsSchema = z.strictObject({
+  /** Readings older than this when evaluated are `late`. */
+  lateAfter: duration.default(10 * 60_000),
+  /** The flapping guard for rules that do not set their own. */
+  flapping: flappingSchema.default({ maxTransitions: 6, window: 3_600_000 }),
+});
+
+/** One override: a `match` and, per rule id, a merge patch of that rule. */
+export const overrideSchema = z.strictObject({
+  description: z.string().optional(),
+  match: z
+    .strictObject({
+      type: z.enum(deviceTypeNames).optional(),
+      district: z.string().min(1).optional(),
+      deviceId: z.string().min(1).optional(),
+    })
+    .refine((m) => m.type !== undefined || m.district !== undefined || m.deviceId !== undefined, 'give at least one of type, district, deviceId'),
+  /** Rule id → a JSON merge patch (RFC 7396) of that rule: objects merge, `null` removes a key. */
+  rules: z.record(z.string(), z.record(z.string(), z.unknown())),
+});
+
+export type OverrideSpec = z.output<typeof overrideSchema>;
+
+/**
+ * The file's outline. Settings, rules and overrides are parsed one by one (in `rule-book.ts`), so
+ * that an error names its rule or override and one bad part does not hide the problems of the rest.
+ */
+export const rulesFileSchema = z.strictObject({
+  description: z.string().optional(),
+  settings: z.unknown().default({}),
+  rules: z.array(z.unknown()),
+  overrides: z.array(z.unknown()).default([]),
+});
+
+export type RulesSettings = z.output<typeof settingsSchema>;
+
+/** Keys an override may patch: everything but the rule's identity. */
+export const PATCHABLE_KEYS: ReadonlySet<string> = new Set(Object.keys(ruleKeys));
+
+/** The kind of a field of a device type (`*`: the common fields), or undefined if it has none such. */
+function fieldBlock(type: string, field: string): FieldBlock | undefined {
+  if (field === 'ts') return undefined;
+  const common = (commonFields as Record<string, FieldBlock>)[field];
+  if (common) return common;
+  if (type === '*') return undefined;
+  return (deviceType(type)?.fields as Record<string, FieldBlock> | undefined)?.[field];
+}
+
+function enumOptions(block: FieldBlock): readonly string[] | undefined {
+  const options = (block.schema as { options?: unknown }).options;
+  return Array.isArray(options) ? (options as string[]) : undefined;
+}
+
+function knownFields(type: string): string {
+  const own = type === '*' ? [] : Object.keys(deviceType(type)?.fields ?? {});
+  return [...own, ...Object.keys(commonFields).filter((k) => k !== 'ts')].join(', ');
+}
+
+/** A rule on a field its device type does not have would silently never fire: refuse it at load. */
+function checkFields(type: string, c: ConditionSpec, path: (string | number)[], ctx: z.RefinementCtx): void {
+  switch (c.kind) {
+    case 'all':
+    case 'any':
+      c.of.forEach((sub, i) => checkFields(type, sub, [...path, 'of', i], ctx));
+      return;
+    case 'sunUp':
+    case 'silent':
+      return;
+    default: {
+      const block = fieldBlock(type, c.field);
+      const where = type === '*' ? 'every device type (a `*` rule may use only the common fields)' : type;
+      if (!block) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'field'], message: `${where} has no field "${c.field}" (known: ${knownFields(type)})` });
+        return;
+      }
+      const options = enumOptions(block);
+      if (c.kind === 'enum') {
+        if (!options) {
+          ctx.addIssue({ code: 'custom', path: [...path, 'field'], message: `"${c.field}" is not an enum field; use a threshold` });
+          return;
+        }
+        const key = c.in ? 'in' : 'notIn';
+        (c.in ?? c.notIn ?? []).forEach((v, i) => {
+          if (!options.includes(v)) ctx.addIssue({ code: 'custom', path: [...path, key, i], message: `"${v}" is not a value of ${c.field} (${options.join(', ')})` });
+        });
+      } else if (block.kind === 'string') {
+        ctx.addIssue({ code: 'custom', path: [...path, 'field'], message: `"${c.field}" is a string field; use an enum condition` });
+      }
+    }
+  }
+}
