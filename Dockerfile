@@ -15,6 +15,7 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY devices ./devices
+COPY rules ./rules
 COPY simulators/demo-credentials.json ./simulators/demo-credentials.json
 EXPOSE 1883 8080
 CMD ["node", "bin/citypipe.js", "start"]

@@ -2,6 +2,7 @@
  * The running service: builds every part from the frozen config, starts sinks before sources and
  * stops in reverse so a graceful stop loses nothing.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.js';
@@ -9,7 +10,9 @@ import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { DeviceCatalog } from './catalog/catalog.js';
 import { DeadLetterStore } from './deadletter/store.js';
-import { MqttBroker, type AuthDecision } from './broker/broker.js';
+import { MqttBroker } from './broker/broker.js';
+import { Authenticator } from './security/authenticator.js';
+import { SecurityMetrics } from './security/metrics.js';
 import { IngestPipeline } from './pipeline/ingest.js';
 import { SpoolDrain } from './pipeline/drain.js';
 import { encodeOutcome, outcomeSize, weighOutcome, type Outcome } from './ingest/outcome.js';
@@ -53,6 +56,11 @@ export class CitypipeService {
     return this.broker?.port ?? 0;
   }
 
+  /** The MQTT-over-TLS port, 0 without a TLS listener. */
+  get mqttTlsPort(): number {
+    return this.broker?.tlsPort ?? 0;
+  }
+
   get httpPort(): number {
     const addr = this.app?.server.address();
     return typeof addr === 'object' && addr ? addr.port : 0;
@@ -77,8 +85,19 @@ export class CitypipeService {
     }
     this.catalog = await DeviceCatalog.load(config.devicesDir);
     log.info({ devices: this.catalog.size, dir: config.devicesDir }, 'device catalog loaded');
+    const authenticator = new Authenticator(() => this.catalog!, config.mqtt.accounts);
+    const clashes = authenticator.clashes(this.catalog);
+    if (clashes.length > 0) {
+      throw new CitypipeError(ErrorCodes.CONFIG_INVALID, `CITYPIPE_MQTT_ACCOUNTS: account ${clashes.join(', ')} has the id of a device in the catalog; rename the account`);
+    }
+    const tlsFiles = config.mqtt.tls && {
+      cert: await readFile(config.mqtt.tls.certFile),
+      key: await readFile(config.mqtt.tls.keyFile),
+      clientCa: config.mqtt.tls.caFile === undefined ? undefined : await readFile(config.mqtt.tls.caFile),
+    };
 
     const metrics = new Metrics({ pending: () => this.pending(), connections: () => this.broker?.connectedClients ?? 0 });
+    const securityMetrics = new SecurityMetrics(metrics.registry);
 
     const deadLetters = new DeadLetterStore({
       file: path.join(config.dataDir, 'dead-letters.db'),
@@ -182,17 +201,30 @@ export class CitypipeService {
         q,
       );
 
+    if (config.mqtt.open) {
+      log.warn(
+        { code: 'CP_WARN_MQTT_OPEN', key: config.mqtt.openKey },
+        `LAB MODE (${config.mqtt.openKey}=true): the MQTT broker accepts ANONYMOUS clients and applies NO topic ACL and NO client-id binding; ` +
+          'anyone who can reach it can publish as any device. For interoperability testing only; limits stay on.' +
+          (config.mqtt.openKey === 'CITYPIPE_MQTT_ALLOW_ANONYMOUS' ? ' (CITYPIPE_MQTT_ALLOW_ANONYMOUS is deprecated: use CITYPIPE_MQTT_OPEN.)' : ''),
+      );
+    }
     this.broker = new MqttBroker({
       host: config.mqtt.host,
       port: config.mqtt.port,
       log: log.child({ stage: 'broker' }),
-      allowAnonymous: config.mqtt.allowAnonymous,
-      authenticate: (username, password) => this.authenticate(username, password),
+      tls: config.mqtt.tls && tlsFiles && { host: config.mqtt.host, port: config.mqtt.tls.port, requireClientCert: config.mqtt.tls.requireClientCert, ...tlsFiles },
+      open: config.mqtt.open,
+      limits: config.mqtt.limits,
+      authenticate: (req) => authenticator.authenticate(req),
+      events: securityMetrics.broker,
       onTelemetry,
     });
     await this.broker.start();
     this.stopWatch = this.catalog.watch((next) => {
       this.catalog = next;
+      // A revoked, removed or re-keyed device loses its session now, not at its next reconnect.
+      this.broker?.revalidate((identity) => authenticator.stillValid(identity));
     }, log.child({ stage: 'catalog' }));
 
     const app = buildApp({
@@ -207,6 +239,7 @@ export class CitypipeService {
       }),
       deadLetters,
       replayDeadLetters: (q) => this.replay!(q),
+      security: { token: config.http.token, ratePerS: config.http.ratePerS, events: securityMetrics.http },
     });
     this.app = app;
     try {
@@ -222,7 +255,8 @@ export class CitypipeService {
       throw err;
     }
     this.pingTimer = setInterval(() => void this.checkInflux(false), READINESS_PING_MS).unref();
-    log.info({ mqttPort: this.mqttPort, httpPort: this.httpPort, influx: influxUrl, api: config.influx.api }, 'citypipe started');
+    if (!config.http.token) log.info({ code: 'CP_INFO_HTTP_NO_TOKEN' }, 'CITYPIPE_HTTP_TOKEN is not set: HTTP endpoints that change state (dead-letter replay) answer 401');
+    log.info({ mqttPort: this.mqttPort, mqttTlsPort: this.mqttTlsPort || undefined, httpPort: this.httpPort, influx: influxUrl, api: config.influx.api }, 'citypipe started');
   }
 
   /**
@@ -253,15 +287,6 @@ export class CitypipeService {
     await this.spool?.stop();
     await this.app?.close();
     log.info('citypipe stopped');
-  }
-
-  private async authenticate(username: string | undefined, password: Buffer | undefined): Promise<AuthDecision> {
-    if (username === undefined || password === undefined) return 'anonymous';
-    // scrypt off the event loop: a reconnect storm must not stall ingest.
-    const result = await this.catalog!.authenticateAsync(username, password);
-    if (result === 'ok') return 'ok';
-    if (result === 'no_secret') return 'anonymous';
-    return 'bad_credentials';
   }
 
   /** Readings accepted but not yet written or dead-lettered: the spool's weight less what is done. */

@@ -7,9 +7,8 @@ import { appendFileSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import type { MqttClient } from 'mqtt';
 import { createDatabase, influxQuery, uniqueDbName } from './helpers/influx.js';
-import { connectClient, connectDevice, startTestService, telemetryTopic, testDevice, testEnv, writeCatalog, type RunningService, type TestDevice } from './helpers/service.js';
+import { connectClient, connectDevice, startPublisher, startTestService, telemetryTopic, testDevice, testEnv, writeCatalog, type RunningService, type TestDevice } from './helpers/service.js';
 import { startHttpProxy, type ProxyAnswer, type TestHttpProxy } from './helpers/http-proxy.js';
 import { killChildren, spawnCli, startServiceProcess } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
@@ -23,59 +22,6 @@ afterEach(async () => {
   killChildren();
 });
 afterAll(killChildren);
-
-interface Publisher {
-  /** seq of every reading whose PUBACK arrived. */
-  acked: number[];
-  /** Publishes not acknowledged (refused, or the connection dropped). */
-  failures: number;
-  stop(): Promise<void>;
-}
-
-/**
- * Publishes QoS 1 readings with increasing seq, one at a time, as a device does, and records each
- * PUBACK. Reconnects when the broker drops it; stops by itself after `maxMs`.
- */
-function publishContinuously(url: () => string, device: TestDevice, opts: { intervalMs?: number; maxMs?: number; startSeq?: number } = {}): Publisher {
-  const acked: number[] = [];
-  let failures = 0;
-  let running = true;
-  let client: MqttClient | undefined;
-  const deadline = Date.now() + (opts.maxMs ?? 60_000);
-  const loop = (async () => {
-    let seq = opts.startSeq ?? 0;
-    while (running && Date.now() < deadline) {
-      try {
-        client ??= await connectDevice(url(), device);
-        const s = seq++;
-        const reading = device.record.type === 'waste-bin' ? { seq: s, fillingLevel: (s % 100) / 100 } : { seq: s, powerState: 'on' };
-        await withTimeout(client.publishAsync(telemetryTopic(device), JSON.stringify(reading), { qos: 1 }), 3000);
-        acked.push(s);
-      } catch {
-        failures++;
-        client?.end(true);
-        client = undefined;
-        await sleep(100);
-      }
-      if (opts.intervalMs) await sleep(opts.intervalMs);
-    }
-  })();
-  return {
-    acked,
-    get failures() {
-      return failures;
-    },
-    async stop() {
-      running = false;
-      await loop;
-      await client?.endAsync().catch(() => undefined);
-    },
-  };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))]);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -108,7 +54,7 @@ describe('InfluxDB outage', () => {
     const bin = testDevice('waste-bin', 'centrum');
     const svc = await startTestService(influx.url, [bin], { CITYPIPE_INFLUX_TIMEOUT_MS: '1000', CITYPIPE_INFLUX_RETRY_MAX_MS: '500' });
     cleanups.push(() => svc.stop());
-    const pub = publishContinuously(() => svc.mqttUrl, bin, { intervalMs: 5 });
+    const pub = startPublisher(svc.mqttUrl, bin, { intervalMs: 5 });
     cleanups.push(() => pub.stop());
 
     await waitFor('readings flowing', async () => (await seqsIn(influx.url, svc.db, 'waste_bin', bin.record.id)).length > 20);
@@ -149,7 +95,7 @@ describe('kill -9', () => {
     const env = testEnv(influxUrl, db, writeCatalog([light]), { CITYPIPE_FLUSH_INTERVAL_MS: '60000', CITYPIPE_BATCH_SIZE: '100000' });
     const first = await startServiceProcess(env);
     let mqttPort = first.mqttPort;
-    const pub = publishContinuously(() => `mqtt://127.0.0.1:${mqttPort}`, light);
+    const pub = startPublisher(() => `mqtt://127.0.0.1:${mqttPort}`, light, { intervalMs: 0 });
     cleanups.push(() => pub.stop());
     await waitFor('300 PUBACKs', () => pub.acked.length >= 300, 20_000);
     first.child.kill('SIGKILL');
@@ -186,7 +132,7 @@ describe('a misbehaving InfluxDB', () => {
     cleanups.push(() => proxy.close());
     const svc = await startTestService(proxy.url, [bin], { CITYPIPE_INFLUX_TIMEOUT_MS: '700', CITYPIPE_INFLUX_RETRY_MAX_MS: '300' });
     cleanups.push(() => svc.stop());
-    const pub = publishContinuously(() => svc.mqttUrl, bin, { intervalMs: 10, maxMs: 3000 });
+    const pub = startPublisher(svc.mqttUrl, bin, { intervalMs: 10, maxMs: 3000 });
     await sleep(3000);
     await pub.stop();
     expect(pub.acked.length).toBeGreaterThan(50);
@@ -243,7 +189,7 @@ describe('a full spool', () => {
     cleanups.push(() => proxy.close());
     const svc = await startTestService(proxy.url, [bin], { CITYPIPE_SPOOL_MAX_BYTES: '16384', CITYPIPE_INFLUX_RETRY_MAX_MS: '300' });
     cleanups.push(() => svc.stop());
-    const pub = publishContinuously(() => svc.mqttUrl, bin, { maxMs: 30_000 });
+    const pub = startPublisher(svc.mqttUrl, bin, { intervalMs: 0, maxMs: 30_000 });
     cleanups.push(() => pub.stop());
     await waitFor('publishes refused at the cap', () => pub.failures >= 2, 15_000);
     const ackedAtCap = pub.acked.length;
@@ -297,7 +243,9 @@ describe('dead-letter replay', () => {
     const devicesDir = writeCatalog([known]);
     const db = uniqueDbName('replay');
     await createDatabase(influxUrl, db);
-    const svc = await startServiceProcess(testEnv(influxUrl, db, devicesDir, { CITYPIPE_FLUSH_INTERVAL_MS: '100' }));
+    // Lab mode: an unregistered device can only publish there (anonymously); replay needs the token.
+    const token = 'replay-test-token-0123456789';
+    const svc = await startServiceProcess(testEnv(influxUrl, db, devicesDir, { CITYPIPE_FLUSH_INTERVAL_MS: '100', CITYPIPE_MQTT_OPEN: 'true', CITYPIPE_HTTP_TOKEN: token }));
     const http = `http://127.0.0.1:${svc.httpPort}`;
     const c = await connectClient(`mqtt://127.0.0.1:${svc.mqttPort}`, { clientId: late.record.id });
     const ts = Date.now() - 60_000;
@@ -313,7 +261,7 @@ describe('dead-letter replay', () => {
     writeCatalog([known, late], devicesDir);
     await sleep(1500);
     // …and replays what was refused.
-    const replay = spawnCli(['dead-letters', 'replay', '--reason', 'unknown_device', '--url', http], {});
+    const replay = spawnCli(['dead-letters', 'replay', '--reason', 'unknown_device', '--url', http], { CITYPIPE_HTTP_TOKEN: token });
     expect(await replay.exited).toBe(0);
     expect(replay.stdout()).toMatch(/replayed 2 dead letters/);
 

@@ -27,7 +27,8 @@ describe('npm start', () => {
     await createDatabase(influxUrl, db);
     const svc = await startService(testEnv(influxUrl, db, writeCatalog([bin])));
     const topic = `city/waste-bin/${bin.record.id}/telemetry`;
-    const pub = (m: string) => run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(svc.mqttPort), '-q', '1', '-t', topic, '-m', m]);
+    const pub = (m: string) =>
+      run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(svc.mqttPort), '-q', '1', '-i', bin.record.id, '-u', bin.record.id, '-P', bin.secret, '-t', topic, '-m', m]);
 
     await pub('{"fillingLevel":0.5,"temperature":12,"status":"ok"}');
     await pub('{"fillingLevel":5,"temperature":12,"status":"ok"}');

@@ -1,26 +1,93 @@
 /**
- * The receive stage: an embedded aedes MQTT 3.1.1 broker on TCP. It knows nothing of readings; it
- * hands every device PUBLISH under `city/` to `onTelemetry` and lets the rest of MQTT be MQTT.
+ * The receive stage: an embedded aedes MQTT 3.1.1 broker on TCP (and optionally TLS). It knows
+ * nothing of readings; it decides who may connect and which topics each client may use (acl.ts),
+ * holds every connection to its limits (packet-guard.ts), and hands every device PUBLISH under
+ * `city/` to `onTelemetry`.
  */
-import net from 'node:net';
-import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
+import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
+import { Aedes, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from '../observability/logger.js';
 import type { RawMessage } from '../ingest/types.js';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
+import { RateLimitedLog } from '../observability/rate-limited-log.js';
+import { addressKey, KeyedTokenBuckets, TokenBucket } from '../security/token-bucket.js';
+import { clientIdBelongsTo, EVENTS_PREFIX, identityName, mayPublish, maySubscribe, topicProblem, type Identity } from './acl.js';
+import { DeliveryConformance } from './conformance.js';
+import { FixedHeaderScanner, GuardedConnection, type ConnectionMeta, type GuardEvents, type GuardViolation } from './packet-guard.js';
 
-/** What the broker asks of whoever decides who may connect. */
-export type AuthDecision = 'ok' | 'anonymous' | 'bad_credentials';
+export type { Identity } from './acl.js';
 
+/** What a client presented in its CONNECT (and on the TLS handshake). */
+export interface AuthRequest {
+  /** Undefined when the client sent none. */
+  readonly username: string | undefined;
+  readonly password: Buffer | undefined;
+  /** Subject CN of a client certificate that was verified against the configured CA. */
+  readonly certificateName: string | undefined;
+}
+
+/** The answer to an {@link AuthRequest}. `reason` is for the log, never sent to the client. */
+export type AuthDecision =
+  | { readonly outcome: 'ok'; readonly identity: Identity }
+  /** No credentials: accepted in lab mode only. */
+  | { readonly outcome: 'anonymous' }
+  | { readonly outcome: 'bad_credentials'; readonly reason: string }
+  | { readonly outcome: 'not_authorized'; readonly reason: string };
+
+/** The limits every connection is held to (README "Security"). Rates of 0 switch a limit off. */
+export interface MqttLimits {
+  readonly maxPacketBytes: number;
+  readonly connectTimeoutMs: number;
+  /** CONNECTs asking for keep alive 0 (none) or more than this are refused. */
+  readonly maxKeepaliveS: number;
+  /** A subscriber that does not read for this long is disconnected. */
+  readonly drainTimeoutMs: number;
+  /** PUBLISH/SUBSCRIBE/UNSUBSCRIBE/PINGREQ per second per connection; the excess is slowed down. */
+  readonly clientMessageRate: number;
+  /** New connections per second per client address (IPv6: per /64); the excess is closed. */
+  readonly ipConnectRate: number;
+  /** Open connections per listener; the excess is closed. */
+  readonly maxConnections: number;
+}
+
+/** An optional second listener speaking MQTT over TLS. PEM contents, not paths. */
+export interface TlsListenerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** CA that signs client certificates; without it no client certificate is asked for. */
+  readonly clientCa: Buffer | undefined;
+  /** Refuse the TLS handshake of a client without a valid certificate. */
+  readonly requireClientCert: boolean;
+}
+
+/** Counters the broker reports to; must not throw. */
+export interface BrokerSecurityEvents {
+  /** A connection closed before or at CONNECT, by reason (a metric label). */
+  connectionRefused(reason: string): void;
+  /** A client was slowed down by its message rate. */
+  throttled(): void;
+  /** A PUBLISH or SUBSCRIBE the ACL refused. */
+  denied(action: 'publish' | 'subscribe'): void;
+}
+
+/** How the broker listens, whom it lets in, and where device publishes go. */
 export interface BrokerOptions {
   host: string;
   port: number;
   log: Logger;
+  tls?: TlsListenerOptions | undefined;
   /**
-   * Decides a CONNECT. `username`/`password` are undefined when the client sent none.
-   * Must be cheap or asynchronous: it runs once per connection attempt.
+   * Lab mode: anonymous clients are accepted and no topic ACL or client-id binding applies. Every
+   * limit still does.
    */
-  authenticate: (username: string | undefined, password: Buffer | undefined) => AuthDecision | Promise<AuthDecision>;
-  allowAnonymous: boolean;
+  open: boolean;
+  limits: MqttLimits;
+  /** Decides a CONNECT. Runs once per connection attempt: cheap, or asynchronous. */
+  authenticate: (req: AuthRequest) => AuthDecision | Promise<AuthDecision>;
+  events?: BrokerSecurityEvents | undefined;
   /**
    * Takes a device publish. Called from aedes' `authorizePublish`, which completes before the QoS 1
    * PUBACK is sent: the PUBACK goes out only after `done()`, so whatever this stores before calling
@@ -31,27 +98,72 @@ export interface BrokerOptions {
   onTelemetry: (msg: RawMessage, done: (err?: Error) => void) => void;
 }
 
-const DEVICE_TOPIC_PREFIX = 'city/';
-const EVENTS_TOPIC_PREFIX = 'city/events/';
+/**
+ * The largest first packet accepted. A CONNECT carries a client id, credentials and a small Will;
+ * 16 KiB is far above any real one and keeps a connection that has not authenticated from costing
+ * more than that.
+ */
+export const MAX_CONNECT_BYTES = 16 * 1024;
 
+const DEVICE_TOPIC_PREFIX = 'city/';
+const SWEEP_MS = 10_000;
+const LOG_EVERY_MS = 10_000;
+
+const noopEvents: BrokerSecurityEvents = { connectionRefused() {}, throttled() {}, denied() {} };
+
+/** What preConnect keeps of a CONNECT until authenticate decides it. */
+interface PendingConnect {
+  readonly clientId: string;
+  readonly clean: boolean;
+  readonly keepalive: number;
+  readonly protocolVersion: number;
+  readonly willTopic: string | undefined;
+}
+
+/** The embedded broker: `start()` listens, `stop()` disconnects everyone and closes. */
 export class MqttBroker {
   private readonly opts: BrokerOptions;
+  private readonly events: BrokerSecurityEvents;
   private aedes: Aedes | undefined;
   private server: net.Server | undefined;
-  private readonly usernames = new WeakMap<Client, string>();
+  private tlsServer: tls.Server | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly ipBuckets: KeyedTokenBuckets;
+  private readonly pending = new WeakMap<Client, PendingConnect>();
+  private readonly identities = new WeakMap<Client, Identity>();
+  private readonly authenticated = new Set<Client>();
+  private readonly warnings = new Map<string, RateLimitedLog>();
+  private readonly guardEvents: GuardEvents;
+  private readonly conformance = new DeliveryConformance();
 
   constructor(opts: BrokerOptions) {
     this.opts = opts;
+    this.events = opts.events ?? noopEvents;
+    this.ipBuckets = new KeyedTokenBuckets(opts.limits.ipConnectRate);
+    this.guardEvents = {
+      violation: (v: GuardViolation, meta: ConnectionMeta, declaredBytes: number) => {
+        this.events.connectionRefused(v);
+        this.warn(v, { remoteAddress: meta.remoteAddress, declaredBytes, code: ErrorCodes.MQTT_LIMIT.code }, `connection cut: ${describeViolation(v, declaredBytes, opts.limits.maxPacketBytes)}`);
+      },
+      throttled: (meta: ConnectionMeta) => {
+        this.events.throttled();
+        this.warn('throttled', { remoteAddress: meta.remoteAddress, code: ErrorCodes.MQTT_LIMIT.code }, `client slowed down: over CITYPIPE_MQTT_CLIENT_RATE (${opts.limits.clientMessageRate}/s)`);
+      },
+    };
   }
 
   /** The TCP port the broker listens on (the real one when configured with 0). */
   get port(): number {
-    const addr = this.server?.address();
-    return typeof addr === 'object' && addr ? addr.port : 0;
+    return portOf(this.server);
+  }
+
+  /** The TLS port, or 0 without a TLS listener. */
+  get tlsPort(): number {
+    return portOf(this.tlsServer);
   }
 
   get listening(): boolean {
-    return this.server?.listening ?? false;
+    return (this.server?.listening ?? false) && (this.opts.tls === undefined || (this.tlsServer?.listening ?? false));
   }
 
   get connectedClients(): number {
@@ -59,40 +171,61 @@ export class MqttBroker {
   }
 
   async start(): Promise<void> {
-    const { log } = this.opts;
+    const { log, limits } = this.opts;
     const aedes = await Aedes.createBroker({
+      connectTimeout: limits.connectTimeoutMs,
+      drainTimeout: limits.drainTimeoutMs,
+      preConnect: (client, packet, done) => this.preConnect(client, packet, done),
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
+      authorizeSubscribe: (client, sub, done) => this.authorizeSubscribe(client, sub, done),
     });
     this.aedes = aedes;
+    this.conformance.install(aedes);
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
-    aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'mqtt connection error'));
-
-    const server = net.createServer(aedes.handle);
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        server.off('listening', onListening);
-        if (err.code === 'EADDRINUSE') {
-          reject(
-            new CitypipeError(
-              ErrorCodes.PORT_IN_USE,
-              `CITYPIPE_MQTT_PORT: port ${this.opts.port} on ${this.opts.host} is already in use (another MQTT broker such as mosquitto?). Stop it or set CITYPIPE_MQTT_PORT to a free port.`,
-              { cause: err },
-            ),
-          );
-        } else reject(err);
-      };
-      const onListening = () => {
-        server.off('error', onError);
-        resolve();
-      };
-      server.once('error', onError);
-      server.once('listening', onListening);
-      server.listen(this.opts.port, this.opts.host);
+    aedes.on('connectionError', (_client, err) => {
+      if (err.message === 'connect did not arrive in time') this.events.connectionRefused('connect_timeout');
+      log.debug({ err: err.message }, 'mqtt connection error');
     });
+    aedes.on('clientDisconnect', (client) => this.authenticated.delete(client));
+
+    const server = net.createServer((socket) => {
+      if (this.admit(socket)) this.accept(socket, { remoteAddress: socket.remoteAddress });
+    });
+    this.server = server;
+    this.capConnections(server);
+    await listen(server, this.opts.port, this.opts.host, 'CITYPIPE_MQTT_PORT');
     server.on('error', (err) => log.error({ err, code: 'CP_ERR_MQTT_SERVER' }, 'mqtt listener error'));
     log.info({ host: this.opts.host, port: this.port }, 'mqtt broker listening');
+
+    const t = this.opts.tls;
+    if (t) {
+      const tlsServer = tls.createServer(
+        {
+          cert: t.cert,
+          key: t.key,
+          minVersion: 'TLSv1.2',
+          handshakeTimeout: limits.connectTimeoutMs,
+          ...(t.clientCa ? { ca: t.clientCa, requestCert: true, rejectUnauthorized: t.requireClientCert } : {}),
+        },
+        (socket) => this.accept(socket, tlsMeta(socket)),
+      );
+      // Counted before the handshake: a refused address costs no TLS work.
+      tlsServer.on('connection', (raw: Socket) => void this.admit(raw));
+      tlsServer.on('tlsClientError', (err: Error & { code?: string }) => {
+        // A hang-up before the handshake (a peer that went away, or one admit() just closed) is not
+        // a TLS failure.
+        if (err.code === 'ECONNRESET') return;
+        this.events.connectionRefused('tls_handshake');
+        this.warn('tls', { code: ErrorCodes.MQTT_AUTH.code, err: err.message }, 'TLS handshake failed');
+      });
+      this.tlsServer = tlsServer;
+      this.capConnections(tlsServer);
+      await listen(tlsServer, t.port, t.host, 'CITYPIPE_MQTT_TLS_PORT');
+      tlsServer.on('error', (err) => log.error({ err, code: 'CP_ERR_MQTT_SERVER' }, 'mqtt TLS listener error'));
+      log.info({ host: t.host, port: this.tlsPort, clientCertificates: t.clientCa ? (t.requireClientCert ? 'required' : 'optional') : 'off' }, 'mqtt TLS listener listening');
+    }
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
 
   /** Publishes a message from citypipe itself (rule events); resolves once routed. */
@@ -107,20 +240,84 @@ export class MqttBroker {
     });
   }
 
+  /**
+   * Disconnects every authenticated client whose identity `keep` no longer accepts (a device
+   * revoked, removed, or given a new secret). Returns how many were disconnected.
+   */
+  revalidate(keep: (identity: Identity) => boolean): number {
+    let dropped = 0;
+    for (const client of this.authenticated) {
+      const identity = this.identities.get(client);
+      if (client.closed || identity === undefined) {
+        this.authenticated.delete(client);
+        continue;
+      }
+      if (keep(identity)) continue;
+      this.authenticated.delete(client);
+      this.opts.log.warn({ clientId: client.id, deviceId: identityName(identity), code: ErrorCodes.MQTT_AUTH.code }, 'disconnected: its credentials are no longer valid (revoked, removed or rotated)');
+      client.close();
+      dropped++;
+    }
+    return dropped;
+  }
+
   /** Stops accepting connections, disconnects clients and closes the broker. */
   async stop(): Promise<void> {
-    const server = this.server;
+    const servers = [this.server, this.tlsServer].filter((s): s is net.Server => s !== undefined);
     const aedes = this.aedes;
     this.server = undefined;
+    this.tlsServer = undefined;
     this.aedes = undefined;
-    if (server) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Clients are closed by aedes.close(); server.close() then completes once sockets are gone.
-      if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await closed;
-    } else if (aedes) {
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    // Clients are closed by aedes.close(); server.close() then completes once sockets are gone.
+    if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await Promise.all(closed);
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Connections
+
+  /** Node closes connections over `maxConnections` itself; 'drop' says when it did. */
+  private capConnections(server: net.Server): void {
+    server.maxConnections = this.opts.limits.maxConnections;
+    server.on('drop', (data?: { remoteAddress?: string }) => {
+      this.events.connectionRefused('max_connections');
+      this.warn('max_connections', { remoteAddress: data?.remoteAddress, code: ErrorCodes.MQTT_LIMIT.code }, `connection refused: ${this.opts.limits.maxConnections} open connections (CITYPIPE_MQTT_MAX_CONNECTIONS)`);
+    });
+  }
+
+  /** The per-address connection rate, checked before a byte is read. */
+  private admit(socket: Socket): boolean {
+    if (this.ipBuckets.take(addressKey(socket.remoteAddress))) return true;
+    this.events.connectionRefused('ip_rate');
+    this.warn('ip_rate', { remoteAddress: socket.remoteAddress, code: ErrorCodes.MQTT_LIMIT.code }, `connection refused: over CITYPIPE_MQTT_IP_CONNECT_RATE (${this.opts.limits.ipConnectRate}/s from one address)`);
+    socket.destroy();
+    return false;
+  }
+
+  private accept(socket: Socket, meta: ConnectionMeta): void {
+    const aedes = this.aedes;
+    if (!aedes) {
+      socket.destroy();
+      return;
     }
+    const { limits } = this.opts;
+    const bucket = limits.clientMessageRate > 0 ? new TokenBucket(limits.clientMessageRate) : undefined;
+    const scanner = new FixedHeaderScanner({ maxPacketBytes: limits.maxPacketBytes, maxConnectBytes: Math.min(MAX_CONNECT_BYTES, limits.maxPacketBytes) }, bucket);
+    aedes.handle(new GuardedConnection(socket, scanner, meta, this.guardEvents));
+  }
+
+  private preConnect(client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void): void {
+    this.conformance.attach(client, packet.clean !== false, packet.clientId ?? '');
+    this.pending.set(client, {
+      clientId: packet.clientId ?? '',
+      clean: packet.clean !== false,
+      keepalive: packet.keepalive ?? 0,
+      protocolVersion: packet.protocolVersion ?? 4,
+      willTopic: packet.will?.topic,
+    });
+    done(null, true);
   }
 
   private authenticate(
@@ -129,46 +326,186 @@ export class MqttBroker {
     password: Buffer | undefined,
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
-    const refuse = (returnCode: number, message: string) => {
+    const { log, limits, open } = this.opts;
+    const connect = this.pending.get(client);
+    this.pending.delete(client);
+    const meta = client.conn instanceof GuardedConnection ? client.conn.meta : undefined;
+    const context = { clientId: truncate(connect?.clientId ?? client.id), deviceId: truncate(username), remoteAddress: meta?.remoteAddress };
+    const refuse = (returnCode: 2 | 3 | 4 | 5, reason: string, message: string): void => {
+      this.events.connectionRefused(reason);
+      this.warn(`auth:${reason}`, { ...context, code: ErrorCodes.MQTT_AUTH.code }, `connection refused: ${message}`);
       const err = new Error(message) as AuthenticateError;
       err.returnCode = returnCode as AuthenticateError['returnCode'];
       done(err, false);
     };
-    const finish = (decision: AuthDecision) => {
-      if (decision === 'ok') {
-        if (username !== undefined) this.usernames.set(client, username);
-        done(null, true);
-      } else if (decision === 'anonymous' && this.opts.allowAnonymous) {
-        done(null, true);
-      } else if (decision === 'anonymous') {
-        this.opts.log.warn({ clientId: client.id, code: 'CP_ERR_MQTT_AUTH' }, 'anonymous connection refused');
-        refuse(5, 'not authorized');
-      } else {
-        this.opts.log.warn({ clientId: client.id, deviceId: username, code: 'CP_ERR_MQTT_AUTH' }, 'bad username or password');
-        refuse(4, 'bad username or password');
+    if (connect === undefined) return refuse(3, 'internal', 'CONNECT was not seen by preConnect');
+    // The session checks come first and hold in lab mode too: they are MQTT 3.1.1 itself.
+    if (connect.clientId === '' && !connect.clean) {
+      return refuse(2, 'client_id', 'a zero-length client id needs clean session 1 [MQTT-3.1.3-8]');
+    }
+    if (topicProblem(connect.clientId) === 'malformed') return refuse(2, 'client_id', 'the client id is not valid UTF-8');
+    if (connect.keepalive === 0 || connect.keepalive > limits.maxKeepaliveS) {
+      return refuse(2, 'keepalive', `keep alive ${connect.keepalive} s is outside 1..${limits.maxKeepaliveS} s (CITYPIPE_MQTT_MAX_KEEPALIVE_S)`);
+    }
+    if (connect.willTopic !== undefined && topicProblem(connect.willTopic) !== undefined) {
+      return refuse(5, 'will_topic', `a Will on ${truncate(connect.willTopic)} is not allowed`);
+    }
+    if (meta?.tls?.presented && !meta.tls.authorized) {
+      return refuse(5, 'certificate', `the client certificate was not accepted: ${meta.tls.error ?? 'not signed by CITYPIPE_MQTT_TLS_CA'}`);
+    }
+    const certificateName = meta?.tls?.authorized ? meta.tls.commonName : undefined;
+
+    const finish = (decision: AuthDecision): void => {
+      switch (decision.outcome) {
+        case 'ok': {
+          const identity = decision.identity;
+          if (!open) {
+            // A zero-length client id (clean session) gets a random one from aedes: nobody can claim it.
+            if (connect.clientId !== '' && !clientIdBelongsTo(identity, connect.clientId)) {
+              return refuse(2, 'client_id', `client id ${truncate(connect.clientId)} does not belong to ${identityName(identity)}: use "${identityName(identity)}" or "${identityName(identity)}:<anything>"`);
+            }
+            if (connect.willTopic !== undefined && !mayPublish(identity, connect.willTopic)) {
+              return refuse(5, 'will_topic', `a Will on ${truncate(connect.willTopic)} is outside what ${identityName(identity)} may publish`);
+            }
+          }
+          this.identities.set(client, identity);
+          this.authenticated.add(client);
+          return done(null, true);
+        }
+        case 'anonymous':
+          if (open) return done(null, true);
+          return refuse(5, 'anonymous', 'no credentials: a device connects with username = its id and its secret (anonymous clients are accepted only in lab mode, CITYPIPE_MQTT_OPEN=true)');
+        case 'bad_credentials':
+          return refuse(4, 'bad_credentials', `bad username or password: ${decision.reason}`);
+        case 'not_authorized':
+          return refuse(5, 'not_authorized', `not authorized: ${decision.reason}`);
       }
     };
+    const failed = (err: unknown): void => {
+      log.error({ err, ...context, code: ErrorCodes.MQTT_AUTH.code }, 'authentication failed');
+      refuse(3, 'internal', 'server unavailable');
+    };
     try {
-      const decision = this.opts.authenticate(username, password);
-      if (typeof decision === 'string') finish(decision);
-      else
-        decision.then(finish, (err: unknown) => {
-          this.opts.log.error({ err, clientId: client.id, code: 'CP_ERR_MQTT_AUTH' }, 'authentication failed');
-          refuse(3, 'server unavailable');
-        });
+      const decision = this.opts.authenticate({ username, password, certificateName });
+      if ('outcome' in decision) finish(decision);
+      else decision.then(finish, failed);
     } catch (err) {
-      this.opts.log.error({ err, clientId: client.id, code: 'CP_ERR_MQTT_AUTH' }, 'authentication failed');
-      refuse(3, 'server unavailable');
+      failed(err);
     }
   }
 
+  // -----------------------------------------------------------------------------------------------
+  // Topics
+
   private authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
     const topic = packet.topic;
-    if (client === null || !topic.startsWith(DEVICE_TOPIC_PREFIX) || topic.startsWith(EVENTS_TOPIC_PREFIX)) return done(null);
+    // citypipe's own publishes (rule events) carry no client.
+    if (client === null) return done(null);
+    const identity = this.identities.get(client);
+    const problem = topicProblem(topic);
+    if (problem !== undefined || (!this.opts.open && (identity === undefined || !mayPublish(identity, topic)))) {
+      this.events.denied('publish');
+      const name = identity === undefined ? undefined : identityName(identity);
+      const why = problem === 'reserved' ? '$SYS topics are the broker\'s' : problem === 'malformed' ? 'the topic is not valid UTF-8' : `${name ?? 'this client'} may not publish there`;
+      this.warn('deny:publish', { clientId: client.id, deviceId: name, topic: truncate(topic), code: ErrorCodes.MQTT_ACL_DENIED.code }, `publish refused, connection closed: ${why}`);
+      return done(new CitypipeError(ErrorCodes.MQTT_ACL_DENIED, `publish to ${truncate(topic)} refused: ${why}`));
+    }
+    if (!topic.startsWith(DEVICE_TOPIC_PREFIX) || topic.startsWith(EVENTS_PREFIX)) return done(null);
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     this.opts.onTelemetry(
-      { topic, payload, receivedAt: Date.now(), clientId: client.id, username: this.usernames.get(client) },
+      { topic, payload, receivedAt: Date.now(), clientId: client.id, username: identity === undefined ? undefined : identityName(identity) },
       (err) => done(err ?? null),
     );
   }
+
+  private authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void {
+    const identity = this.identities.get(client);
+    if (topicProblem(sub.topic) === 'malformed' || (!this.opts.open && (identity === undefined || !maySubscribe(identity, sub.topic)))) {
+      this.events.denied('subscribe');
+      this.warn('deny:subscribe', { clientId: client.id, deviceId: identity && identityName(identity), topic: truncate(sub.topic), code: ErrorCodes.MQTT_ACL_DENIED.code }, 'subscription refused (SUBACK 0x80)');
+      // A null subscription is a SUBACK failure (0x80) for this filter; the connection stays.
+      return done(null, null);
+    }
+    done(null, sub);
+  }
+
+  // -----------------------------------------------------------------------------------------------
+
+  private sweep(): void {
+    this.ipBuckets.sweep();
+    for (const client of this.authenticated) if (client.closed) this.authenticated.delete(client);
+  }
+
+  /** Warnings that an attacker can trigger at will are logged at most once per 10 s per kind. */
+  private warn(kind: string, fields: Record<string, unknown>, message: string): void {
+    let log = this.warnings.get(kind);
+    if (log === undefined) {
+      log = new RateLimitedLog(this.opts.log, LOG_EVERY_MS);
+      this.warnings.set(kind, log);
+    }
+    log.warn(fields, message);
+  }
+}
+
+function portOf(server: net.Server | undefined): number {
+  const addr = server?.address();
+  return typeof addr === 'object' && addr ? addr.port : 0;
+}
+
+function listen(server: net.Server, port: number, host: string, key: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      if (err.code === 'EADDRINUSE') {
+        reject(
+          new CitypipeError(
+            ErrorCodes.PORT_IN_USE,
+            `${key}: port ${port} on ${host} is already in use (another MQTT broker such as mosquitto?). Stop it or set ${key} to a free port.`,
+            { cause: err },
+          ),
+        );
+      } else reject(err);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+function tlsMeta(socket: tls.TLSSocket): ConnectionMeta {
+  const cert = socket.getPeerCertificate();
+  const presented = cert !== null && typeof cert === 'object' && Object.keys(cert).length > 0;
+  const cn = presented ? cert.subject?.CN : undefined;
+  const err = socket.authorizationError as unknown;
+  return {
+    remoteAddress: socket.remoteAddress,
+    tls: {
+      authorized: presented && socket.authorized,
+      presented,
+      commonName: Array.isArray(cn) ? undefined : cn,
+      error: err === null || err === undefined ? undefined : String(err),
+    },
+  };
+}
+
+function describeViolation(v: GuardViolation, declared: number, maxPacket: number): string {
+  switch (v) {
+    case 'packet_too_large':
+      return `a packet declared ${declared} bytes, over CITYPIPE_MQTT_MAX_PACKET_BYTES (${maxPacket})`;
+    case 'connect_too_large':
+      return `the first packet declared ${declared} bytes, over the ${Math.min(MAX_CONNECT_BYTES, maxPacket)} a CONNECT may have`;
+    case 'first_packet_not_connect':
+      return 'the first packet was not a CONNECT';
+    case 'malformed_length':
+      return 'a packet length longer than 4 bytes';
+  }
+}
+
+/** Client-supplied strings go into logs bounded: a 64 KiB client id must not become a 64 KiB line. */
+function truncate(s: string | undefined): string | undefined {
+  return s === undefined || s.length <= 80 ? s : `${s.slice(0, 80)}…`;
 }

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
 import { createLogger } from '../observability/logger.js';
-import { addDevice, DeviceCatalog, rotateSecret, validateNewDevice, type NewDevice } from './catalog.js';
+import { addDevice, DeviceCatalog, revokeDevice, rotateSecret, validateNewDevice, type NewDevice } from './catalog.js';
 import { generateSecret, hashSecret } from './secrets.js';
 
 const bin = (n: number, extra: Record<string, unknown> = {}) => ({
@@ -333,5 +333,39 @@ describe('rotateSecret', () => {
   it('returns undefined for an unknown device', async () => {
     await put('bins.json', [bin(1)]);
     expect(await rotateSecret(dir, 'bin-0099')).toBeUndefined();
+  });
+});
+
+describe('revokeDevice', () => {
+  it('removes the hash, records when, refuses the device afterwards, and keeps its record', async () => {
+    const secret = generateSecret();
+    await put('bins.json', [bin(1), bin(2, { secretHash: hashSecret(secret), address: 'Dam 1' })]);
+    const at = new Date('2025-06-01T12:00:00.000Z');
+    const revoked = await revokeDevice(dir, 'bin-0002', at);
+    expect(revoked?.record.revokedAt).toBe('2025-06-01T12:00:00.000Z');
+    const stored = JSON.parse(await readFile(path.join(dir, 'bins.json'), 'utf8')) as Array<Record<string, unknown>>;
+    expect(stored[0]).toEqual(bin(1));
+    expect(stored[1]).toEqual(bin(2, { address: 'Dam 1', revokedAt: '2025-06-01T12:00:00.000Z' }));
+    const catalog = await DeviceCatalog.load(dir);
+    expect(catalog.get('bin-0002')?.district).toBe('centrum');
+    expect(catalog.authenticate('bin-0002', secret)).toBe('revoked');
+    expect(await catalog.authenticateAsync('bin-0002', secret)).toBe('revoked');
+  });
+
+  it('is lifted by rotateSecret, which issues a new secret', async () => {
+    await put('bins.json', [bin(1, { secretHash: hashSecret('old') })]);
+    await revokeDevice(dir, 'bin-0001');
+    const rotated = await rotateSecret(dir, 'bin-0001');
+    const catalog = await DeviceCatalog.load(dir);
+    expect(catalog.get('bin-0001')?.revokedAt).toBeUndefined();
+    expect(catalog.authenticate('bin-0001', rotated!.secret)).toBe('ok');
+    expect(catalog.authenticate('bin-0001', 'old')).toBe('bad_secret');
+  });
+
+  it('returns undefined for an unknown device, and a bad revokedAt is a catalog error', async () => {
+    await put('bins.json', [bin(1)]);
+    expect(await revokeDevice(dir, 'bin-0099')).toBeUndefined();
+    await put('bins.json', [bin(1, { revokedAt: 'yesterday' })]);
+    expect((await loadError()).message).toMatch(/revokedAt/);
   });
 });

@@ -16,7 +16,7 @@ import { generateSecret, hashSecretAsync, verifySecret, verifySecretAsync } from
 import { deviceRecordSchema, type DeviceRecord } from './types.js';
 
 /** The outcome of a device's CONNECT credentials check. */
-export type AuthResult = 'ok' | 'unknown_device' | 'no_secret' | 'bad_secret';
+export type AuthResult = 'ok' | 'unknown_device' | 'revoked' | 'no_secret' | 'bad_secret';
 
 /** What `addDevice` takes: a device record without a secret (one is generated). */
 export type NewDevice = Omit<z.input<typeof deviceRecordSchema>, 'secretHash'>;
@@ -144,6 +144,7 @@ export class DeviceCatalog {
   authenticate(id: string, password: string | Uint8Array | undefined): AuthResult {
     const record = this.byId.get(id);
     if (record === undefined) return 'unknown_device';
+    if (record.revokedAt !== undefined) return 'revoked';
     if (record.secretHash === undefined) return 'no_secret';
     if (password === undefined) return 'bad_secret';
     return verifySecret(password, record.secretHash) ? 'ok' : 'bad_secret';
@@ -153,6 +154,7 @@ export class DeviceCatalog {
   async authenticateAsync(id: string, password: string | Uint8Array | undefined): Promise<AuthResult> {
     const record = this.byId.get(id);
     if (record === undefined) return 'unknown_device';
+    if (record.revokedAt !== undefined) return 'revoked';
     if (record.secretHash === undefined) return 'no_secret';
     if (password === undefined) return 'bad_secret';
     return (await verifySecretAsync(password, record.secretHash)) ? 'ok' : 'bad_secret';
@@ -278,12 +280,46 @@ export function validateNewDevice(input: NewDevice): { ok: true; record: DeviceR
 
 /**
  * Gives an existing device a new secret: the new hash replaces the old one in whichever file holds
- * the device; nothing else in that file changes. Returns undefined when the id is not in the catalog.
+ * the device, and a revocation is lifted; nothing else in that file changes. A running service
+ * disconnects sessions that authenticated with the old secret when it reloads the catalog. Returns
+ * undefined when the id is not in the catalog.
  */
 export async function rotateSecret(
   dir: string,
   id: string,
 ): Promise<{ record: DeviceRecord; secret: string; file: string } | undefined> {
+  const secret = generateSecret();
+  const secretHash = await hashSecretAsync(secret);
+  const edited = await editRecord(dir, id, 'its secret was rotated', ({ revokedAt: _lifted, ...rest }) => ({ ...rest, secretHash }));
+  if (edited === undefined) return undefined;
+  const { revokedAt: _gone, ...record } = edited.record;
+  return { record: deepFreeze({ ...record, secretHash }), secret, file: edited.file };
+}
+
+/**
+ * Revokes a device: its secret hash is removed and `revokedAt` set, so it can connect neither with
+ * its old secret nor with a client certificate. Its record stays (district, location and history
+ * remain meaningful); `rotateSecret` reinstates it with a new secret. A running service disconnects
+ * it when it reloads the catalog. Returns undefined when the id is not in the catalog.
+ */
+export async function revokeDevice(dir: string, id: string, at = new Date()): Promise<{ record: DeviceRecord; file: string } | undefined> {
+  const revokedAt = at.toISOString();
+  const edited = await editRecord(dir, id, 'it was revoked', ({ secretHash: _removed, ...rest }) => ({ ...rest, revokedAt }));
+  if (edited === undefined) return undefined;
+  const { secretHash: _gone, ...record } = edited.record;
+  return { record: deepFreeze({ ...record, revokedAt }), file: edited.file };
+}
+
+/**
+ * Rewrites one device's element in the file that holds it. Edits the raw element, not the parsed
+ * record: schema defaults must not be written into files the city maintains by hand.
+ */
+async function editRecord(
+  dir: string,
+  id: string,
+  what: string,
+  edit: (raw: Record<string, unknown>) => Record<string, unknown>,
+): Promise<{ record: DeviceRecord; file: string } | undefined> {
   return withFolderLock(dir, async () => {
     const catalog = await DeviceCatalog.load(dir);
     const file = catalog.fileOf(id);
@@ -293,14 +329,10 @@ export async function rotateSecret(
     if (!content.ok) throw new CitypipeError(ErrorCodes.CATALOG_INVALID, `${file}: ${content.error}`);
     const raw = content.value;
     const index = raw.findIndex((e) => isObject(e) && e['id'] === id);
-    if (index < 0) throw new CitypipeError(ErrorCodes.CATALOG_INVALID, `${file}: device ${id} vanished while its secret was rotated; try again`);
-    const secret = generateSecret();
-    const secretHash = await hashSecretAsync(secret);
-    // Edit the raw element, not the parsed record: schema defaults must not be written into files
-    // the city maintains by hand.
-    const updated = raw.map((e, i) => (i === index ? { ...(e as Record<string, unknown>), secretHash } : e));
+    if (index < 0) throw new CitypipeError(ErrorCodes.CATALOG_INVALID, `${file}: device ${id} vanished while ${what}; try again`);
+    const updated = raw.map((e, i) => (i === index ? edit(e as Record<string, unknown>) : e));
     await writeFileAtomic(file, serialize(updated));
-    return { record: deepFreeze({ ...record, secretHash }), secret, file };
+    return { record, file };
   });
 }
 

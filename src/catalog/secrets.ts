@@ -103,6 +103,11 @@ export async function verifySecretAsync(secret: string | Uint8Array, stored: str
   }
 }
 
+/** True when `stored` is a hash {@link verifySecret} can check (format and cost bounds). */
+export function isSecretHash(stored: unknown): boolean {
+  return parseHash(stored) !== undefined;
+}
+
 function isSecretInput(secret: unknown): secret is string | Uint8Array {
   return typeof secret === 'string' || secret instanceof Uint8Array;
 }

@@ -23,6 +23,11 @@ export const deviceRecordSchema = z.strictObject({
   attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
   /** `scrypt$N$r$p$salt$hash` (base64url); absent = the device has no secret yet. */
   secretHash: z.string().startsWith('scrypt$').optional(),
+  /**
+   * When the device was revoked (`citypipe devices revoke`): it can no longer connect, by secret or
+   * by certificate, until `citypipe devices rotate-secret` issues it a new secret.
+   */
+  revokedAt: z.iso.datetime({ offset: true }).optional(),
 });
 
 export type DeviceRecord = z.output<typeof deviceRecordSchema>;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, withOverrides } from './config.js';
 import { CitypipeError } from '../errors/catalog.js';
+import { hashSecret } from '../catalog/secrets.js';
 
 function failure(env: Record<string, string>): CitypipeError {
   try {
@@ -69,12 +70,79 @@ describe('loadConfig', () => {
     [{ CITYPIPE_INFLUX_BUCKET: 'a/b/c' }, 'CITYPIPE_INFLUX_BUCKET', /retention-policy/],
     [{ CITYPIPE_MQTT_ALLOW_ANONYMOUS: 'maybe' }, 'CITYPIPE_MQTT_ALLOW_ANONYMOUS', /true or false/],
     [{ CITYPIPE_INFLUX_API: 'v1', CITYPIPE_INFLUX_TOKEN: 'justatoken' }, 'CITYPIPE_INFLUX_TOKEN', /user:password/],
+    [{ CITYPIPE_MQTT_OPEN: 'perhaps' }, 'CITYPIPE_MQTT_OPEN', /true or false/],
+    [{ CITYPIPE_MQTT_OPEN: 'false', CITYPIPE_MQTT_ALLOW_ANONYMOUS: 'true' }, 'CITYPIPE_MQTT_ALLOW_ANONYMOUS', /deprecated name for CITYPIPE_MQTT_OPEN/],
+    [{ CITYPIPE_MQTT_ACCOUNTS: 'ops:plaintext' }, 'CITYPIPE_MQTT_ACCOUNTS', /not a scrypt/],
+    [{ CITYPIPE_MQTT_MAX_PACKET_BYTES: '1000' }, 'CITYPIPE_MQTT_MAX_PACKET_BYTES', /larger than CITYPIPE_MAX_PAYLOAD_BYTES/],
+    [{ CITYPIPE_MQTT_MAX_PACKET_BYTES: '0' }, 'CITYPIPE_MQTT_MAX_PACKET_BYTES', /≥ 1/],
+    [{ CITYPIPE_MQTT_CONNECT_TIMEOUT_MS: 'soon' }, 'CITYPIPE_MQTT_CONNECT_TIMEOUT_MS', /milliseconds/],
+    [{ CITYPIPE_MQTT_MAX_KEEPALIVE_S: '70000' }, 'CITYPIPE_MQTT_MAX_KEEPALIVE_S', /≤ 65535/],
+    [{ CITYPIPE_MQTT_DRAIN_TIMEOUT_MS: '0' }, 'CITYPIPE_MQTT_DRAIN_TIMEOUT_MS', /≥ 1/],
+    [{ CITYPIPE_MQTT_CLIENT_RATE: '-1' }, 'CITYPIPE_MQTT_CLIENT_RATE', /0 = no limit/],
+    [{ CITYPIPE_MQTT_IP_CONNECT_RATE: 'many' }, 'CITYPIPE_MQTT_IP_CONNECT_RATE', /per second/],
+    [{ CITYPIPE_MQTT_MAX_CONNECTIONS: '0' }, 'CITYPIPE_MQTT_MAX_CONNECTIONS', /≥ 1/],
+    [{ CITYPIPE_MQTT_TLS_PORT: '8883' }, 'CITYPIPE_MQTT_TLS_CERT', /required with CITYPIPE_MQTT_TLS_PORT/],
+    [{ CITYPIPE_MQTT_TLS_PORT: '8883', CITYPIPE_MQTT_TLS_CERT: '/nonexistent/cert.pem', CITYPIPE_MQTT_TLS_KEY: '/nonexistent/key.pem' }, 'CITYPIPE_MQTT_TLS_CERT', /cannot read \/nonexistent\/cert.pem: ENOENT/],
+    [{ CITYPIPE_MQTT_TLS_CERT: '/etc/hostname' }, 'CITYPIPE_MQTT_TLS_CERT', /CITYPIPE_MQTT_TLS_PORT is not/],
+    [{ CITYPIPE_MQTT_TLS_REQUIRE_CLIENT_CERT: 'true' }, 'CITYPIPE_MQTT_TLS_REQUIRE_CLIENT_CERT', /needs CITYPIPE_MQTT_TLS_CA/],
+    [{ CITYPIPE_HTTP_TOKEN: 'short' }, 'CITYPIPE_HTTP_TOKEN', /at least 16 characters/],
+    [{ CITYPIPE_HTTP_TOKEN: 'has a space in the token value' }, 'CITYPIPE_HTTP_TOKEN', /without spaces/],
+    [{ CITYPIPE_HTTP_RATE: '1.5' }, 'CITYPIPE_HTTP_RATE', /whole number/],
   ])('%j stops start-up naming %s', (env, key, hint) => {
     const err = failure(env as Record<string, string>);
     expect(err.code).toBe('CP_ERR_CONFIG_INVALID');
     expect(err.message.startsWith(`${key}`)).toBe(true);
     expect(err.message).toMatch(hint);
     expect(err.retryable).toBe(false);
+  });
+
+  it('has secure MQTT and HTTP defaults: no lab mode, no accounts, no TLS, every limit on', () => {
+    const c = loadConfig({});
+    expect(c.mqtt).toMatchObject({ open: false, openKey: undefined, accounts: [], tls: undefined });
+    expect(c.mqtt.limits).toEqual({
+      maxPacketBytes: 1024 * 1024,
+      connectTimeoutMs: 10_000,
+      maxKeepaliveS: 1200,
+      drainTimeoutMs: 30_000,
+      clientMessageRate: 100,
+      ipConnectRate: 50,
+      maxConnections: 50_000,
+    });
+    expect(c.http).toMatchObject({ token: undefined, ratePerS: 50 });
+  });
+
+  it('reads lab mode, accounts, TLS, limits and the HTTP token', () => {
+    const hash = hashSecret('s');
+    const c = loadConfig({
+      CITYPIPE_MQTT_OPEN: 'true',
+      CITYPIPE_MQTT_ACCOUNTS: `ops:${hash},grafana:${hash}`,
+      CITYPIPE_MQTT_TLS_PORT: '8883',
+      CITYPIPE_MQTT_TLS_CERT: 'package.json',
+      CITYPIPE_MQTT_TLS_KEY: 'package.json',
+      CITYPIPE_MQTT_TLS_CA: 'package.json',
+      CITYPIPE_MQTT_TLS_REQUIRE_CLIENT_CERT: 'true',
+      CITYPIPE_MQTT_MAX_PACKET_BYTES: '2000000',
+      CITYPIPE_MQTT_CLIENT_RATE: '0',
+      CITYPIPE_HTTP_TOKEN: 'a-long-enough-token',
+      CITYPIPE_HTTP_RATE: '7',
+    });
+    expect(c.mqtt.open).toBe(true);
+    expect(c.mqtt.openKey).toBe('CITYPIPE_MQTT_OPEN');
+    expect(c.mqtt.accounts.map((a) => a.name)).toEqual(['ops', 'grafana']);
+    expect(c.mqtt.tls).toEqual({ port: 8883, certFile: path.resolve('package.json'), keyFile: path.resolve('package.json'), caFile: path.resolve('package.json'), requireClientCert: true });
+    expect(c.mqtt.limits).toMatchObject({ maxPacketBytes: 2_000_000, clientMessageRate: 0 });
+    expect(c.http).toMatchObject({ token: 'a-long-enough-token', ratePerS: 7 });
+  });
+
+  it('takes the deprecated CITYPIPE_MQTT_ALLOW_ANONYMOUS=true as lab mode, and says which key did it', () => {
+    expect(loadConfig({ CITYPIPE_MQTT_ALLOW_ANONYMOUS: 'true' }).mqtt).toMatchObject({ open: true, openKey: 'CITYPIPE_MQTT_ALLOW_ANONYMOUS' });
+    expect(loadConfig({ CITYPIPE_MQTT_ALLOW_ANONYMOUS: 'false' }).mqtt.open).toBe(false);
+  });
+
+  it('never echoes a secret value in an error', () => {
+    const err = failure({ CITYPIPE_HTTP_TOKEN: 'sh0rt-s3cret' });
+    expect(err.message).not.toContain('sh0rt-s3cret');
+    expect(err.message).toMatch(/got a value of 12 characters/);
   });
 
   it('names an unknown key and suggests the one meant', () => {

@@ -3,10 +3,11 @@
  * keys (CITYPIPE_CONFIG names it; the environment wins over the file). Parsed once at start with
  * one zod schema, frozen, and passed down. Nothing else in citypipe reads `process.env`.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
+import { parseAccounts, type MqttAccount } from '../security/accounts.js';
 
 const port = (hint: string) =>
   z.coerce
@@ -21,6 +22,16 @@ const positiveInt = (what: string, max = Number.MAX_SAFE_INTEGER) =>
     .int({ error: `expected ${what} as a whole number` })
     .min(1, { error: `expected ${what} ≥ 1` })
     .max(max, { error: `expected ${what} ≤ ${max}` });
+
+/** A rate per second where 0 switches the limit off. */
+const rate = (what: string, max: number) =>
+  z.coerce
+    .number({ error: `expected ${what} per second (0 = no limit)` })
+    .int({ error: `expected ${what} per second as a whole number (0 = no limit)` })
+    .min(0, { error: `expected ${what} per second ≥ 0 (0 = no limit)` })
+    .max(max, { error: `expected ${what} per second ≤ ${max} (0 = no limit)` });
+
+const file = (what: string) => z.string().min(1, { error: `expected the path of ${what}` });
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false' }).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
@@ -62,7 +73,31 @@ const schema = z.object({
   CITYPIPE_TS_MAX_AGE_S: positiveInt('an age in seconds').default(7 * 24 * 3600),
   CITYPIPE_TS_MAX_FUTURE_S: positiveInt('a number of seconds').default(300),
   CITYPIPE_DEAD_LETTER_MAX: positiveInt('a number of dead letters to keep').default(100_000),
-  CITYPIPE_MQTT_ALLOW_ANONYMOUS: bool.default(true),
+  CITYPIPE_MQTT_OPEN: bool.optional(),
+  /** Deprecated: `true` is CITYPIPE_MQTT_OPEN=true (it predates the topic ACLs). */
+  CITYPIPE_MQTT_ALLOW_ANONYMOUS: bool.optional(),
+  CITYPIPE_MQTT_ACCOUNTS: z
+    .string()
+    .refine((v) => parseAccounts(v).ok, { error: (iss) => (parseAccounts(String(iss.input)) as { message?: string }).message ?? 'invalid' })
+    .default(''),
+  CITYPIPE_MQTT_TLS_PORT: port('Set it to a free port such as 8883, or leave it unset for no TLS listener.').optional(),
+  CITYPIPE_MQTT_TLS_CERT: file('the PEM server certificate (chain) for the TLS listener').optional(),
+  CITYPIPE_MQTT_TLS_KEY: file('the PEM private key of CITYPIPE_MQTT_TLS_CERT').optional(),
+  CITYPIPE_MQTT_TLS_CA: file('the PEM CA certificate(s) that sign device client certificates').optional(),
+  CITYPIPE_MQTT_TLS_REQUIRE_CLIENT_CERT: bool.default(false),
+  CITYPIPE_MQTT_MAX_PACKET_BYTES: positiveInt('a packet size in bytes', 256 * 1024 * 1024).default(1024 * 1024),
+  CITYPIPE_MQTT_CONNECT_TIMEOUT_MS: positiveInt('a timeout in milliseconds', 600_000).default(10_000),
+  CITYPIPE_MQTT_MAX_KEEPALIVE_S: positiveInt('a keep alive in seconds', 65_535).default(1200),
+  CITYPIPE_MQTT_DRAIN_TIMEOUT_MS: positiveInt('a timeout in milliseconds', 3_600_000).default(30_000),
+  CITYPIPE_MQTT_CLIENT_RATE: rate('MQTT messages per connection', 1_000_000).default(100),
+  CITYPIPE_MQTT_IP_CONNECT_RATE: rate('MQTT connections per client address', 1_000_000).default(50),
+  CITYPIPE_MQTT_MAX_CONNECTIONS: positiveInt('a number of connections', 10_000_000).default(50_000),
+  CITYPIPE_HTTP_TOKEN: z
+    .string()
+    .min(16, { error: 'expected a bearer token of at least 16 characters, e.g. from `openssl rand -base64 32`' })
+    .regex(/^[\x21-\x7e]+$/, { error: 'expected printable ASCII without spaces (it travels in an HTTP header)' })
+    .optional(),
+  CITYPIPE_HTTP_RATE: rate('HTTP requests per client address', 1_000_000).default(50),
   CITYPIPE_STOP_TIMEOUT_MS: positiveInt('a timeout in milliseconds', 3_600_000).default(30_000),
   CITYPIPE_SPOOL_MAX_BYTES: positiveInt('a size in bytes, e.g. 1073741824 for 1 GiB').default(1024 * 1024 * 1024),
   CITYPIPE_SPOOL_FSYNC: bool.default(true),
@@ -72,8 +107,46 @@ type Raw = z.output<typeof schema>;
 
 /** The parsed, frozen configuration every part of citypipe receives. */
 export interface Config {
-  readonly mqtt: { readonly host: string; readonly port: number; readonly allowAnonymous: boolean };
-  readonly http: { readonly host: string; readonly port: number };
+  readonly mqtt: {
+    readonly host: string;
+    readonly port: number;
+    /** Lab mode: anonymous clients, no topic ACL, no client-id binding; every limit still on. */
+    readonly open: boolean;
+    /** The key that switched lab mode on, for the warning at start. */
+    readonly openKey: 'CITYPIPE_MQTT_OPEN' | 'CITYPIPE_MQTT_ALLOW_ANONYMOUS' | undefined;
+    /** Operator and integration accounts: they may subscribe to `city/events/#` only. */
+    readonly accounts: readonly MqttAccount[];
+    /** The TLS listener; undefined without CITYPIPE_MQTT_TLS_PORT. */
+    readonly tls:
+      | {
+          readonly port: number;
+          readonly certFile: string;
+          readonly keyFile: string;
+          /** Client certificates are asked for (and CN = device id authenticates) only with a CA. */
+          readonly caFile: string | undefined;
+          readonly requireClientCert: boolean;
+        }
+      | undefined;
+    readonly limits: {
+      readonly maxPacketBytes: number;
+      readonly connectTimeoutMs: number;
+      readonly maxKeepaliveS: number;
+      readonly drainTimeoutMs: number;
+      /** Messages per second per connection; 0 = no limit. */
+      readonly clientMessageRate: number;
+      /** New connections per second per client address; 0 = no limit. */
+      readonly ipConnectRate: number;
+      readonly maxConnections: number;
+    };
+  };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /** Bearer token for the endpoints that change state or show locations; undefined = those refuse. */
+    readonly token: string | undefined;
+    /** Requests per second per client address; 0 = no limit. */
+    readonly ratePerS: number;
+  };
   readonly dataDir: string;
   readonly devicesDir: string;
   readonly influx: {
@@ -106,6 +179,9 @@ export interface Config {
 }
 
 export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
+
+/** Keys whose values are never echoed in an error message. */
+const SECRET_KEYS: ReadonlySet<string> = new Set(['CITYPIPE_HTTP_TOKEN', 'CITYPIPE_INFLUX_TOKEN']);
 
 /** A guess at what a user meant by an unknown key: the known key with the smallest edit distance. */
 function closestKey(key: string): string | undefined {
@@ -183,7 +259,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     const issue = result.error.issues[0]!;
     const key = String(issue.path[0]);
     const where = key in fromFile && !(key in env) ? ` (in ${env.CITYPIPE_CONFIG})` : '';
-    throw new CitypipeError(ErrorCodes.CONFIG_INVALID, `${key}${where}: ${issue.message}; got ${JSON.stringify(merged[key])}`);
+    // A secret must not end up in a terminal or a log because it was mistyped.
+    const got = SECRET_KEYS.has(key) ? `a value of ${merged[key]?.length ?? 0} characters` : JSON.stringify(merged[key]);
+    throw new CitypipeError(ErrorCodes.CONFIG_INVALID, `${key}${where}: ${issue.message}; got ${got}`);
   }
   const r = result.data;
   if (r.CITYPIPE_INFLUX_API === 'v1' && r.CITYPIPE_INFLUX_TOKEN && !r.CITYPIPE_INFLUX_TOKEN.includes(':')) {
@@ -192,9 +270,58 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       'CITYPIPE_INFLUX_TOKEN: with CITYPIPE_INFLUX_API=v1 the token is `user:password`; got a value without a colon',
     );
   }
+  const where = (key: string) => (key in fromFile && !(key in env) ? ` (in ${env.CITYPIPE_CONFIG})` : '');
+  const invalid = (key: string, message: string) => new CitypipeError(ErrorCodes.CONFIG_INVALID, `${key}${where(key)}: ${message}`);
+  if (r.CITYPIPE_MQTT_OPEN !== undefined && r.CITYPIPE_MQTT_ALLOW_ANONYMOUS !== undefined && r.CITYPIPE_MQTT_OPEN !== r.CITYPIPE_MQTT_ALLOW_ANONYMOUS) {
+    throw invalid('CITYPIPE_MQTT_ALLOW_ANONYMOUS', `is ${r.CITYPIPE_MQTT_ALLOW_ANONYMOUS} but CITYPIPE_MQTT_OPEN is ${r.CITYPIPE_MQTT_OPEN}; it is a deprecated name for CITYPIPE_MQTT_OPEN: remove it`);
+  }
+  const open = r.CITYPIPE_MQTT_OPEN ?? r.CITYPIPE_MQTT_ALLOW_ANONYMOUS ?? false;
+  if (r.CITYPIPE_MQTT_MAX_PACKET_BYTES <= r.CITYPIPE_MAX_PAYLOAD_BYTES) {
+    throw invalid(
+      'CITYPIPE_MQTT_MAX_PACKET_BYTES',
+      `must be larger than CITYPIPE_MAX_PAYLOAD_BYTES (${r.CITYPIPE_MAX_PAYLOAD_BYTES}) so that an over-size payload is dead-lettered with its reason rather than cut; got ${r.CITYPIPE_MQTT_MAX_PACKET_BYTES}`,
+    );
+  }
+  let tls: Config['mqtt']['tls'];
+  if (r.CITYPIPE_MQTT_TLS_PORT !== undefined) {
+    for (const key of ['CITYPIPE_MQTT_TLS_CERT', 'CITYPIPE_MQTT_TLS_KEY'] as const) {
+      if (r[key] === undefined) throw invalid(key, 'required with CITYPIPE_MQTT_TLS_PORT: the PEM file of the TLS listener\'s ' + (key.endsWith('CERT') ? 'certificate' : 'private key'));
+    }
+    tls = {
+      port: r.CITYPIPE_MQTT_TLS_PORT,
+      certFile: readable('CITYPIPE_MQTT_TLS_CERT', r.CITYPIPE_MQTT_TLS_CERT!, invalid),
+      keyFile: readable('CITYPIPE_MQTT_TLS_KEY', r.CITYPIPE_MQTT_TLS_KEY!, invalid),
+      caFile: r.CITYPIPE_MQTT_TLS_CA === undefined ? undefined : readable('CITYPIPE_MQTT_TLS_CA', r.CITYPIPE_MQTT_TLS_CA, invalid),
+      requireClientCert: r.CITYPIPE_MQTT_TLS_REQUIRE_CLIENT_CERT,
+    };
+  } else {
+    for (const key of ['CITYPIPE_MQTT_TLS_CERT', 'CITYPIPE_MQTT_TLS_KEY', 'CITYPIPE_MQTT_TLS_CA'] as const) {
+      if (r[key] !== undefined) throw invalid(key, 'is set but CITYPIPE_MQTT_TLS_PORT is not: set the port of the TLS listener too (e.g. 8883)');
+    }
+  }
+  if (r.CITYPIPE_MQTT_TLS_REQUIRE_CLIENT_CERT && tls?.caFile === undefined) {
+    throw invalid('CITYPIPE_MQTT_TLS_REQUIRE_CLIENT_CERT', 'needs CITYPIPE_MQTT_TLS_CA (the CA that signs device certificates) and CITYPIPE_MQTT_TLS_PORT');
+  }
+  const accounts = (parseAccounts(r.CITYPIPE_MQTT_ACCOUNTS) as { accounts: MqttAccount[] }).accounts;
   return deepFreeze({
-    mqtt: { host: r.CITYPIPE_MQTT_HOST, port: r.CITYPIPE_MQTT_PORT, allowAnonymous: r.CITYPIPE_MQTT_ALLOW_ANONYMOUS },
-    http: { host: r.CITYPIPE_HTTP_HOST, port: r.CITYPIPE_HTTP_PORT },
+    mqtt: {
+      host: r.CITYPIPE_MQTT_HOST,
+      port: r.CITYPIPE_MQTT_PORT,
+      open,
+      openKey: !open ? undefined : r.CITYPIPE_MQTT_OPEN ? 'CITYPIPE_MQTT_OPEN' : 'CITYPIPE_MQTT_ALLOW_ANONYMOUS',
+      accounts,
+      tls,
+      limits: {
+        maxPacketBytes: r.CITYPIPE_MQTT_MAX_PACKET_BYTES,
+        connectTimeoutMs: r.CITYPIPE_MQTT_CONNECT_TIMEOUT_MS,
+        maxKeepaliveS: r.CITYPIPE_MQTT_MAX_KEEPALIVE_S,
+        drainTimeoutMs: r.CITYPIPE_MQTT_DRAIN_TIMEOUT_MS,
+        clientMessageRate: r.CITYPIPE_MQTT_CLIENT_RATE,
+        ipConnectRate: r.CITYPIPE_MQTT_IP_CONNECT_RATE,
+        maxConnections: r.CITYPIPE_MQTT_MAX_CONNECTIONS,
+      },
+    },
+    http: { host: r.CITYPIPE_HTTP_HOST, port: r.CITYPIPE_HTTP_PORT, token: r.CITYPIPE_HTTP_TOKEN, ratePerS: r.CITYPIPE_HTTP_RATE },
     dataDir: path.resolve(r.CITYPIPE_DATA_DIR),
     devicesDir: path.resolve(r.CITYPIPE_DEVICES_DIR),
     influx: {
@@ -218,6 +345,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     stopTimeoutMs: r.CITYPIPE_STOP_TIMEOUT_MS,
     spool: { maxBytes: r.CITYPIPE_SPOOL_MAX_BYTES, fsync: r.CITYPIPE_SPOOL_FSYNC },
   });
+}
+
+/** Checks at start that a configured file can be read, so a typo stops start-up naming the key. */
+function readable(key: string, file: string, invalid: (key: string, message: string) => CitypipeError): string {
+  const resolved = path.resolve(file);
+  try {
+    accessSync(resolved, fsConstants.R_OK);
+  } catch (err) {
+    throw invalid(key, `cannot read ${resolved}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return resolved;
 }
 
 /** A Config with selected values replaced; for tests and for `demo`, which fills in the InfluxDB URL. */

@@ -12,6 +12,7 @@
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../observability/logger.js';
+import { ErrorCodes } from '../errors/catalog.js';
 import type { CompiledRules, SilentRule } from './rules/compile.js';
 import { formatDuration } from './rules/evaluate.js';
 import type { RuleStateRow, RuleStateStore } from './rule-state-store.js';
@@ -193,14 +194,14 @@ export class DeadmanSweep {
     try {
       events = this.sweep(this.now());
     } catch (err) {
-      this.opts.log?.error({ err, code: 'CP_ERR_RULE_STATE_IO' }, 'deadman sweep failed; trying again at the next one');
+      this.opts.log?.error({ err, code: ErrorCodes.RULE_STATE_IO.code }, 'deadman sweep failed; trying again at the next one');
       return;
     }
     if (events.length === 0) return;
     try {
       this.opts.onEvents(events);
     } catch (err) {
-      this.opts.log?.error({ err, code: 'CP_ERR_EVENT_SINK', events: events.length }, 'event consumer failed on deadman events');
+      this.opts.log?.error({ err, code: ErrorCodes.EVENT_SINK.code, events: events.length }, 'event consumer failed on deadman events');
     }
   }
 }

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { DeviceRecord } from '../catalog/types.js';
 import type { Logger } from '../observability/logger.js';
+import { ErrorCodes } from '../errors/catalog.js';
 import { packageRoot } from '../paths.js';
 import { DeadmanSweep } from './deadman.js';
 import { CompiledRules } from './rules/compile.js';
@@ -53,7 +54,7 @@ export class RulesStage {
     const log = opts.log;
     const book = RuleBook.load(opts.rulesFile);
     const compiled = new CompiledRules(book, {
-      onProblem: (deviceId, problem) => log.warn({ deviceId, code: 'CP_ERR_RULES_DEVICE' }, problem),
+      onProblem: (deviceId, problem) => log.warn({ deviceId, code: ErrorCodes.RULES_DEVICE.code }, problem),
     });
     const store = new RuleStateStore({ file: opts.stateFile });
     store.open();
@@ -139,7 +140,7 @@ export class RulesStage {
     try {
       this.opts.onEvents(events);
     } catch (err) {
-      this.opts.log.error({ err, code: 'CP_ERR_EVENT_SINK', events: events.length, deviceId: events[0]?.deviceId }, 'event consumer failed');
+      this.opts.log.error({ err, code: ErrorCodes.EVENT_SINK.code, events: events.length, deviceId: events[0]?.deviceId }, 'event consumer failed');
     }
   }
 }

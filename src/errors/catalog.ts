@@ -32,12 +32,21 @@ export const ErrorCodes = {
   INFLUX_TOO_LARGE: spec('CP_ERR_INFLUX_TOO_LARGE', false, 'InfluxDB refused the request as too large (413)'),
   INFLUXD_MISSING: spec('CP_ERR_INFLUXD_MISSING', false, 'the influxd binary is not installed'),
   INFLUXD_START: spec('CP_ERR_INFLUXD_START', false, 'the local influxd did not start'),
+  MQTT_AUTH: spec('CP_ERR_MQTT_AUTH', false, 'an MQTT client was refused at CONNECT: bad or missing credentials, a client id or Will it may not use, or a keep alive out of range'),
+  MQTT_ACL_DENIED: spec('CP_ERR_MQTT_ACL_DENIED', false, 'an MQTT client published or subscribed outside its topics; a publish closes the connection, a subscription gets SUBACK 0x80'),
+  MQTT_LIMIT: spec('CP_ERR_MQTT_LIMIT', true, 'an MQTT client went over a limit (packet size, message rate, connections per address); it was slowed down or disconnected'),
+  HTTP_UNAUTHORIZED: spec('CP_ERR_HTTP_UNAUTHORIZED', false, 'the HTTP request needs the bearer token CITYPIPE_HTTP_TOKEN'),
+  HTTP_RATE_LIMITED: spec('CP_ERR_HTTP_RATE_LIMITED', true, 'too many HTTP requests from one address; retry after Retry-After seconds'),
   PORT_IN_USE: spec('CP_ERR_PORT_IN_USE', false, 'a port is already in use'),
   SPOOL_FULL: spec('CP_ERR_SPOOL_FULL', true, 'the spool is at its byte cap or the disk is full; publishes are refused until acknowledged records free space'),
   SPOOL_IO: spec('CP_ERR_SPOOL_IO', true, 'the spool could not write, sync or read its files'),
   SPOOL_CORRUPT: spec('CP_ERR_SPOOL_CORRUPT', false, 'a spool file holds a torn or corrupt record; what follows it in that file is dropped'),
   SPOOL_RECORD_TOO_LARGE: spec('CP_ERR_SPOOL_RECORD_TOO_LARGE', false, 'a record is larger than the spool can ever take'),
   SPOOL_STOPPED: spec('CP_ERR_SPOOL_STOPPED', true, 'the spool is not started or is stopping'),
+  RULES_INVALID: spec('CP_ERR_RULES_INVALID', false, 'the rules file is invalid; the message names the file, the rule and the key'),
+  RULES_DEVICE: spec('CP_ERR_RULES_DEVICE', false, 'a rule cannot apply to a device as catalogued (e.g. a streetlight without powerRating)'),
+  RULE_STATE_IO: spec('CP_ERR_RULE_STATE_IO', true, 'the rule state could not be saved; it is retried with the next batch'),
+  EVENT_SINK: spec('CP_ERR_EVENT_SINK', true, 'a consumer of rule events failed'),
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]['code'];

@@ -7,6 +7,7 @@ import type { DeadLetterQuery, DeadLetterRecord } from '../deadletter/store.js';
 import { DeadLetterReasons, type DeadLetterReason } from '../errors/catalog.js';
 import type { ReplayResult } from '../pipeline/replay.js';
 import type { IngestStats } from '../observability/metrics.js';
+import { BODY_LIMIT_BYTES, registerHttpSecurity, type HttpSecurityOptions } from './security.js';
 
 /** What the HTTP layer reads from the running service. */
 export interface AppDeps {
@@ -18,6 +19,8 @@ export interface AppDeps {
   stats(): IngestStats & { oldestPendingAgeS: number; spoolBytes: number; deadLettersByReason: Record<string, number> };
   deadLetters: { list(q: DeadLetterQuery): { items: DeadLetterRecord[]; total: number } };
   replayDeadLetters(q: { reason?: DeadLetterReason | undefined; limit?: number | undefined }): Promise<ReplayResult>;
+  /** Rate limit, bearer token for protected routes, security headers (security.ts). */
+  security: HttpSecurityOptions;
 }
 
 const deadLetterSchema = {
@@ -47,8 +50,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     loggerInstance: deps.log.child({ stage: 'http' }) as FastifyBaseLogger,
     // One log line per request would drown the ones that matter; request counts belong in metrics.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: 64 * 1024,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // A client that sends its request slowly (slowloris) holds a socket for at most this long.
+    requestTimeout: 30_000,
   });
+  registerHttpSecurity(app, deps.security);
 
   app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({
     status: 'ok',
@@ -150,6 +156,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.post<{ Body: { reason?: DeadLetterReason; limit?: number } | undefined }>(
     '/api/dead-letters/replay',
     {
+      // Changes state: needs the bearer token (also implied by POST; said here for the reader).
+      config: { protected: true },
       schema: {
         body: {
           type: ['object', 'null'],
@@ -170,6 +178,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
             required: ['replayed', 'skipped'],
           },
           400: errorSchema,
+          401: errorSchema,
         },
       },
     },

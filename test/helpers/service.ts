@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { loadConfig } from '../../src/config/config.js';
-import { silentLogger } from '../../src/observability/logger.js';
+import { silentLogger, type Logger } from '../../src/observability/logger.js';
 import { CitypipeService } from '../../src/service.js';
 import { hashSecret } from '../../src/catalog/secrets.js';
 import type { DeviceRecord } from '../../src/catalog/types.js';
@@ -68,21 +68,32 @@ export function testEnv(influxUrl: string, db: string, devicesDir: string, extra
 export interface RunningService {
   service: CitypipeService;
   db: string;
+  /** The catalog folder the service loaded (and watches). */
+  devicesDir: string;
   mqttUrl: string;
+  mqttPort: number;
   httpUrl: string;
   stop(): Promise<void>;
 }
 
-export async function startTestService(influxUrl: string, devices: readonly TestDevice[], extra: Record<string, string> = {}): Promise<RunningService> {
+export async function startTestService(
+  influxUrl: string,
+  devices: readonly TestDevice[],
+  extra: Record<string, string> = {},
+  opts: { log?: Logger } = {},
+): Promise<RunningService> {
   const db = uniqueDbName('e2e');
   await createDatabase(influxUrl, db);
-  const config = loadConfig(testEnv(influxUrl, db, writeCatalog(devices), extra));
-  const service = new CitypipeService(config, silentLogger);
+  const devicesDir = writeCatalog(devices);
+  const config = loadConfig(testEnv(influxUrl, db, devicesDir, extra));
+  const service = new CitypipeService(config, opts.log ?? silentLogger);
   await service.start();
   return {
     service,
     db,
+    devicesDir,
     mqttUrl: `mqtt://127.0.0.1:${service.mqttPort}`,
+    mqttPort: service.mqttPort,
     httpUrl: `http://127.0.0.1:${service.httpPort}`,
     stop: () => service.stop(),
   };
@@ -101,8 +112,98 @@ export function connectClient(url: string, opts: IClientOptions = {}): Promise<M
 }
 
 /** Connects as a catalog device with its own credentials. */
-export function connectDevice(url: string, device: TestDevice): Promise<MqttClient> {
-  return connectClient(url, { clientId: device.record.id, username: device.record.id, password: device.secret });
+export function connectDevice(url: string, device: TestDevice, opts: IClientOptions = {}): Promise<MqttClient> {
+  return connectClient(url, { clientId: device.record.id, username: device.record.id, password: device.secret, ...opts });
+}
+
+/** A device publishing QoS 1 readings with increasing `seq` in the background, timing each PUBACK. */
+export interface BackgroundPublisher {
+  /** seq of every reading whose PUBACK arrived. */
+  readonly acked: number[];
+  /** Milliseconds from publish to PUBACK, per acknowledged reading. */
+  readonly latenciesMs: number[];
+  readonly failures: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Publishes one reading every `intervalMs` (default 20; 0 = as fast as PUBACKs come back) until
+ * stopped (at most `maxMs`), one at a time as a device does. Reconnects when the broker drops it;
+ * `url` may be a function for a service that restarts on another port.
+ */
+export function startPublisher(
+  url: string | (() => string),
+  device: TestDevice,
+  opts: { intervalMs?: number; maxMs?: number; startSeq?: number } = {},
+): BackgroundPublisher {
+  const urlNow = typeof url === 'string' ? () => url : url;
+  const acked: number[] = [];
+  const latenciesMs: number[] = [];
+  let failures = 0;
+  let running = true;
+  let client: MqttClient | undefined;
+  const deadline = Date.now() + (opts.maxMs ?? 60_000);
+  const loop = (async () => {
+    let seq = opts.startSeq ?? 0;
+    while (running && Date.now() < deadline) {
+      try {
+        client ??= await connectDevice(urlNow(), device);
+        const s = seq++;
+        const reading = device.record.type === 'waste-bin' ? { seq: s, fillingLevel: (s % 100) / 100 } : device.record.type === 'streetlight' ? { seq: s, powerState: 'on' } : { seq: s, totalSpotNumber: 10, availableSpotNumber: s % 10 };
+        const t0 = performance.now();
+        await Promise.race([
+          client.publishAsync(telemetryTopic(device), JSON.stringify(reading), { qos: 1 }),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('no PUBACK within 5 s')), 5000)),
+        ]);
+        latenciesMs.push(performance.now() - t0);
+        acked.push(s);
+      } catch {
+        failures++;
+        client?.end(true);
+        client = undefined;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (opts.intervalMs !== 0) await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
+    }
+  })();
+  return {
+    acked,
+    latenciesMs,
+    get failures() {
+      return failures;
+    },
+    async stop() {
+      running = false;
+      await loop;
+      await client?.endAsync().catch(() => undefined);
+    },
+  };
+}
+
+/** The q-quantile (0..1) of `values`. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** Resolves true once `client` lost its connection, false after `timeoutMs`. */
+export function waitForClose(client: MqttClient, timeoutMs = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (!client.connected) return resolve(true);
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    client.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** The value of one Prometheus sample (0 when absent), e.g. `citypipe_mqtt_throttled_total`. */
+export async function metricValue(httpUrl: string, sample: string): Promise<number> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  for (const line of text.split('\n')) if (line.startsWith(sample + ' ')) return Number(line.slice(sample.length + 1));
+  return 0;
 }
 
 export function telemetryTopic(device: TestDevice): string {

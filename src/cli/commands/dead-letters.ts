@@ -11,10 +11,17 @@ function serviceUrl(opt: string | undefined): string {
   return `http://${host}:${http.port}`;
 }
 
+/** The bearer token replay needs (CITYPIPE_HTTP_TOKEN, the same value the service has). */
+function authorization(): Record<string, string> {
+  const { token } = loadConfig(process.env).http;
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
 async function call(url: string, init?: RequestInit): Promise<unknown> {
+  const headers = { ...authorization(), ...(init?.headers as Record<string, string> | undefined) };
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(600_000) });
+    res = await fetch(url, { ...init, headers, signal: AbortSignal.timeout(600_000) });
   } catch (err) {
     throw new Error(`cannot reach citypipe at ${new URL(url).origin} (${(err as Error).message}): is it running? Start it with \`npm start\`, or pass --url`);
   }

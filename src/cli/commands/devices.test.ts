@@ -6,7 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeviceCatalog } from '../../catalog/catalog.js';
 import { CitypipeError, ErrorCodes } from '../../errors/catalog.js';
 import { loadCredentials } from '../../../simulators/credentials.js';
-import { devicesAdd, devicesGenerate, devicesList, devicesRotateSecret, registerDevicesCommand, type DevicesAddOptions, type DevicesIo } from './devices.js';
+import { devicesAccount, devicesAdd, devicesGenerate, devicesList, devicesRevoke, devicesRotateSecret, registerDevicesCommand, type DevicesAddOptions, type DevicesIo } from './devices.js';
+import { parseAccounts } from '../../security/accounts.js';
+import { verifySecret } from '../../catalog/secrets.js';
 
 function memoryIo() {
   const io = { stdout: '', stderr: '', codes: [] as number[] } as { stdout: string; stderr: string; codes: number[] } & DevicesIo;
@@ -164,6 +166,56 @@ describe('devices rotate-secret', () => {
     expect(unknown.stderr).toContain('no device bin-0404 in the catalog');
     const bad = memoryIo();
     expect(await devicesRotateSecret(devicesDir, 'a b', {}, bad)).toBe(2);
+  });
+});
+
+describe('devices revoke', () => {
+  it('revokes the device (its secret stops working, its record stays) and rotate-secret reinstates it', async () => {
+    const first = memoryIo();
+    await devicesAdd(devicesDir, { ...addOpts, json: true }, first);
+    const secret = (JSON.parse(first.stdout) as { password: string }).password;
+
+    const io = memoryIo();
+    expect(await devicesRevoke(devicesDir, 'bin-0100', {}, io)).toBe(0);
+    expect(io.stdout).toContain('Revoked bin-0100');
+    expect(io.stdout).toContain('citypipe devices rotate-secret bin-0100');
+    const catalog = await DeviceCatalog.load(dir);
+    expect(catalog.authenticate('bin-0100', secret)).toBe('revoked');
+    expect(catalog.get('bin-0100')?.district).toBe('noord');
+
+    const list = memoryIo();
+    await devicesList(devicesDir, {}, list);
+    expect(list.stdout).toMatch(/bin-0100 .* revoked/);
+
+    const rotated = memoryIo();
+    expect(await devicesRotateSecret(devicesDir, 'bin-0100', { json: true }, rotated)).toBe(0);
+    expect((await DeviceCatalog.load(dir)).authenticate('bin-0100', (JSON.parse(rotated.stdout) as { password: string }).password)).toBe('ok');
+  });
+
+  it('exits 1 for an unknown device and 2 for an impossible id', async () => {
+    expect(await devicesRevoke(devicesDir, 'bin-0404', {}, memoryIo())).toBe(1);
+    expect(await devicesRevoke(devicesDir, 'a b', {}, memoryIo())).toBe(2);
+  });
+});
+
+describe('devices account', () => {
+  it('prints a secret and a CITYPIPE_MQTT_ACCOUNTS entry that verifies it', async () => {
+    const io = memoryIo();
+    expect(await devicesAccount('grafana', { json: true }, io)).toBe(0);
+    const { name, password, entry } = JSON.parse(io.stdout) as { name: string; password: string; entry: string };
+    expect(name).toBe('grafana');
+    const parsed = parseAccounts(entry);
+    expect(parsed.ok).toBe(true);
+    const [account] = (parsed as { accounts: { name: string; secretHash: string }[] }).accounts;
+    expect(account!.name).toBe('grafana');
+    expect(verifySecret(password, account!.secretHash)).toBe(true);
+    expect(entry).not.toContain(password);
+
+    const human = memoryIo();
+    expect(await devicesAccount('ops', {}, human)).toBe(0);
+    expect(human.stdout).toMatch(/CITYPIPE_MQTT_ACCOUNTS/);
+    expect(human.stdout).toMatch(/^  ops:scrypt\$/m);
+    expect(await devicesAccount('bad name', {}, memoryIo())).toBe(2);
   });
 });
 

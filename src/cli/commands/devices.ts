@@ -1,6 +1,6 @@
 /**
- * `citypipe devices add | list | rotate-secret | generate`: registering devices in the catalog folder,
- * and generating a fleet for simulation.
+ * `citypipe devices add | list | rotate-secret | revoke | account | generate`: registering devices in
+ * the catalog folder, revoking them, making operator accounts, and generating a fleet for simulation.
  *
  * The command functions take their folder, their options as commander hands them (strings) and an
  * output sink, and return the exit code, so tests call them directly instead of spawning processes.
@@ -10,7 +10,8 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../fs/write-file-atomic.js';
 import type { Command } from 'commander';
-import { addDevice, DeviceCatalog, rotateSecret, validateNewDevice, type NewDevice } from '../../catalog/catalog.js';
+import { addDevice, DeviceCatalog, revokeDevice, rotateSecret, validateNewDevice, type NewDevice } from '../../catalog/catalog.js';
+import { generateSecret, hashSecretAsync } from '../../catalog/secrets.js';
 import { DEVICE_ID, type DeviceRecord } from '../../catalog/types.js';
 import { deviceTypeNames } from '../../device-types/registry.js';
 import { CitypipeError } from '../../errors/catalog.js';
@@ -76,7 +77,7 @@ export async function devicesList(devicesDir: () => string, opts: { json?: boole
     const catalog = await DeviceCatalog.load(devicesDir());
     const devices = catalog.all();
     if (opts.json) {
-      const rows = devices.map(({ secretHash, ...rest }) => ({ ...rest, hasSecret: secretHash !== undefined, file: catalog.fileOf(rest.id) }));
+      const rows = devices.map(({ secretHash, ...rest }) => ({ ...rest, hasSecret: secretHash !== undefined, revoked: rest.revokedAt !== undefined, file: catalog.fileOf(rest.id) }));
       io.out(JSON.stringify(rows, null, 2) + '\n');
       return;
     }
@@ -100,6 +101,63 @@ export async function devicesRotateSecret(
     }
     if (opts.json) io.out(JSON.stringify({ id, password: rotated.secret }) + '\n');
     else io.out(secretNotice(`New secret for ${id} (hash replaced in ${rotated.file}); the old one no longer works.`, id, rotated.secret));
+  });
+}
+
+/**
+ * Revokes a device: it can no longer connect (a running service disconnects it within a second of
+ * the catalog change). `rotate-secret` reinstates it with a new secret.
+ */
+export async function devicesRevoke(devicesDir: () => string, id: string | undefined, opts: { json?: boolean }, io: DevicesIo): Promise<number> {
+  return run(io, async () => {
+    if (id === undefined || !DEVICE_ID.test(id)) throw new UsageError(`device id: must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(id ?? '')}`);
+    const dir = devicesDir();
+    const revoked = await revokeDevice(dir, id);
+    if (revoked === undefined) {
+      throw new Error(`no device ${id} in the catalog at ${dir}; \`citypipe devices list\` shows the registered ids`);
+    }
+    if (opts.json) io.out(JSON.stringify({ id, revokedAt: revoked.record.revokedAt }) + '\n');
+    else {
+      io.out(
+        [
+          `Revoked ${id} in ${revoked.file}: its secret hash is removed and it can no longer connect, by secret or certificate.`,
+          'A running service disconnects it as soon as it sees the change. Its record stays, so its district and history remain.',
+          `To let it back in with a new secret: \`citypipe devices rotate-secret ${id}\`.`,
+          '',
+        ].join('\n'),
+      );
+    }
+  });
+}
+
+/**
+ * Makes the credentials of an operator or integration account (not a device): a new secret, printed
+ * once, and the `name:hash` entry for CITYPIPE_MQTT_ACCOUNTS. Nothing is written anywhere.
+ */
+export async function devicesAccount(name: string | undefined, opts: { json?: boolean }, io: DevicesIo): Promise<number> {
+  return run(io, async () => {
+    if (name === undefined || !DEVICE_ID.test(name)) throw new UsageError(`account name: must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(name ?? '')}`);
+    const secret = generateSecret();
+    const entry = `${name}:${await hashSecretAsync(secret)}`;
+    if (opts.json) {
+      io.out(JSON.stringify({ name, password: secret, entry }) + '\n');
+      return;
+    }
+    io.out(
+      [
+        `MQTT account ${name}: it may subscribe to city/events/# (rule events) and nothing else.`,
+        '',
+        `  MQTT username: ${name}`,
+        `  MQTT password: ${secret}`,
+        '',
+        'Add this entry to CITYPIPE_MQTT_ACCOUNTS (entries separated by commas; quote it in a shell, it holds $):',
+        '',
+        `  ${entry}`,
+        '',
+        'Store the password now: only its hash is in the entry. For a new password, run this again and replace the entry.',
+        '',
+      ].join('\n'),
+    );
   });
 }
 
@@ -211,7 +269,7 @@ function parseWhole(text: string | undefined, name: string, min: number, max: nu
 
 /** Adds `devices` and its subcommands to the program. */
 export function registerDevicesCommand(program: Command, devicesDir: () => string, io: DevicesIo = processIo): void {
-  const devices = program.command('devices').description('register and list the devices in the catalog (CITYPIPE_DEVICES_DIR)');
+  const devices = program.command('devices').description('register, list, re-key and revoke the devices in the catalog (CITYPIPE_DEVICES_DIR); make operator accounts');
 
   devices
     .command('add')
@@ -239,6 +297,20 @@ export function registerDevicesCommand(program: Command, devicesDir: () => strin
     .argument('<id>', 'device id')
     .option('--json', 'print {"id":…,"password":…} only')
     .action(async (id: string, opts: { json?: boolean }) => io.exit(await devicesRotateSecret(devicesDir, id, opts, io)));
+
+  devices
+    .command('revoke')
+    .description('revoke a device: it can no longer connect (a running service drops it at once); rotate-secret reinstates it')
+    .argument('<id>', 'device id')
+    .option('--json', 'print {"id":…,"revokedAt":…} only')
+    .action(async (id: string, opts: { json?: boolean }) => io.exit(await devicesRevoke(devicesDir, id, opts, io)));
+
+  devices
+    .command('account')
+    .description('make an operator or integration account (not a device) that may subscribe to city/events/#: prints its secret and its CITYPIPE_MQTT_ACCOUNTS entry')
+    .argument('<name>', 'account name, [A-Za-z0-9_.-]{1,64}; its MQTT username (must not be a device id)')
+    .option('--json', 'print {"name":…,"password":…,"entry":…} only')
+    .action(async (name: string, opts: { json?: boolean }) => io.exit(await devicesAccount(name, opts, io)));
 
   devices
     .command('generate')
@@ -353,7 +425,7 @@ function secretNotice(headline: string, id: string, secret: string): string {
 
 function table(devices: readonly DeviceRecord[]): string {
   const header = ['ID', 'TYPE', 'DISTRICT', 'INTERVAL', 'SECRET', 'ADDRESS'];
-  const rows = devices.map((d) => [d.id, d.type, d.district, `${d.reportingIntervalS}s`, d.secretHash ? 'yes' : 'no', d.address ?? '']);
+  const rows = devices.map((d) => [d.id, d.type, d.district, `${d.reportingIntervalS}s`, d.revokedAt ? 'revoked' : d.secretHash ? 'yes' : 'no', d.address ?? '']);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells

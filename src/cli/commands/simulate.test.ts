@@ -89,7 +89,7 @@ describe('simulate --help', () => {
     expect(flat).toContain('--at-now live (default) the fleet carries on in real time');
     expect(flat).toContain('--at-now stop the run ends');
     expect(flat).toContain('connections are anonymous');
-    expect(flat).toContain('will refuse them outside lab mode');
+    expect(flat).toContain('only in lab mode (CITYPIPE_MQTT_OPEN=true)');
     expect(flat).toContain('FOR SIMULATION ONLY');
     expect(flat).toContain('less 15 minutes');
     expect(flat).not.toContain('(default: [])');

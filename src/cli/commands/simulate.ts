@@ -66,8 +66,7 @@ Connections
   and leaving a Last Will, as real devices do. --connections K multiplexes the fleet over K
   connections instead, for load tests of fleets too large for one process's sockets. Those
   connections are anonymous: a gateway cannot authenticate as each device, so citypipe accepts
-  them only while CITYPIPE_MQTT_ALLOW_ANONYMOUS=true, and the per-device topic ACLs of the security
-  work will refuse them outside lab mode. Over a gateway devices have no Last Will.
+  them only in lab mode (CITYPIPE_MQTT_OPEN=true); the per-device topic ACLs refuse them otherwise. Over a gateway devices have no Last Will.
 
 Lost connections
   A device whose connection drops keeps its readings (up to 10 000) and uploads them as one batch

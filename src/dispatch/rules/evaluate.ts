@@ -15,6 +15,7 @@
  * once per batch.
  */
 import type { Logger } from '../../observability/logger.js';
+import { ErrorCodes } from '../../errors/catalog.js';
 import type { RuleStateRow, RuleStateStore, RuleStatus } from '../rule-state-store.js';
 import type { DeviceLookup, RuleEvent, RuleInput } from '../types.js';
 import { ABSENT, CLEAR, RAISE, type CompiledRule, type CompiledRules, type DeviceRules } from './compile.js';
@@ -152,7 +153,7 @@ export class RuleEngine {
       this.dirty.clear();
     } catch (err) {
       this.counts.commitFailures++;
-      this.opts.log?.error({ err, code: 'CP_ERR_RULE_STATE_IO', states: this.dirty.size }, 'rule state not saved; retrying with the next batch');
+      this.opts.log?.error({ err, code: ErrorCodes.RULE_STATE_IO.code, states: this.dirty.size }, 'rule state not saved; retrying with the next batch');
     }
   }
 

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import { ErrorCodes } from '../../errors/catalog.js';
 import { PATCHABLE_KEYS, overrideSchema, ruleSchema, rulesFileSchema, settingsSchema, type ConditionSpec, type OverrideSpec, type RuleSpec, type RulesSettings } from './schema.js';
 
 /** The flapping guard of one rule: more than `maxTransitions` raises + clears within `windowMs` holds it raised. */
@@ -46,7 +47,7 @@ export interface DeviceKey {
 }
 
 /** Stable code of a rules file that cannot be used (see the error catalog's `CP_ERR_…` codes). */
-export const RULES_INVALID = 'CP_ERR_RULES_INVALID';
+export const RULES_INVALID = ErrorCodes.RULES_INVALID.code;
 
 /**
  * A rules file that cannot be used. `problems` has one line per problem, each naming the file, the

@@ -1,0 +1,93 @@
+/**
+ * Who a connected client is, and which topics it may use (README "Security"). Pure functions of the
+ * identity and the topic: the broker asks them once per PUBLISH, SUBSCRIBE and CONNECT.
+ *
+ * - A device publishes only under `city/{its type}/{its id}/` (its Will included) and subscribes
+ *   only there.
+ * - An operator or integration account subscribes only under `city/events/` and publishes nothing.
+ * - Its MQTT client id is its name, or its name followed by `:` and anything (`bin-0001:fw2`);
+ *   `:` cannot occur in a device id or account name, so no identity can claim another's session.
+ */
+
+/** An authenticated client. */
+export type Identity =
+  | {
+      readonly kind: 'device';
+      readonly id: string;
+      readonly type: string;
+      /** How it proved who it is. */
+      readonly via: 'password' | 'certificate';
+      /**
+       * What it was checked against (the stored secret hash for `password`), so that a session can
+       * be dropped when the catalog changes that (a rotated secret).
+       */
+      readonly credential: string;
+    }
+  | { readonly kind: 'account'; readonly name: string };
+
+/** Where rule events are published (CONTRACT §1); the only place accounts may subscribe. */
+export const EVENTS_PREFIX = 'city/events/';
+
+/** The name a client authenticated as: its device id or account name. */
+export function identityName(identity: Identity): string {
+  return identity.kind === 'device' ? identity.id : identity.name;
+}
+
+/** The topic prefix a device owns: `city/{type}/{id}/`. */
+export function devicePrefix(type: string, id: string): string {
+  return `city/${type}/${id}/`;
+}
+
+/**
+ * May this identity publish (or leave a Will) on `topic`? Runs once per PUBLISH: compares in place
+ * rather than building the prefix string.
+ */
+export function mayPublish(identity: Identity, topic: string): boolean {
+  if (identity.kind === 'account') return false;
+  const { type, id } = identity;
+  const typeEnd = 5 + type.length;
+  const idEnd = typeEnd + 1 + id.length;
+  return (
+    topic.length > idEnd + 1 &&
+    topic.startsWith('city/') &&
+    topic.startsWith(type, 5) &&
+    topic.charCodeAt(typeEnd) === 47 /* / */ &&
+    topic.startsWith(id, typeEnd + 1) &&
+    topic.charCodeAt(idEnd) === 47
+  );
+}
+
+/**
+ * May this identity subscribe to `filter`? A filter that starts with the allowed prefix stays under
+ * it whatever wildcards follow, because a wildcard can only stand for levels after the prefix.
+ */
+export function maySubscribe(identity: Identity, filter: string): boolean {
+  const prefix = identity.kind === 'device' ? devicePrefix(identity.type, identity.id) : EVENTS_PREFIX;
+  return filter.length > prefix.length && filter.startsWith(prefix);
+}
+
+/** Longest client id accepted after the name and `:`. */
+const MAX_CLIENT_ID_SUFFIX = 64;
+
+/** Is `clientId` one this identity may use? (A zero-length one is decided by the broker.) */
+export function clientIdBelongsTo(identity: Identity, clientId: string): boolean {
+  const name = identityName(identity);
+  if (clientId === name) return true;
+  return (
+    clientId.length > name.length + 1 &&
+    clientId.length <= name.length + 1 + MAX_CLIENT_ID_SUFFIX &&
+    clientId.charCodeAt(name.length) === 58 /* ':' */ &&
+    clientId.startsWith(name)
+  );
+}
+
+/**
+ * Topics refused from every client in every mode: `$SYS` is the broker's own, and a topic that
+ * holds U+0000, or U+FFFD (what mqtt-packet makes of bytes that are not UTF-8), breaks
+ * [MQTT-1.5.3-1] / [MQTT-1.5.3-2]; MQTT 3.1.1 says to close such a connection.
+ */
+export function topicProblem(topic: string): 'reserved' | 'malformed' | undefined {
+  if (topic.startsWith('$SYS')) return 'reserved';
+  if (topic.includes('\uFFFD') || topic.includes('\u0000')) return 'malformed';
+  return undefined;
+}

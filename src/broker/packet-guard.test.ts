@@ -1,0 +1,156 @@
+import { PassThrough } from 'node:stream';
+import type { Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { TokenBucket } from '../security/token-bucket.js';
+import { FixedHeaderScanner, GuardedConnection, type GuardViolation } from './packet-guard.js';
+
+const limits = { maxPacketBytes: 1024, maxConnectBytes: 256 };
+
+/** A minimal MQTT packet: type/flags byte, remaining-length varint, body of `len` bytes. */
+function pkt(first: number, len: number): Buffer {
+  const lenBytes: number[] = [];
+  let n = len;
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    lenBytes.push(b);
+  } while (n > 0);
+  return Buffer.concat([Buffer.from([first, ...lenBytes]), Buffer.alloc(len, 0x61)]);
+}
+
+const CONNECT = (len = 20) => pkt(0x10, len);
+const PUBLISH = (len = 50) => pkt(0x30, len);
+const PUBACK = () => pkt(0x40, 2);
+
+/** Feeds `bytes` in chunks of `size`; returns the violation, or undefined. */
+function scanAll(scanner: FixedHeaderScanner, bytes: Buffer, size: number): GuardViolation | undefined {
+  for (let i = 0; i < bytes.length; i += size) {
+    const chunk = bytes.subarray(i, i + size);
+    const r = scanner.scan(chunk);
+    if (r < 0) return scanner.violation;
+    expect(r).toBe(chunk.length);
+  }
+  return undefined;
+}
+
+describe('FixedHeaderScanner', () => {
+  const stream = Buffer.concat([CONNECT(), PUBLISH(), PUBACK(), PUBLISH(1000), pkt(0xc0, 0), PUBLISH(200)]);
+
+  it.each([1, 2, 3, 7, 64, 4096])('passes a valid stream chunked every %i bytes', (size) => {
+    expect(scanAll(new FixedHeaderScanner(limits), stream, size)).toBeUndefined();
+  });
+
+  it.each([1, 3, 4096])('cuts a packet over the limit at its header, chunked every %i bytes', (size) => {
+    const scanner = new FixedHeaderScanner(limits);
+    // Only the header of the big packet is fed: the guard must not need its body.
+    const bytes = Buffer.concat([CONNECT(), PUBLISH(), pkt(0x30, 2000).subarray(0, 3)]);
+    expect(scanAll(scanner, bytes, size)).toBe('packet_too_large');
+    expect(scanner.declaredBytes).toBe(1 + 2 + 2000);
+  });
+
+  it('allows a packet of exactly the limit', () => {
+    expect(scanAll(new FixedHeaderScanner(limits), Buffer.concat([CONNECT(), PUBLISH(1024 - 3)]), 100)).toBeUndefined();
+    expect(scanAll(new FixedHeaderScanner(limits), Buffer.concat([CONNECT(), PUBLISH(1024 - 2)]), 100)).toBe('packet_too_large');
+  });
+
+  it('holds the first packet to the CONNECT limit and to being a CONNECT', () => {
+    expect(scanAll(new FixedHeaderScanner(limits), Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f]), 1)).toBe('connect_too_large');
+    expect(scanAll(new FixedHeaderScanner(limits), CONNECT(300), 64)).toBe('connect_too_large');
+    for (const first of [0x30, 0x82, 0xc0, 0x00, 0xf0, 0x20]) {
+      expect(scanAll(new FixedHeaderScanner(limits), Buffer.from([first, 0]), 1), `0x${first.toString(16)}`).toBe('first_packet_not_connect');
+    }
+  });
+
+  it('cuts a remaining length with a fifth byte', () => {
+    expect(scanAll(new FixedHeaderScanner({ maxPacketBytes: 1e9, maxConnectBytes: 1e9 }), Buffer.from([0x10, 0x80, 0x80, 0x80, 0x80, 0x01]), 1)).toBe('malformed_length');
+  });
+
+  it('stops before a rate-counted packet when the bucket is empty, and resumes there', () => {
+    const bucket = new TokenBucket(1, 2, performance.now());
+    const scanner = new FixedHeaderScanner(limits, bucket);
+    const chunk = Buffer.concat([CONNECT(), PUBLISH(), PUBACK(), PUBLISH(), PUBLISH()]);
+    const third = CONNECT().length + PUBLISH().length + PUBACK().length + PUBLISH().length;
+    // CONNECT and PUBACK are not counted; two PUBLISHes fit the burst; the third waits.
+    expect(scanner.scan(chunk)).toBe(third);
+    expect(scanner.waitMs()).toBeGreaterThan(0);
+    expect(scanner.scan(chunk, third)).toBe(third);
+  });
+});
+
+/** A PassThrough standing in for the socket: what the guard writes comes out of `written`. */
+function fakeSocket(): { socket: Socket; written: Buffer[]; destroyed: () => boolean } {
+  const socket = new PassThrough() as unknown as Socket & PassThrough;
+  const written: Buffer[] = [];
+  const write = socket.write.bind(socket);
+  (socket as { write: unknown }).write = (chunk: Buffer) => {
+    written.push(chunk);
+    return write(Buffer.alloc(0));
+  };
+  return { socket, written, destroyed: () => socket.destroyed };
+}
+
+describe('GuardedConnection', () => {
+  const meta = { remoteAddress: '127.0.0.1' };
+
+  it('passes bytes both ways unchanged', async () => {
+    const { socket, written } = fakeSocket();
+    const events = { violation: () => undefined, throttled: () => undefined };
+    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits), meta, events);
+    const got: Buffer[] = [];
+    conn.on('data', (d: Buffer) => got.push(d));
+    const bytes = Buffer.concat([CONNECT(), PUBLISH()]);
+    socket.emit('data', bytes);
+    conn.write(Buffer.from('reply'));
+    await new Promise((r) => setImmediate(r));
+    expect(Buffer.concat(got)).toEqual(bytes);
+    expect(Buffer.concat(written).toString()).toBe('reply');
+  });
+
+  it('destroys the socket on a violation and reports it', async () => {
+    const { socket, destroyed } = fakeSocket();
+    const seen: string[] = [];
+    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits), meta, { violation: (v) => seen.push(v), throttled: () => undefined });
+    const got: Buffer[] = [];
+    conn.on('data', (d: Buffer) => got.push(d));
+    conn.on('error', () => undefined);
+    socket.emit('data', Buffer.from([0x30, 0x00]));
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual(['first_packet_not_connect']);
+    expect(destroyed()).toBe(true);
+    expect(conn.destroyed).toBe(true);
+    expect(got).toEqual([]);
+  });
+
+  it('holds packets over the rate and releases them in order when tokens come', async () => {
+    const { socket } = fakeSocket();
+    let throttled = 0;
+    const bucket = new TokenBucket(50, 1);
+    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits, bucket), meta, { violation: () => undefined, throttled: () => throttled++ });
+    const got: Buffer[] = [];
+    conn.on('data', (d: Buffer) => got.push(d));
+    const bytes = Buffer.concat([CONNECT(), PUBLISH(10), PUBLISH(11), PUBLISH(12)]);
+    const t0 = performance.now();
+    socket.emit('data', bytes);
+    await new Promise((r) => setImmediate(r));
+    expect(Buffer.concat(got).length).toBe(CONNECT().length + PUBLISH(10).length);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(Buffer.concat(got)).toEqual(bytes);
+    expect(throttled).toBe(2);
+    // Two more PUBLISHes at 50/s: about 40 ms.
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(35);
+  });
+
+  it('passes on what it held before ending when the peer finishes sending while throttled', async () => {
+    const { socket } = fakeSocket();
+    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits, new TokenBucket(50, 1)), meta, { violation: () => undefined, throttled: () => undefined });
+    const got: Buffer[] = [];
+    conn.on('data', (d: Buffer) => got.push(d));
+    const ended = new Promise<void>((resolve) => conn.on('end', () => resolve()));
+    const bytes = Buffer.concat([CONNECT(), PUBLISH(10), PUBLISH(11), pkt(0xe0, 0)]);
+    socket.emit('data', bytes);
+    socket.emit('end');
+    await ended;
+    expect(Buffer.concat(got)).toEqual(bytes);
+  });
+});

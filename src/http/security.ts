@@ -1,0 +1,100 @@
+/**
+ * What every HTTP request goes through before its route: a per-address rate limit, the bearer
+ * token for protected routes, and security headers on every answer.
+ *
+ * A route is protected when it changes state (any method but GET, HEAD and OPTIONS) or declares
+ * `config: { protected: true }` (routes that show device locations). Unprotected routes stay open
+ * so that probes (`/healthz`, `/readyz`) and Prometheus (`/metrics`) need no secret.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ErrorCodes } from '../errors/catalog.js';
+import { addressKey, KeyedTokenBuckets } from '../security/token-bucket.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Needs the bearer token (CITYPIPE_HTTP_TOKEN). Implied for methods other than GET/HEAD/OPTIONS. */
+    protected?: boolean;
+  }
+}
+
+/** How the HTTP API protects itself. */
+export interface HttpSecurityOptions {
+  /** The bearer token for protected routes; undefined = protected routes refuse every request. */
+  token: string | undefined;
+  /** Requests per second per client address (bursts of 10 s); 0 = no limit. */
+  ratePerS: number;
+  /** Counts refusals; must not throw. */
+  events?: { refused(reason: 'rate' | 'unauthorized'): void } | undefined;
+}
+
+/** Largest request body accepted (Fastify answers 413 above it). */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const SWEEP_MS = 10_000;
+
+/**
+ * Headers for a JSON API that no browser should render, frame, cache or sniff (what @fastify/helmet
+ * would set that applies to an API with no HTML).
+ */
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'cross-origin-resource-policy': 'same-origin',
+  'cache-control': 'no-store',
+};
+
+/** Adds the hooks to `app`; call before routes are added. Its sweep timer stops with the app. */
+export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOptions): void {
+  const buckets = new KeyedTokenBuckets(opts.ratePerS);
+  const expected = opts.token === undefined ? undefined : digest(opts.token);
+  const events = opts.events;
+
+  let sweep: NodeJS.Timeout | undefined;
+  if (buckets.enabled) sweep = setInterval(() => buckets.sweep(), SWEEP_MS).unref();
+  app.addHook('onClose', async () => {
+    if (sweep) clearInterval(sweep);
+  });
+
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    const key = addressKey(req.socket.remoteAddress);
+    if (!buckets.take(key)) {
+      events?.refused('rate');
+      const retryAfterS = Math.max(1, Math.ceil(buckets.waitMs(key) / 1000));
+      return reply
+        .code(429)
+        .header('retry-after', String(retryAfterS))
+        .send({ statusCode: 429, code: ErrorCodes.HTTP_RATE_LIMITED.code, error: 'Too Many Requests', message: `over CITYPIPE_HTTP_RATE (${opts.ratePerS} requests/s from one address); retry in ${retryAfterS} s` });
+    }
+    const isProtected = req.routeOptions.config?.protected ?? !SAFE_METHODS.has(req.method);
+    if (!isProtected) return;
+    const problem = expected === undefined ? 'this endpoint is disabled: CITYPIPE_HTTP_TOKEN is not set on the service' : checkBearer(req.headers.authorization, expected);
+    if (problem === undefined) return;
+    events?.refused('unauthorized');
+    return reply
+      .code(401)
+      .header('www-authenticate', 'Bearer realm="citypipe"')
+      .send({ statusCode: 401, code: ErrorCodes.HTTP_UNAUTHORIZED.code, error: 'Unauthorized', message: problem });
+  });
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(name)) reply.header(name, value);
+    return payload;
+  });
+}
+
+/** Undefined when `header` carries the expected token; otherwise what is wrong. */
+function checkBearer(header: string | undefined, expected: Buffer): string | undefined {
+  if (header === undefined) return 'send `Authorization: Bearer <CITYPIPE_HTTP_TOKEN>`';
+  const match = /^Bearer +(\S+) *$/i.exec(header);
+  if (!match) return 'the Authorization header must be `Bearer <token>`';
+  // Hashing first gives both sides one length, so the comparison is constant-time for any input.
+  return timingSafeEqual(digest(match[1]!), expected) ? undefined : 'wrong bearer token';
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}

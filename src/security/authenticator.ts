@@ -1,0 +1,74 @@
+/**
+ * Decides who an MQTT client is: a catalog device (by its secret, or by a client certificate whose
+ * CN is its id) or a configured account. The broker asks it once per CONNECT and, when the catalog
+ * changes, asks {@link Authenticator.stillValid} of every connected identity.
+ */
+import type { AuthDecision, AuthRequest, Identity } from '../broker/broker.js';
+import type { DeviceCatalog } from '../catalog/catalog.js';
+import { verifySecretAsync } from '../catalog/secrets.js';
+import type { MqttAccount } from './accounts.js';
+
+/** Answers the broker's {@link AuthRequest}s from the current catalog and the configured accounts. */
+export class Authenticator {
+  private readonly catalog: () => DeviceCatalog;
+  private readonly accounts: ReadonlyMap<string, string>;
+
+  /** `catalog` is read on every call: the service swaps in a new one when the files change. */
+  constructor(catalog: () => DeviceCatalog, accounts: readonly MqttAccount[]) {
+    this.catalog = catalog;
+    this.accounts = new Map(accounts.map((a) => [a.name, a.secretHash]));
+  }
+
+  /** The account names that are also device ids in `catalog` (ambiguous usernames). */
+  clashes(catalog: DeviceCatalog): string[] {
+    return [...this.accounts.keys()].filter((name) => catalog.get(name) !== undefined);
+  }
+
+  /** Never rejects. Secrets are verified off the event loop, in constant time. */
+  async authenticate(req: AuthRequest): Promise<AuthDecision> {
+    const catalog = this.catalog();
+    if (req.certificateName !== undefined) {
+      const id = req.certificateName;
+      if (req.username !== undefined && req.username !== id) return bad(`username ${req.username} is not the certificate's CN ${id}`);
+      const record = catalog.get(id);
+      if (record === undefined) return bad(`the certificate's CN ${id} is not a device in the catalog`);
+      if (record.revokedAt !== undefined) return { outcome: 'not_authorized', reason: `device ${id} was revoked at ${record.revokedAt}` };
+      return { outcome: 'ok', identity: { kind: 'device', id, type: record.type, via: 'certificate', credential: 'certificate' } };
+    }
+    const { username, password } = req;
+    if (username === undefined || password === undefined) return { outcome: 'anonymous' };
+
+    const accountHash = this.accounts.get(username);
+    if (accountHash !== undefined) {
+      return (await verifySecretAsync(password, accountHash)) ? { outcome: 'ok', identity: { kind: 'account', name: username } } : bad(`wrong secret for account ${username}`);
+    }
+    const record = catalog.get(username);
+    switch (await catalog.authenticateAsync(username, password)) {
+      case 'ok':
+        return { outcome: 'ok', identity: { kind: 'device', id: username, type: record!.type, via: 'password', credential: record!.secretHash! } };
+      case 'unknown_device':
+        return bad(`${username} is neither a device in the catalog nor an account`);
+      case 'revoked':
+        return { outcome: 'not_authorized', reason: `device ${username} was revoked at ${record?.revokedAt ?? '?'}` };
+      case 'no_secret':
+        return bad(`device ${username} has no secret; issue one with \`npx citypipe devices rotate-secret ${username}\``);
+      case 'bad_secret':
+        return bad(`wrong secret for device ${username}`);
+    }
+  }
+
+  /**
+   * Whether a connected identity still holds after a catalog change: the device is still there,
+   * not revoked, of the same type, and (if it used a secret) with the secret it used.
+   */
+  stillValid(identity: Identity): boolean {
+    if (identity.kind === 'account') return this.accounts.has(identity.name);
+    const record = this.catalog().get(identity.id);
+    if (record === undefined || record.revokedAt !== undefined || record.type !== identity.type) return false;
+    return identity.via === 'certificate' || record.secretHash === identity.credential;
+  }
+}
+
+function bad(reason: string): AuthDecision {
+  return { outcome: 'bad_credentials', reason };
+}
