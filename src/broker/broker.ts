@@ -472,9 +472,14 @@ function listen(server: net.Server, port: number, host: string, key: string): Pr
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(port, host);
+    // A fleet reconnecting at once (after a network outage) overflows Node's default accept queue
+    // of 511; dropped handshakes then wait out TCP's retransmission backoff. The kernel caps this at
+    // net.core.somaxconn (README "Security"). Measured in docs/BENCHMARKS.md (reconnect burst).
+    server.listen({ port, host, backlog: LISTEN_BACKLOG });
   });
 }
+
+const LISTEN_BACKLOG = 4096;
 
 function tlsMeta(socket: tls.TLSSocket): ConnectionMeta {
   const cert = socket.getPeerCertificate();
