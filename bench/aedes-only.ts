@@ -1,7 +1,8 @@
 /**
- * The bench's "broker alone" process: aedes 1.x on 127.0.0.1 as citypipe configures it (TCP, the
- * same authenticate and authorizePublish hooks), with the pipeline replaced by nothing. The
- * difference between this and citypipe end to end is what validation, enrichment and writing cost.
+ * The bench's "broker alone" process: the aedes version citypipe embeds, on TCP 127.0.0.1, with
+ * authenticate and authorizePublish hooks that accept everything and no pipeline behind them. The
+ * difference between this and citypipe end to end is what authentication, ACLs, validation,
+ * enrichment, the spool and writing cost.
  * Prints `{"port":N}` once listening; SIGTERM stops it.
  */
 import net from 'node:net';

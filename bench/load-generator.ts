@@ -116,7 +116,10 @@ function openConnection(c: DeviceConn, endpoint: Endpoint, keepaliveS: number, p
         }),
       );
     });
+    // After a retry `c` has a newer socket; what an older one still reports is no longer about `c`.
+    const current = () => c.socket === socket;
     socket.on('data', (chunk: Buffer) => {
+      if (!current()) return;
       reader.push(chunk, (type, body) => {
         if (type === PacketType.PUBACK) {
           const id = body.readUInt16BE(0);
@@ -136,16 +139,17 @@ function openConnection(c: DeviceConn, endpoint: Endpoint, keepaliveS: number, p
       });
     });
     socket.on('drain', () => {
-      if (c.blocked) {
+      if (current() && c.blocked) {
         c.blocked = false;
         scheduleHook?.();
       }
     });
     socket.on('error', (err) => fail(err));
     socket.on('close', () => {
+      fail(Object.assign(new Error('connection closed before CONNACK'), { code: 'CLOSED_BEFORE_CONNACK' }));
+      if (!current()) return;
       const wasAlive = c.alive;
       c.alive = false;
-      fail(Object.assign(new Error('connection closed before CONNACK'), { code: 'CLOSED_BEFORE_CONNACK' }));
       if (wasAlive) phase?.onClose(c);
     });
   });

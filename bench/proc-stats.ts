@@ -65,6 +65,8 @@ export function openFileLimits(): { soft: number; hard: number } {
 export interface ProcUsage {
   /** Average CPU over the span, in % of one core (200 % = both cores of this machine). */
   cpuPct: number;
+  /** CPU seconds used over the span (user + system, all threads). */
+  cpuS: number;
   /** Highest sampled RSS, MiB (summed over the role's processes). */
   rssPeakMb: number;
 }
@@ -105,7 +107,11 @@ export class ProcessSampler {
     const out: Record<string, ProcUsage> = {};
     for (const role of Object.keys(this.roles)) {
       const cpu = (this.lastCpu.get(role)! - this.startCpu.get(role)!) / seconds;
-      out[role] = { cpuPct: round(cpu * 100, 0), rssPeakMb: round(this.peakRss.get(role)! / 1024, 1) };
+      out[role] = {
+        cpuPct: round(cpu * 100, 0),
+        cpuS: round(this.lastCpu.get(role)! - this.startCpu.get(role)!, 2),
+        rssPeakMb: round(this.peakRss.get(role)! / 1024, 1),
+      };
     }
     return out;
   }

@@ -45,11 +45,11 @@ export function formatReport(r: BenchResult, command: string): string {
   out.push(`| (c) mosquitto, same load, QoS 0 / QoS 1 | ${n(r.mosquitto_qos0_msgs_per_s)} / ${n(r.mosquitto_msgs_per_s)} msgs/s | reference broker |`);
   out.push(
     `| citypipe end to end, QoS 0 (${s.publishers} × ${n(s.messagesPerPublisher)} readings, counted in InfluxDB) | ${n(r.e2e_qos0_readings_per_s)} readings/s | ` +
-      `${pct(r.e2e_qos0_vs_raw_influx)} of (a), ${pct(r.e2e_qos0_vs_broker_only)} of (b) QoS 0; broker took ${n(r.e2e_qos0_accepted_msgs_per_s)}/s |`,
+      `${pct(r.e2e_qos0_vs_raw_influx)} of (a), ${pct(r.e2e_qos0_vs_broker_only)} of (b) QoS 0; broker took ${n(r.e2e_qos0_accepted_msgs_per_s)}/s; ${dec(r.e2e_qos0_cpu_us_per_reading)} µs citypipe CPU per reading |`,
   );
   out.push(
     `| citypipe end to end, QoS 1 (same) | ${n(r.e2e_qos1_readings_per_s)} readings/s | ` +
-      `${pct(r.e2e_qos1_vs_raw_influx)} of (a), ${pct(r.e2e_qos1_vs_broker_only)} of (b) QoS 1; broker acknowledged ${n(r.e2e_qos1_accepted_msgs_per_s)}/s |`,
+      `${pct(r.e2e_qos1_vs_raw_influx)} of (a), ${pct(r.e2e_qos1_vs_broker_only)} of (b) QoS 1; broker acknowledged ${n(r.e2e_qos1_accepted_msgs_per_s)}/s; ${dec(r.e2e_qos1_cpu_us_per_reading)} µs citypipe CPU per reading |`,
   );
   out.push(
     `| publish → queryable in InfluxDB at ${n(r.latency_target_rate_per_s)} readings/s, QoS 1, ${s.latencySeconds} s | p50 ${n(r.p50_latency_ms_at_10k)} ms, p99 ${n(r.p99_latency_ms_at_10k)} ms | ` +
@@ -102,6 +102,11 @@ export function formatReport(r: BenchResult, command: string): string {
     out.push('');
     for (const note of r.notes) out.push(`- ${note}`);
   }
+  out.push('');
+  const tuned = Object.entries(r.run.serviceConfig);
+  out.push(
+    `citypipe ran as \`citypipe start\` with its shipped defaults${tuned.length ? ', except ' + tuned.map(([k, t]) => `${k}=${t.value} (${t.why})`).join('; ') : ''}.`,
+  );
   out.push('');
   out.push(
     `Sizes: ${Object.entries(s)

@@ -87,6 +87,13 @@ export function registerBenchCommand(program: Command): void {
     }
     const mode = custom || flags.only || flags.nodeArg ? 'custom' : flags.quick ? 'quick' : 'full';
     const progress = (line: string) => process.stderr.write(`${line}\n`);
+    // Exiting runs the exit hooks that kill every process the bench started (influxd included).
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        progress(`bench interrupted (${signal}); stopping the processes it started`);
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      });
+    }
     const result = await runBench({
       mode,
       sizes,
