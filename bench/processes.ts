@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { GeneratorRequest, GeneratorResults, ReplyEnvelope } from './generator-protocol.js';
+import { stopChild } from '../src/process/stop-child.js';
 
 /** Exit status of the ulimit wrapper when the limit could not be set. */
 const ULIMIT_FAILED = 97;
@@ -45,22 +46,7 @@ function ulimitMessage(what: string, nofile: number): string {
   return `${what} could not get ${nofile} open files (ulimit -n ${nofile} failed: the hard limit is lower; see \`ulimit -Hn\`)`;
 }
 
-/** SIGTERM, then SIGKILL after `timeoutMs`; resolves when the process is gone. */
-export async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = await Promise.race([
-    exited.then(() => false),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
-  ]);
-  clearTimeout(timer);
-  if (timedOut) {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
+export { stopChild };
 
 /** Keeps the last lines a child wrote, for error messages. */
 class Tail {

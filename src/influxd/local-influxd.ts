@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
+import { stopChild } from '../process/stop-child.js';
 
 /** A running local influxd. */
 export interface LocalInfluxd {
@@ -133,7 +134,7 @@ async function startOnce(opts: LocalInfluxdOptions, host: string, log: Logger): 
     throw startError;
   }
 
-  const stop = stopper(child, exited, opts.stopTimeoutMs ?? 10_000, log);
+  const stop = stopper(child, opts.stopTimeoutMs ?? 10_000, log);
   let stopRequested = false;
   void exited.then(({ code, signal }) => {
     // A crash after start-up would otherwise only show as write errors; say where to look.
@@ -162,29 +163,10 @@ async function startOnce(opts: LocalInfluxdOptions, host: string, log: Logger): 
   };
 }
 
-function stopper(
-  child: ChildProcess,
-  exited: Promise<unknown>,
-  timeoutMs: number,
-  log: Logger,
-): () => Promise<void> {
+function stopper(child: ChildProcess, timeoutMs: number, log: Logger): () => Promise<void> {
   let stopping: Promise<void> | undefined;
   return () => {
-    stopping ??= (async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        exited.then(() => false),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
-        log.warn({ pid: child.pid, timeoutMs }, 'influxd ignored SIGTERM; sending SIGKILL');
-        child.kill('SIGKILL');
-        await exited;
-      }
-    })();
+    stopping ??= stopChild(child, timeoutMs, () => log.warn({ pid: child.pid, timeoutMs }, 'influxd ignored SIGTERM; sending SIGKILL'));
     return stopping;
   };
 }
