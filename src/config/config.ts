@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
 import { parseAccounts, type MqttAccount } from '../security/accounts.js';
+import type { MqttLimits } from '../broker/broker.js';
 
 const port = (hint: string) =>
   z.coerce
@@ -127,17 +128,8 @@ export interface Config {
           readonly requireClientCert: boolean;
         }
       | undefined;
-    readonly limits: {
-      readonly maxPacketBytes: number;
-      readonly connectTimeoutMs: number;
-      readonly maxKeepaliveS: number;
-      readonly drainTimeoutMs: number;
-      /** Messages per second per connection; 0 = no limit. */
-      readonly clientMessageRate: number;
-      /** New connections per second per client address; 0 = no limit. */
-      readonly ipConnectRate: number;
-      readonly maxConnections: number;
-    };
+    /** The broker's limits, as it declares them (rates of 0 switch a limit off). */
+    readonly limits: MqttLimits;
   };
   readonly http: {
     readonly host: string;
