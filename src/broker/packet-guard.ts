@@ -155,6 +155,8 @@ export class GuardedConnection extends Duplex {
   private readonly events: GuardEvents;
   private held: Buffer | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** True while release() re-offers held bytes, so the same packet is not reported twice. */
+  private retrying = false;
   /** The peer finished sending while bytes were held: end once they are passed on. */
   private endAfterHeld = false;
 
@@ -228,8 +230,10 @@ export class GuardedConnection extends Duplex {
     if (passed > 0) this.push(chunk.subarray(0, passed));
     this.held = chunk.subarray(passed);
     this.socket.pause();
-    this.events.throttled(this.meta);
-    this.timer = setTimeout(() => this.release(), Math.max(1, this.scanner.waitMs()));
+    // A packet counts as throttled once, even if a timer wakes before its token is due.
+    if (passed > 0 || !this.retrying) this.events.throttled(this.meta);
+    // Timers run on whole milliseconds and may fire up to 1 ms early: round up and add one.
+    this.timer = setTimeout(() => this.release(), Math.ceil(this.scanner.waitMs()) + 1);
   }
 
   private release(): void {
@@ -237,7 +241,9 @@ export class GuardedConnection extends Duplex {
     this.timer = undefined;
     this.held = undefined;
     if (held === undefined || this.destroyed) return;
+    this.retrying = true;
     this.onData(held);
+    this.retrying = false;
     if (this.held === undefined && this.endAfterHeld) {
       this.push(null);
       return;
