@@ -12,7 +12,7 @@
  * newline-separated (line protocol cannot contain a raw newline: tags come from the catalog, which
  * refuses them, and string fields are enums). Anything with dead letters is `J` + JSON.
  */
-import type { DeadLetter } from './types.js';
+import type { DeadLetter, ValidReading } from './types.js';
 
 export interface OutcomePoint {
   /** Line protocol, ms precision. */
@@ -28,6 +28,13 @@ export interface Outcome {
   readonly deviceId: string;
   readonly lines: readonly string[];
   readonly deadLetters: readonly DeadLetter[];
+  /**
+   * In memory only, never encoded: the validated readings behind `lines` and the device's district,
+   * for consumers that act on readings once they are stored (the rules stage). A decoded record has
+   * neither; `parseLine` recovers them from `lines`.
+   */
+  readonly readings?: readonly ValidReading[];
+  readonly district?: string;
 }
 
 const POINTS = 0x50; // 'P'
@@ -37,7 +44,8 @@ export function encodeOutcome(o: Outcome): Buffer {
   if (o.deadLetters.length === 0 && o.lines.length > 0) {
     return Buffer.from(`P${o.type}\t${o.deviceId}\t${o.receivedAt}\t${o.topic}\n${o.lines.join('\n')}`, 'utf8');
   }
-  return Buffer.concat([Buffer.from([JSON_RECORD]), Buffer.from(JSON.stringify(o), 'utf8')]);
+  const { readings: _r, district: _d, ...stored } = o;
+  return Buffer.concat([Buffer.from([JSON_RECORD]), Buffer.from(JSON.stringify(stored), 'utf8')]);
 }
 
 export function decodeOutcome(buf: Buffer): Outcome {

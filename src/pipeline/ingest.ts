@@ -60,7 +60,16 @@ export class IngestPipeline {
     }
     const lines = new Array<string>(readings.length);
     for (let i = 0; i < readings.length; i++) lines[i] = toLine(def, readings[i]!, device.district);
-    return { topic: msg.topic, receivedAt: msg.receivedAt, type: def.name, deviceId: topic.deviceId, lines, deadLetters: deadLetters.length ? deadLetters : NO_DEAD_LETTERS };
+    return {
+      topic: msg.topic,
+      receivedAt: msg.receivedAt,
+      type: def.name,
+      deviceId: topic.deviceId,
+      lines,
+      deadLetters: deadLetters.length ? deadLetters : NO_DEAD_LETTERS,
+      readings,
+      district: device.district,
+    };
   }
 
   private refuse(msg: RawMessage, reason: DeadLetterReason, type: string | undefined, deviceId: string | undefined, message: string): Outcome {
