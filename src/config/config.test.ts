@@ -139,6 +139,39 @@ describe('loadConfig', () => {
     expect(loadConfig({ CITYPIPE_MQTT_ALLOW_ANONYMOUS: 'false' }).mqtt.open).toBe(false);
   });
 
+  it('reads the dispatch keys: rules file, webhooks, Open311 forwarding, collection plan schedule', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'citypipe-config-'));
+    const rules = path.join(dir, 'rules.json');
+    writeFileSync(rules, '{}');
+    const c = loadConfig({
+      CITYPIPE_RULES_FILE: rules,
+      CITYPIPE_WEBHOOK_URLS: 'https://a.example/hook, http://127.0.0.1:9000/x',
+      CITYPIPE_WEBHOOK_SECRET: 'a-signing-secret-0123456789',
+      CITYPIPE_OPEN311_FORWARD_URL: 'https://city.example/open311/v2/',
+      CITYPIPE_OPEN311_API_KEY: 'key-1',
+      CITYPIPE_COLLECTION_PLAN_CRON: '30 4 * * *',
+    });
+    expect(c.dispatch).toEqual({
+      rulesFile: rules,
+      webhookUrls: ['https://a.example/hook', 'http://127.0.0.1:9000/x'],
+      webhookSecret: 'a-signing-secret-0123456789',
+      open311Forward: { url: 'https://city.example/open311/v2', apiKey: 'key-1' },
+      collectionPlanCron: '30 4 * * *',
+      eventsMax: 100_000,
+    });
+    expect(loadConfig({}).dispatch).toMatchObject({ rulesFile: undefined, webhookUrls: [], open311Forward: undefined, collectionPlanCron: '0 5 * * *' });
+  });
+
+  it('names the missing partner key of webhooks and Open311 forwarding, a bad URL, a bad schedule and a missing rules file', () => {
+    expect(failure({ CITYPIPE_WEBHOOK_URLS: 'https://a.example/hook' }).message).toMatch(/^CITYPIPE_WEBHOOK_SECRET: required with CITYPIPE_WEBHOOK_URLS/);
+    expect(failure({ CITYPIPE_WEBHOOK_URLS: 'ftp://a.example/hook', CITYPIPE_WEBHOOK_SECRET: 'x'.repeat(20) }).message).toMatch(/^CITYPIPE_WEBHOOK_URLS: expected comma-separated http\(s\) URLs/);
+    expect(failure({ CITYPIPE_OPEN311_FORWARD_URL: 'https://city.example/open311/v2' }).message).toMatch(/^CITYPIPE_OPEN311_API_KEY: required with CITYPIPE_OPEN311_FORWARD_URL/);
+    expect(failure({ CITYPIPE_COLLECTION_PLAN_CRON: 'every day' }).message).toMatch(/^CITYPIPE_COLLECTION_PLAN_CRON: expected a cron expression/);
+    expect(failure({ CITYPIPE_RULES_FILE: '/nonexistent/rules.json' }).message).toMatch(/^CITYPIPE_RULES_FILE: cannot read \/nonexistent\/rules.json: ENOENT/);
+    const secret = failure({ CITYPIPE_WEBHOOK_URLS: 'https://a.example/hook', CITYPIPE_WEBHOOK_SECRET: 'short-secret' });
+    expect(secret.message).not.toContain('short-secret');
+  });
+
   it('never echoes a secret value in an error', () => {
     const err = failure({ CITYPIPE_HTTP_TOKEN: 'sh0rt-s3cret' });
     expect(err.message).not.toContain('sh0rt-s3cret');

@@ -5,6 +5,7 @@
  */
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import path from 'node:path';
+import cron from 'node-cron';
 import { z } from 'zod';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
 import { parseAccounts, type MqttAccount } from '../security/accounts.js';
@@ -102,7 +103,30 @@ const schema = z.object({
   CITYPIPE_STOP_TIMEOUT_MS: positiveInt('a timeout in milliseconds', 3_600_000).default(30_000),
   CITYPIPE_SPOOL_MAX_BYTES: positiveInt('a size in bytes, e.g. 1073741824 for 1 GiB').default(1024 * 1024 * 1024),
   CITYPIPE_SPOOL_FSYNC: bool.default(true),
+  CITYPIPE_RULES_FILE: file('the rules file (JSON), e.g. rules/default.json').optional(),
+  CITYPIPE_WEBHOOK_URLS: z
+    .string()
+    .refine((v) => splitList(v).every((u) => /^https?:\/\/[^\s/]+/.test(u)), { error: 'expected comma-separated http(s) URLs, e.g. https://tickets.example.org/hooks/citypipe' })
+    .default(''),
+  CITYPIPE_WEBHOOK_SECRET: z
+    .string()
+    .min(16, { error: 'expected a signing secret of at least 16 characters, e.g. from `openssl rand -hex 32`' })
+    .optional(),
+  CITYPIPE_OPEN311_FORWARD_URL: url.optional(),
+  CITYPIPE_OPEN311_API_KEY: z.string().min(1).optional(),
+  CITYPIPE_COLLECTION_PLAN_CRON: z
+    .string()
+    .refine((v) => cron.validate(v), { error: 'expected a cron expression such as "0 5 * * *" (05:00 every day)' })
+    .default('0 5 * * *'),
+  CITYPIPE_EVENTS_MAX: positiveInt('a number of rule events to keep').default(100_000),
 });
+
+function splitList(v: string): string[] {
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
 
 type Raw = z.output<typeof schema>;
 
@@ -168,12 +192,25 @@ export interface Config {
     /** false only to measure what durability costs; a PUBACK then no longer means "on disk". */
     readonly fsync: boolean;
   };
+  readonly dispatch: {
+    /** The rules file; undefined = the shipped rules/default.json. */
+    readonly rulesFile: string | undefined;
+    /** Webhook receivers of ticket transitions, all signed with `webhookSecret`. */
+    readonly webhookUrls: readonly string[];
+    readonly webhookSecret: string | undefined;
+    /** The city's own Open311 endpoint (base URL) that new tickets are forwarded to. */
+    readonly open311Forward: { readonly url: string; readonly apiKey: string } | undefined;
+    /** node-cron schedule of the daily collection plan. */
+    readonly collectionPlanCron: string;
+    /** Rule events kept in the event log (oldest dropped first). */
+    readonly eventsMax: number;
+  };
 }
 
 export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
 
 /** Keys whose values are never echoed in an error message. */
-const SECRET_KEYS: ReadonlySet<string> = new Set(['CITYPIPE_HTTP_TOKEN', 'CITYPIPE_INFLUX_TOKEN']);
+const SECRET_KEYS: ReadonlySet<string> = new Set(['CITYPIPE_HTTP_TOKEN', 'CITYPIPE_INFLUX_TOKEN', 'CITYPIPE_WEBHOOK_SECRET', 'CITYPIPE_OPEN311_API_KEY']);
 
 /** A guess at what a user meant by an unknown key: the known key with the smallest edit distance. */
 function closestKey(key: string): string | undefined {
@@ -294,6 +331,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (r.CITYPIPE_MQTT_TLS_REQUIRE_CLIENT_CERT && tls?.caFile === undefined) {
     throw invalid('CITYPIPE_MQTT_TLS_REQUIRE_CLIENT_CERT', 'needs CITYPIPE_MQTT_TLS_CA (the CA that signs device certificates) and CITYPIPE_MQTT_TLS_PORT');
   }
+  const webhookUrls = splitList(r.CITYPIPE_WEBHOOK_URLS);
+  if (webhookUrls.length > 0 && r.CITYPIPE_WEBHOOK_SECRET === undefined) {
+    throw invalid('CITYPIPE_WEBHOOK_SECRET', 'required with CITYPIPE_WEBHOOK_URLS: receivers check the HMAC-SHA256 signature made with it; e.g. `openssl rand -hex 32`');
+  }
+  if ((r.CITYPIPE_OPEN311_FORWARD_URL === undefined) !== (r.CITYPIPE_OPEN311_API_KEY === undefined)) {
+    const missing = r.CITYPIPE_OPEN311_FORWARD_URL === undefined ? 'CITYPIPE_OPEN311_FORWARD_URL' : 'CITYPIPE_OPEN311_API_KEY';
+    const other = missing === 'CITYPIPE_OPEN311_API_KEY' ? 'CITYPIPE_OPEN311_FORWARD_URL' : 'CITYPIPE_OPEN311_API_KEY';
+    throw invalid(missing, `required with ${other}: forwarding needs both the city's Open311 base URL and its api_key`);
+  }
   const accounts = (parseAccounts(r.CITYPIPE_MQTT_ACCOUNTS) as { accounts: MqttAccount[] }).accounts;
   return deepFreeze({
     mqtt: {
@@ -336,6 +382,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     deadLetterMax: r.CITYPIPE_DEAD_LETTER_MAX,
     stopTimeoutMs: r.CITYPIPE_STOP_TIMEOUT_MS,
     spool: { maxBytes: r.CITYPIPE_SPOOL_MAX_BYTES, fsync: r.CITYPIPE_SPOOL_FSYNC },
+    dispatch: {
+      rulesFile: r.CITYPIPE_RULES_FILE === undefined ? undefined : readable('CITYPIPE_RULES_FILE', r.CITYPIPE_RULES_FILE, invalid),
+      webhookUrls,
+      webhookSecret: r.CITYPIPE_WEBHOOK_SECRET,
+      open311Forward:
+        r.CITYPIPE_OPEN311_FORWARD_URL === undefined ? undefined : { url: r.CITYPIPE_OPEN311_FORWARD_URL, apiKey: r.CITYPIPE_OPEN311_API_KEY! },
+      collectionPlanCron: r.CITYPIPE_COLLECTION_PLAN_CRON,
+      eventsMax: r.CITYPIPE_EVENTS_MAX,
+    },
   });
 }
 
