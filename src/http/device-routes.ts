@@ -1,0 +1,241 @@
+/**
+ * Devices as operators ask about them: the catalog with each device's health (ok, alert, offline,
+ * unknown), one device with its latest values, districts at a glance, and the latest reading of every
+ * device. Every route shows locations, so every route needs the bearer token.
+ */
+import type { FastifyInstance } from 'fastify';
+// Route schemas carry OpenAPI tags and summaries (types from @fastify/swagger).
+import type {} from '@fastify/swagger';
+import type { DeviceRecord } from '../catalog/types.js';
+import { deviceTypeNames } from '../device-types/registry.js';
+import type { ActiveAlert } from '../dispatch/types.js';
+import type { LatestReading } from '../devices/latest-readings.js';
+
+export type DeviceState = 'ok' | 'alert' | 'offline' | 'unknown';
+const STATES: readonly DeviceState[] = ['ok', 'alert', 'offline', 'unknown'];
+const OFFLINE_RULE = 'device.offline';
+
+export interface DeviceRouteDeps {
+  devices(): readonly DeviceRecord[];
+  latest: { get(id: string): LatestReading | undefined };
+  /** Raised alerts, by device; computed once per request. */
+  alerts(): ReadonlyMap<string, readonly ActiveAlert[]>;
+  /** Open ticket ids, by device. */
+  openTickets(): ReadonlyMap<string, readonly string[]>;
+}
+
+/** A device's health: offline beats alert; never heard from is unknown. */
+export function deviceState(alerts: readonly ActiveAlert[] | undefined, latest: LatestReading | undefined): DeviceState {
+  if (alerts?.some((a) => a.rule === OFFLINE_RULE)) return 'offline';
+  if (alerts && alerts.length > 0) return 'alert';
+  return latest ? 'ok' : 'unknown';
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+const fieldsSchema = { type: 'object', additionalProperties: { type: ['number', 'string'] } } as const;
+const deviceSummarySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    type: { type: 'string', enum: [...deviceTypeNames] },
+    district: { type: 'string' },
+    lat: { type: 'number' },
+    lon: { type: 'number' },
+    address: { type: ['string', 'null'] },
+    reportingIntervalS: { type: 'integer' },
+    revoked: { type: 'boolean' },
+    state: { type: 'string', enum: [...STATES] },
+    lastSeen: { type: ['string', 'null'], format: 'date-time', description: 'Device time of its latest reading' },
+    alerts: { type: 'array', items: { type: 'string' }, description: 'Rules raised for it now' },
+    openTickets: { type: 'array', items: { type: 'string' }, description: 'service_request_id of its open tickets' },
+  },
+  required: ['id', 'type', 'district', 'lat', 'lon', 'state', 'lastSeen', 'alerts', 'openTickets'],
+} as const;
+const latestSchema = {
+  type: 'object',
+  properties: {
+    deviceId: { type: 'string' },
+    type: { type: 'string' },
+    district: { type: 'string' },
+    time: { type: 'string', format: 'date-time', description: 'Device time of the reading' },
+    receivedAt: { type: 'string', format: 'date-time' },
+    fields: fieldsSchema,
+  },
+  required: ['deviceId', 'type', 'time', 'receivedAt', 'fields'],
+} as const;
+const errorSchema = { type: 'object', properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' } } } as const;
+
+interface ListQuery {
+  district?: string;
+  type?: string;
+  state?: DeviceState;
+  limit?: number;
+  offset?: number;
+}
+
+export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRouteDeps): void {
+  const summary = (d: DeviceRecord, alerts: ReadonlyMap<string, readonly ActiveAlert[]>, tickets: ReadonlyMap<string, readonly string[]>) => {
+    const latest = deps.latest.get(d.id);
+    const raised = alerts.get(d.id);
+    return {
+      id: d.id,
+      type: d.type,
+      district: d.district,
+      lat: d.location.lat,
+      lon: d.location.lon,
+      address: d.address ?? null,
+      reportingIntervalS: d.reportingIntervalS,
+      revoked: d.revokedAt !== undefined,
+      state: deviceState(raised, latest),
+      lastSeen: iso(latest?.timeMs),
+      alerts: (raised ?? []).map((a) => a.rule),
+      openTickets: [...(tickets.get(d.id) ?? [])],
+    };
+  };
+
+  app.get<{ Querystring: ListQuery }>(
+    '/api/devices',
+    {
+      config: { protected: true },
+      schema: {
+        tags: ['devices'],
+        summary: 'Devices of the catalog with their health, filtered by district, type or state',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            district: { type: 'string' },
+            type: { type: 'string', enum: [...deviceTypeNames] },
+            state: { type: 'string', enum: [...STATES] },
+            limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 },
+            offset: { type: 'integer', minimum: 0, default: 0 },
+          },
+        },
+        response: { 200: { type: 'object', properties: { total: { type: 'integer' }, items: { type: 'array', items: deviceSummarySchema } }, required: ['total', 'items'] } },
+      },
+    },
+    async (req) => {
+      const { district, type, state, limit = 1000, offset = 0 } = req.query;
+      const alerts = deps.alerts();
+      const tickets = deps.openTickets();
+      const items = deps
+        .devices()
+        .filter((d) => (district === undefined || d.district === district) && (type === undefined || d.type === type))
+        .map((d) => summary(d, alerts, tickets))
+        .filter((d) => state === undefined || d.state === state);
+      return { total: items.length, items: items.slice(offset, offset + limit) };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/devices/:id',
+    {
+      config: { protected: true },
+      schema: {
+        tags: ['devices'],
+        summary: 'One device: catalog entry, health, raised alerts, open tickets and its latest values',
+        params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              ...deviceSummarySchema.properties,
+              attributes: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
+              latest: { anyOf: [latestSchema, { type: 'null' }] },
+              alertDetails: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { rule: { type: 'string' }, since: { type: 'string', format: 'date-time' }, value: { type: ['number', 'string', 'null'] }, flapping: { type: 'boolean' } },
+                },
+              },
+            },
+          },
+          404: errorSchema,
+        },
+      },
+    },
+    async (req, reply) => {
+      const d = deps.devices().find((x) => x.id === req.params.id);
+      if (!d) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `device "${req.params.id}" is not in the catalog` });
+      const alerts = deps.alerts();
+      const latest = deps.latest.get(d.id);
+      return {
+        ...summary(d, alerts, deps.openTickets()),
+        attributes: d.attributes,
+        latest: latest ? latestView(latest, d.district) : null,
+        alertDetails: (alerts.get(d.id) ?? []).map((a) => ({ rule: a.rule, since: iso(a.since), value: a.value ?? null, flapping: a.flapping })),
+      };
+    },
+  );
+
+  app.get(
+    '/api/districts',
+    {
+      config: { protected: true },
+      schema: {
+        tags: ['devices'],
+        summary: 'Every district: devices per type and per state',
+        response: {
+          200: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                district: { type: 'string' },
+                devices: { type: 'integer' },
+                byType: { type: 'object', additionalProperties: { type: 'integer' } },
+                byState: { type: 'object', additionalProperties: { type: 'integer' } },
+              },
+            },
+          },
+        },
+      },
+    },
+    async () => {
+      const alerts = deps.alerts();
+      const out = new Map<string, { district: string; devices: number; byType: Record<string, number>; byState: Record<string, number> }>();
+      for (const d of deps.devices()) {
+        let row = out.get(d.district);
+        if (!row) out.set(d.district, (row = { district: d.district, devices: 0, byType: {}, byState: {} }));
+        const state = deviceState(alerts.get(d.id), deps.latest.get(d.id));
+        row.devices++;
+        row.byType[d.type] = (row.byType[d.type] ?? 0) + 1;
+        row.byState[state] = (row.byState[state] ?? 0) + 1;
+      }
+      return [...out.values()].sort((a, b) => a.district.localeCompare(b.district));
+    },
+  );
+
+  app.get<{ Querystring: { district?: string; type?: string } }>(
+    '/api/readings/latest',
+    {
+      config: { protected: true },
+      schema: {
+        tags: ['devices'],
+        summary: 'The latest reading of every device that has reported, by district or type',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { district: { type: 'string' }, type: { type: 'string', enum: [...deviceTypeNames] } },
+        },
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: latestSchema } } } },
+      },
+    },
+    async (req) => {
+      const { district, type } = req.query;
+      const items = [];
+      for (const d of deps.devices()) {
+        if ((district !== undefined && d.district !== district) || (type !== undefined && d.type !== type)) continue;
+        const latest = deps.latest.get(d.id);
+        if (latest) items.push(latestView(latest, d.district));
+      }
+      return { items };
+    },
+  );
+}
+
+function latestView(l: LatestReading, district: string) {
+  return { deviceId: l.deviceId, type: l.type, district, time: new Date(l.timeMs).toISOString(), receivedAt: new Date(l.receivedAt).toISOString(), fields: l.fields };
+}
