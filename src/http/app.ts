@@ -8,6 +8,7 @@ import { DeadLetterReasons, type DeadLetterReason } from '../errors/catalog.js';
 import type { ReplayResult } from '../pipeline/replay.js';
 import type { IngestStats } from '../observability/metrics.js';
 import { BODY_LIMIT_BYTES, registerHttpSecurity, type HttpSecurityOptions } from './security.js';
+import { registerDispatchRoutes, type DispatchRouteDeps } from './dispatch-routes.js';
 
 /** What the HTTP layer reads from the running service. */
 export interface AppDeps {
@@ -21,6 +22,8 @@ export interface AppDeps {
   replayDeadLetters(q: { reason?: DeadLetterReason | undefined; limit?: number | undefined }): Promise<ReplayResult>;
   /** Rate limit, bearer token for protected routes, security headers (security.ts). */
   security: HttpSecurityOptions;
+  /** Tickets, Open311 and rule events (dispatch-routes.ts); absent = those routes are not served. */
+  dispatch?: DispatchRouteDeps | undefined;
 }
 
 const deadLetterSchema = {
@@ -184,6 +187,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
     async (req) => deps.replayDeadLetters({ reason: req.body?.reason, limit: req.body?.limit }),
   );
+
+  if (deps.dispatch) registerDispatchRoutes(app, deps.dispatch);
 
   return app;
 }

@@ -15,7 +15,7 @@ const ingest = new IngestPipeline({
 });
 
 function outcome(payload: unknown): Outcome {
-  const o = ingest.decide({ topic: `city/waste-bin/${bin.id}/telemetry`, payload: Buffer.from(JSON.stringify(payload)), receivedAt: Date.now(), clientId: bin.id, qos: 1 });
+  const o = ingest.decide({ topic: `city/waste-bin/${bin.id}/telemetry`, payload: Buffer.from(JSON.stringify(payload)), receivedAt: Date.now(), clientId: bin.id, username: bin.id });
   if (!o) throw new Error('no outcome');
   return o;
 }

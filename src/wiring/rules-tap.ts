@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Outcome } from '../ingest/outcome.js';
 import type { RuleInput } from '../dispatch/types.js';
 import { readingFromLine } from './stored-readings.js';
+import { ErrorCodes } from '../errors/catalog.js';
 
 export interface RulesTapOptions {
   /** Called with each batch, in stored order. A throw is logged and the batch is not retried. */
@@ -63,7 +64,7 @@ export class RulesTap {
       } catch (err) {
         // A rules or ticket failure must never stop ingest; the readings are stored either way.
         this.failures++;
-        this.opts.log.error({ err, readings: batch.length, failures: this.failures, code: 'CP_ERR_DISPATCH' }, 'dispatch could not evaluate a batch of stored readings');
+        this.opts.log.error({ err, readings: batch.length, failures: this.failures, code: ErrorCodes.DISPATCH.code }, 'dispatch could not evaluate a batch of stored readings');
       }
     }
   }
