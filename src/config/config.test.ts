@@ -153,19 +153,21 @@ describe('loadConfig', () => {
     });
     expect(c.dispatch).toEqual({
       rulesFile: rules,
-      webhookUrls: ['https://a.example/hook', 'http://127.0.0.1:9000/x'],
-      webhookSecret: 'a-signing-secret-0123456789',
-      open311Forward: { url: 'https://city.example/open311/v2', apiKey: 'key-1' },
+      deliveryTargets: [
+        { kind: 'webhook', name: 'webhook:https://a.example/hook', url: 'https://a.example/hook', secret: 'a-signing-secret-0123456789' },
+        { kind: 'webhook', name: 'webhook:http://127.0.0.1:9000/x', url: 'http://127.0.0.1:9000/x', secret: 'a-signing-secret-0123456789' },
+        expect.objectContaining({ kind: 'open311', name: 'open311', apiKey: 'key-1' }),
+      ],
       collectionPlanCron: '30 4 * * *',
       eventsMax: 100_000,
     });
-    expect(loadConfig({}).dispatch).toMatchObject({ rulesFile: undefined, webhookUrls: [], open311Forward: undefined, collectionPlanCron: '0 5 * * *' });
+    expect(loadConfig({}).dispatch).toMatchObject({ rulesFile: undefined, deliveryTargets: [], collectionPlanCron: '0 5 * * *' });
   });
 
   it('names the missing partner key of webhooks and Open311 forwarding, a bad URL, a bad schedule and a missing rules file', () => {
-    expect(failure({ CITYPIPE_WEBHOOK_URLS: 'https://a.example/hook' }).message).toMatch(/^CITYPIPE_WEBHOOK_SECRET: required with CITYPIPE_WEBHOOK_URLS/);
+    expect(failure({ CITYPIPE_WEBHOOK_URLS: 'https://a.example/hook' }).message).toMatch(/^CITYPIPE_WEBHOOK_SECRET: is required when CITYPIPE_WEBHOOK_URLS is set/);
     expect(failure({ CITYPIPE_WEBHOOK_URLS: 'ftp://a.example/hook', CITYPIPE_WEBHOOK_SECRET: 'x'.repeat(20) }).message).toMatch(/^CITYPIPE_WEBHOOK_URLS: expected comma-separated http\(s\) URLs/);
-    expect(failure({ CITYPIPE_OPEN311_FORWARD_URL: 'https://city.example/open311/v2' }).message).toMatch(/^CITYPIPE_OPEN311_API_KEY: required with CITYPIPE_OPEN311_FORWARD_URL/);
+    expect(failure({ CITYPIPE_OPEN311_FORWARD_URL: 'https://city.example/open311/v2' }).message).toMatch(/^CITYPIPE_OPEN311_API_KEY: is required when CITYPIPE_OPEN311_FORWARD_URL is set/);
     expect(failure({ CITYPIPE_COLLECTION_PLAN_CRON: 'every day' }).message).toMatch(/^CITYPIPE_COLLECTION_PLAN_CRON: expected a cron expression/);
     expect(failure({ CITYPIPE_RULES_FILE: '/nonexistent/rules.json' }).message).toMatch(/^CITYPIPE_RULES_FILE: cannot read \/nonexistent\/rules.json: ENOENT/);
     const secret = failure({ CITYPIPE_WEBHOOK_URLS: 'https://a.example/hook', CITYPIPE_WEBHOOK_SECRET: 'short-secret' });

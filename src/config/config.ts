@@ -10,6 +10,8 @@ import { z } from 'zod';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
 import { parseAccounts, type MqttAccount } from '../security/accounts.js';
 import type { MqttLimits } from '../broker/broker.js';
+import { deliveryTargetsFrom } from '../delivery/config.js';
+import type { DeliveryTarget } from '../delivery/types.js';
 
 const port = (hint: string) =>
   z.coerce
@@ -114,6 +116,7 @@ const schema = z.object({
     .optional(),
   CITYPIPE_OPEN311_FORWARD_URL: url.optional(),
   CITYPIPE_OPEN311_API_KEY: z.string().min(1).optional(),
+  CITYPIPE_OPEN311_JURISDICTION_ID: z.string().min(1).optional(),
   CITYPIPE_COLLECTION_PLAN_CRON: z
     .string()
     .refine((v) => cron.validate(v), { error: 'expected a cron expression such as "0 5 * * *" (05:00 every day)' })
@@ -195,11 +198,8 @@ export interface Config {
   readonly dispatch: {
     /** The rules file; undefined = the shipped rules/default.json. */
     readonly rulesFile: string | undefined;
-    /** Webhook receivers of ticket transitions, all signed with `webhookSecret`. */
-    readonly webhookUrls: readonly string[];
-    readonly webhookSecret: string | undefined;
-    /** The city's own Open311 endpoint (base URL) that new tickets are forwarded to. */
-    readonly open311Forward: { readonly url: string; readonly apiKey: string } | undefined;
+    /** Webhook receivers and the city's Open311 endpoint that ticket transitions are delivered to. */
+    readonly deliveryTargets: readonly DeliveryTarget[];
     /** node-cron schedule of the daily collection plan. */
     readonly collectionPlanCron: string;
     /** Rule events kept in the event log (oldest dropped first). */
@@ -331,15 +331,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (r.CITYPIPE_MQTT_TLS_REQUIRE_CLIENT_CERT && tls?.caFile === undefined) {
     throw invalid('CITYPIPE_MQTT_TLS_REQUIRE_CLIENT_CERT', 'needs CITYPIPE_MQTT_TLS_CA (the CA that signs device certificates) and CITYPIPE_MQTT_TLS_PORT');
   }
-  const webhookUrls = splitList(r.CITYPIPE_WEBHOOK_URLS);
-  if (webhookUrls.length > 0 && r.CITYPIPE_WEBHOOK_SECRET === undefined) {
-    throw invalid('CITYPIPE_WEBHOOK_SECRET', 'required with CITYPIPE_WEBHOOK_URLS: receivers check the HMAC-SHA256 signature made with it; e.g. `openssl rand -hex 32`');
-  }
-  if ((r.CITYPIPE_OPEN311_FORWARD_URL === undefined) !== (r.CITYPIPE_OPEN311_API_KEY === undefined)) {
-    const missing = r.CITYPIPE_OPEN311_FORWARD_URL === undefined ? 'CITYPIPE_OPEN311_FORWARD_URL' : 'CITYPIPE_OPEN311_API_KEY';
-    const other = missing === 'CITYPIPE_OPEN311_API_KEY' ? 'CITYPIPE_OPEN311_FORWARD_URL' : 'CITYPIPE_OPEN311_API_KEY';
-    throw invalid(missing, `required with ${other}: forwarding needs both the city's Open311 base URL and its api_key`);
-  }
+  // Checked here so that a bad delivery setting stops the start naming its key.
+  const deliveryTargets = deliveryTargetsFrom(r);
   const accounts = (parseAccounts(r.CITYPIPE_MQTT_ACCOUNTS) as { accounts: MqttAccount[] }).accounts;
   return deepFreeze({
     mqtt: {
@@ -384,10 +377,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     spool: { maxBytes: r.CITYPIPE_SPOOL_MAX_BYTES, fsync: r.CITYPIPE_SPOOL_FSYNC },
     dispatch: {
       rulesFile: r.CITYPIPE_RULES_FILE === undefined ? undefined : readable('CITYPIPE_RULES_FILE', r.CITYPIPE_RULES_FILE, invalid),
-      webhookUrls,
-      webhookSecret: r.CITYPIPE_WEBHOOK_SECRET,
-      open311Forward:
-        r.CITYPIPE_OPEN311_FORWARD_URL === undefined ? undefined : { url: r.CITYPIPE_OPEN311_FORWARD_URL, apiKey: r.CITYPIPE_OPEN311_API_KEY! },
+      deliveryTargets,
       collectionPlanCron: r.CITYPIPE_COLLECTION_PLAN_CRON,
       eventsMax: r.CITYPIPE_EVENTS_MAX,
     },

@@ -50,6 +50,10 @@ export const ErrorCodes = {
   DISPATCH: spec('CP_ERR_DISPATCH', true, 'rules, tickets or the event log could not take a batch of stored readings; the readings are stored either way'),
   TICKET_NOT_FOUND: spec('CP_ERR_TICKET_NOT_FOUND', false, 'no ticket has this service_request_id'),
   TICKET_CLOSED: spec('CP_ERR_TICKET_CLOSED', false, 'the ticket is already closed'),
+  DELIVERY_RETRYING: spec('CP_ERR_DELIVERY_RETRYING', true, 'a webhook or Open311 receiver is down, slow or busy; the message waits in the outbox and is retried'),
+  DELIVERY_REJECTED: spec('CP_ERR_DELIVERY_REJECTED', false, 'a receiver refused a message (4xx); it is kept as failed and can be sent again'),
+  DELIVERY_STORE: spec('CP_ERR_DELIVERY_STORE', true, 'the delivery outbox could not be read or written; retried'),
+  DELIVERY_LISTENER: spec('CP_ERR_DELIVERY_LISTENER', true, 'a delivery callback (metrics) threw; deliveries go on'),
   HTTP_INTERNAL: spec('CP_ERR_HTTP_INTERNAL', true, 'an HTTP request failed inside citypipe; the log has the cause'),
 } as const;
 
