@@ -5,8 +5,9 @@
 #   npm run setup                      influxdb (local InfluxDB for the demo and the tests),
 #                                      mosquitto-clients (mosquitto_pub / mosquitto_sub)
 #   npm run setup -- --with-test-tools also victoria-metrics (a second server that speaks the
-#                                      InfluxDB v2 write API, for the v2 write-path tests) and
-#                                      mosquitto (the reference broker for benchmarks)
+#                                      InfluxDB v2 write API, for the v2 write-path tests),
+#                                      mosquitto (the reference broker for benchmarks) and
+#                                      docker-compose (validates docker-compose.yml; no engine needed)
 #
 # Without root: install the packages yourself (`sudo apt-get install influxdb mosquitto-clients`),
 # then run `npm ci`. The script never uses sudo on its own.
@@ -14,7 +15,7 @@ set -euo pipefail
 
 packages=(influxdb influxdb-client mosquitto-clients)
 if [[ "${1:-}" == "--with-test-tools" ]]; then
-  packages+=(victoria-metrics mosquitto)
+  packages+=(victoria-metrics mosquitto docker-compose)
 fi
 
 missing=()

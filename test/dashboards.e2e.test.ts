@@ -1,0 +1,441 @@
+/**
+ * Every query of every provisioned Grafana board, against real data: the real service takes a
+ * simulated fleet (all three device types, two simulated hours at 720× speed) and a few scripted
+ * devices over MQTT and writes them to the run's InfluxDB; then every panel target, annotation and
+ * template-variable query is expanded as Grafana expands it and must answer with the columns its
+ * panel reads.
+ *
+ * Seeded directly by this test, because the service does not write them yet (switch each to the
+ * service's own writes once it does):
+ * - `citypipe`: `selfStatsLines()` of snapshots built from the running service's /api/stats and
+ *   /metrics (open tickets by service are invented to match the seeded events);
+ * - `device_state`: `deviceStateLines()` of the catalog, states matching the seeded events;
+ * - `events` and `collection_plan`: lines of the shapes in CONTRACT §4 and docs/OPERATORS.md.
+ */
+import path from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { quoteString, escapeTag } from '../src/sink/influx/line-protocol.js';
+import { deviceStateLines, selfStatsLines, type DeviceMapEntry, type SelfStatsSnapshot, type TypeTotals } from '../src/observability/self-stats.js';
+import { startFleet, type Fleet } from '../simulators/fleet.js';
+import { DeadLetterReasons } from '../src/errors/catalog.js';
+import {
+  boardQueries,
+  describeFailures,
+  expandQuery,
+  loadDashboards,
+  problemWith,
+  roundInterval,
+  runInfluxql,
+  type BoardQuery,
+  type Dashboard,
+  type ExpandContext,
+  type QueryProblem,
+} from './helpers/grafana.js';
+import { connectDevice, startTestService, telemetryTopic, testDevice, type RunningService, type TestDevice } from './helpers/service.js';
+import { root } from './helpers/cli.js';
+import { waitFor } from './helpers/wait.js';
+
+const influxUrl = inject('influxUrl');
+const boardsDir = path.join(root, 'grafana', 'dashboards');
+const HOUR = 3_600_000;
+
+const districts = ['centrum', 'noord', 'nieuw-west'];
+const fleetDevices: TestDevice[] = districts.flatMap((d) => [
+  testDevice('waste-bin', d, { binCapacity: 240, wasteKind: 'organic' }),
+  testDevice('parking-meter', d, { bays: 10, tariffZone: '1' }),
+  testDevice('streetlight', d, { powerRating: 60 }),
+]);
+// Scripted devices: conditions a short simulated run may not reach (a full bin, a jammed meter, a
+// day-burner, a failed lamp with low mains), so every panel has something to show.
+const fullBin = testDevice('waste-bin', 'centrum', { binCapacity: 240 });
+const jammedMeter = testDevice('parking-meter', 'zuid', { bays: 10 });
+const dayBurner = testDevice('streetlight', 'noord', { powerRating: 60 });
+const failedLamp = testDevice('streetlight', 'nieuw-west', { powerRating: 60 });
+const darkLamp = testDevice('streetlight', 'centrum', { powerRating: 60 });
+const dimmedLamp = testDevice('streetlight', 'zuid', { powerRating: 60 });
+const scripted = [fullBin, jammedMeter, dayBurner, failedLamp, darkLamp, dimmedLamp];
+const allDevices = [...fleetDevices, ...scripted];
+
+let svc: RunningService;
+let fleet: Fleet | undefined;
+const clients: MqttClient[] = [];
+let testStart: number;
+
+async function writeLines(lines: string[]): Promise<void> {
+  const res = await fetch(`${influxUrl}/write?db=${svc.db}&precision=ms`, { method: 'POST', body: lines.join('\n') });
+  if (res.status !== 204) throw new Error(`write refused (${res.status}): ${await res.text()}`);
+}
+
+// ------------------------------------------------------------------ self-stats from the real service
+
+interface ApiStats {
+  received: number;
+  recovered: number;
+  written: number;
+  deadLettered: number;
+  pending: number;
+  refused: number;
+  oldestPendingAgeS: number;
+  spoolBytes: number;
+  deadLettersByReason: Record<string, number>;
+}
+
+/** Every reason, 0 where none is held, as the service should list them (a reason first seen would otherwise have no "before"). */
+const withAllReasons = (held: Record<string, number>) => ({ ...Object.fromEntries(DeadLetterReasons.map((r) => [r, 0])), ...held });
+
+/** Prometheus samples: `name{labels}` → value. */
+async function promSamples(): Promise<Map<string, number>> {
+  const text = await (await fetch(`${svc.httpUrl}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || !line.trim()) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+const sumOf = (samples: Map<string, number>, prefix: string, filter: (key: string) => boolean = () => true) =>
+  [...samples].filter(([k]) => k.startsWith(prefix) && filter(k)).reduce((s, [, v]) => s + v, 0);
+
+let previousWrites = { count: 0, sum: 0, lines: 0, failed: 0, buckets: new Map<string, number>() };
+/** Open tickets the seeded events stand for (the ticket stage is not wired into the service yet). */
+const openTickets = { 'waste.collect': 1, 'parking.repair': 1, 'parking.coins': 1, 'light.dayburner': 1, 'light.repair': 1, 'light.electrical': 1, 'device.battery': 0, 'device.offline': 1 };
+
+/** A snapshot as the service will build it, from what it shows on /api/stats and /metrics. */
+async function serviceSnapshot(): Promise<SelfStatsSnapshot> {
+  const stats = (await (await fetch(`${svc.httpUrl}/api/stats`)).json()) as ApiStats;
+  const m = await promSamples();
+  const byType: Record<string, TypeTotals> = {};
+  for (const type of ['waste-bin', 'parking-meter', 'streetlight']) {
+    const label = `type="${type}"`;
+    byType[type] = {
+      received: sumOf(m, 'citypipe_readings_received_total{', (k) => k.includes(label)),
+      written: sumOf(m, 'citypipe_readings_written_total{', (k) => k.includes(label)),
+      deadLettered: sumOf(m, 'citypipe_readings_dead_lettered_total{', (k) => k.includes(label)),
+    };
+  }
+  // The window since the previous snapshot, from the write-duration histogram.
+  const count = sumOf(m, 'citypipe_influx_write_duration_seconds_count');
+  const sum = sumOf(m, 'citypipe_influx_write_duration_seconds_sum');
+  const lines = m.get('citypipe_influx_batch_lines_sum') ?? 0;
+  const failedNow = sumOf(m, 'citypipe_influx_write_duration_seconds_count{outcome="error"');
+  const buckets = new Map([...m].filter(([k]) => k.startsWith('citypipe_influx_write_duration_seconds_bucket')));
+  const requests = count - previousWrites.count;
+  // The histogram only bounds the longest request: the smallest bucket that holds every request of the window.
+  let maxMs: number | undefined;
+  for (const [k, v] of buckets) {
+    const le = /le="([^"]+)"/.exec(k)?.[1];
+    if (le && le !== '+Inf' && requests > 0 && v - (previousWrites.buckets.get(k) ?? 0) === requests) maxMs = Math.min(maxMs ?? Infinity, Number(le) * 1000);
+  }
+  const writes: SelfStatsSnapshot['writes'] = { requests, failed: failedNow - previousWrites.failed, lines: lines - previousWrites.lines };
+  if (requests > 0) {
+    writes.meanDurationMs = ((sum - previousWrites.sum) / requests) * 1000;
+    writes.maxDurationMs = Math.max(writes.meanDurationMs, maxMs ?? writes.meanDurationMs);
+  }
+  previousWrites = { count, sum, lines, failed: failedNow, buckets };
+  return {
+    received: stats.received,
+    recovered: stats.recovered,
+    written: stats.written,
+    deadLettered: stats.deadLettered,
+    refused: stats.refused,
+    pending: stats.pending,
+    spoolBytes: stats.spoolBytes,
+    oldestPendingAgeS: stats.oldestPendingAgeS,
+    byType,
+    deadLettersByReason: withAllReasons(stats.deadLettersByReason),
+    writes,
+    ...(count > 0 ? { lastWrite: { durationMs: writes.meanDurationMs ?? 0, lines: count > 0 ? lines / count : 0, ok: true } } : {}),
+    openTicketsByService: openTickets,
+    connectedDevices: m.get('citypipe_mqtt_connections') ?? 0,
+    mqttConnections: m.get('citypipe_mqtt_connections') ?? 0,
+  };
+}
+
+// ------------------------------------------------------------------ scripted readings, events, plan
+
+async function publish(device: TestDevice, readings: Record<string, unknown>[] | string): Promise<void> {
+  const c = await connectDevice(svc.mqttUrl, device);
+  clients.push(c);
+  await c.publishAsync(telemetryTopic(device), typeof readings === 'string' ? readings : JSON.stringify(readings), { qos: 1 });
+}
+
+async function publishScripted(now: number): Promise<void> {
+  const at = (agoMin: number) => now - agoMin * 60_000;
+  await publish(fullBin, [
+    { ts: at(90), seq: 1, fillingLevel: 0.55, temperature: 18, status: 'ok', methaneConcentration: 3 },
+    { ts: at(30), seq: 2, fillingLevel: 0.86, temperature: 21, status: 'ok', methaneConcentration: 4 },
+    { ts: at(5), seq: 3, fillingLevel: 0.92, temperature: 24, status: 'lidOpen', methaneConcentration: 5 },
+  ]);
+  await publish(jammedMeter, [
+    { ts: at(100), seq: 1, totalSpotNumber: 10, availableSpotNumber: 4, status: 'ok', coinBoxLevel: 0.88, transactions: 3, revenue: 750 },
+    { ts: at(40), seq: 2, totalSpotNumber: 10, availableSpotNumber: 1, status: 'coinJam', coinBoxLevel: 0.95, transactions: 1, revenue: 250 },
+  ]);
+  await publish(dayBurner, [
+    { ts: at(80), seq: 1, powerState: 'on', status: 'ok', illuminanceLevel: 1, powerConsumption: 58, voltage: 231, ambientLight: 15000, energyConsumed: 100 },
+    { ts: at(20), seq: 2, powerState: 'on', status: 'ok', illuminanceLevel: 1, powerConsumption: 59, voltage: 230, ambientLight: 18000, energyConsumed: 100.06 },
+  ]);
+  await publish(failedLamp, [
+    { ts: at(70), seq: 1, powerState: 'on', status: 'ok', powerConsumption: 55, voltage: 229, energyConsumed: 40 },
+    { ts: at(10), seq: 2, powerState: 'on', status: 'defectiveLamp', powerConsumption: 1.5, voltage: 199, energyConsumed: 40.05 },
+  ]);
+  await publish(darkLamp, [{ ts: at(15), seq: 1, powerState: 'off', status: 'ok', powerConsumption: 0, voltage: 232, energyConsumed: 12, ambientLight: 9000 }]);
+  await publish(dimmedLamp, [{ ts: at(15), seq: 1, powerState: 'low', status: 'ok', illuminanceLevel: 0.4, powerConsumption: 24, voltage: 228, energyConsumed: 7 }]);
+}
+
+/** Dead letters, so the pipeline board has reasons to show. */
+async function publishRejected(now: number): Promise<void> {
+  await publish(fullBin, [{ ts: now - 3 * 60_000, seq: 4, fillingLevel: 1.5 }]);
+  await publish(jammedMeter, 'not json');
+}
+
+interface EventSpec {
+  device: TestDevice;
+  rule: string;
+  severity: 'info' | 'warning' | 'urgent';
+  state: 'raised' | 'cleared';
+  atMs: number;
+  value: string;
+  ticketId: string;
+  message: string;
+}
+
+/** `events` exactly as CONTRACT §4 has it: value always a string. */
+function eventLine(e: EventSpec): string {
+  const r = e.device.record;
+  return (
+    `events,device_id=${escapeTag(r.id)},district=${escapeTag(r.district)},rule=${escapeTag(e.rule)},severity=${e.severity},state=${e.state} ` +
+    `value=${quoteString(e.value)},ticket_id=${quoteString(e.ticketId)},message=${quoteString(e.message)} ${e.atMs}`
+  );
+}
+
+function seedEvents(now: number): string[] {
+  const at = (agoMin: number) => now - agoMin * 60_000;
+  const [fleetBin, fleetMeter, fleetLight] = fleetDevices;
+  const events: EventSpec[] = [
+    { device: fullBin, rule: 'waste.collect', severity: 'info', state: 'raised', atMs: at(30), value: '0.86', ticketId: 'REQ-1', message: 'Collect a full waste bin: fillingLevel 0.86 ≥ 0.8' },
+    { device: fleetBin!, rule: 'waste.collect', severity: 'info', state: 'raised', atMs: at(110), value: '0.81', ticketId: 'REQ-2', message: 'Collect a full waste bin: fillingLevel 0.81 ≥ 0.8' },
+    { device: fleetBin!, rule: 'waste.collect', severity: 'info', state: 'cleared', atMs: at(60), value: '0.05', ticketId: 'REQ-2', message: 'fillingLevel 0.05 < 0.3' },
+    { device: jammedMeter, rule: 'parking.repair', severity: 'warning', state: 'raised', atMs: at(40), value: 'coinJam', ticketId: 'REQ-3', message: 'Meter needs repair: status coinJam' },
+    { device: jammedMeter, rule: 'parking.coins', severity: 'info', state: 'raised', atMs: at(40), value: '0.95', ticketId: 'REQ-4', message: 'Empty the coin box: coinBoxLevel 0.95 ≥ 0.9' },
+    { device: fleetMeter!, rule: 'parking.repair', severity: 'warning', state: 'cleared', atMs: at(50), value: 'ok', ticketId: 'REQ-5', message: 'status ok' },
+    { device: dayBurner, rule: 'light.dayburner', severity: 'warning', state: 'raised', atMs: at(20), value: 'on', ticketId: 'REQ-6', message: 'Lamp on while the sun is up for 30 min' },
+    { device: failedLamp, rule: 'light.repair', severity: 'warning', state: 'raised', atMs: at(10), value: 'defectiveLamp', ticketId: 'REQ-7', message: 'Lamp needs repair: status defectiveLamp' },
+    { device: failedLamp, rule: 'light.electrical', severity: 'urgent', state: 'raised', atMs: at(10), value: '199', ticketId: 'REQ-8', message: 'voltage 199 V outside 207..253 V' },
+    { device: fleetLight!, rule: 'light.electrical', severity: 'urgent', state: 'cleared', atMs: at(25), value: '230', ticketId: 'REQ-9', message: 'voltage 230 V back within 207..253 V' },
+    { device: fleetLight!, rule: 'device.offline', severity: 'warning', state: 'raised', atMs: at(12), value: '1800', ticketId: 'REQ-10', message: 'silent for 30 min' },
+    { device: fleetMeter!, rule: 'device.battery', severity: 'info', state: 'raised', atMs: at(95), value: '0.12', ticketId: 'REQ-11', message: 'batteryLevel 0.12 < 0.15' },
+    { device: fleetMeter!, rule: 'device.battery', severity: 'info', state: 'cleared', atMs: at(35), value: '0.98', ticketId: 'REQ-11', message: 'battery replaced' },
+  ];
+  return events.map(eventLine);
+}
+
+/** `collection_plan` of one plan run: every point of a run has the run's time. */
+function seedCollectionPlan(runAt: number): string[] {
+  const bins = allDevices.filter((d) => d.record.type === 'waste-bin');
+  return bins.map((d, i) => {
+    const r = d.record;
+    const fill = d === fullBin ? 0.92 : 0.5 + i / 20;
+    return `collection_plan,device_id=${escapeTag(r.id)},district=${escapeTag(r.district)} order=${i + 1}i,hours_to_full=${((1 - fill) * 40).toFixed(1)},lat=${r.location.lat},lon=${r.location.lon},filling_level=${fill} ${runAt}`;
+  });
+}
+
+function deviceMap(): DeviceMapEntry[] {
+  const alert = new Set([fullBin, jammedMeter, dayBurner, failedLamp]);
+  const offline = new Set([fleetDevices[2]]);
+  return allDevices.map((d) => ({
+    deviceId: d.record.id,
+    type: d.record.type,
+    district: d.record.district,
+    lat: d.record.location.lat,
+    lon: d.record.location.lon,
+    state: offline.has(d) ? 'offline' : alert.has(d) ? 'alert' : 'ok',
+    openTickets: d === failedLamp || d === jammedMeter ? 2 : alert.has(d) ? 1 : 0,
+  }));
+}
+
+// ------------------------------------------------------------------ the run
+
+beforeAll(async () => {
+  testStart = Date.now();
+  svc = await startTestService(influxUrl, allDevices);
+  const firstSnapshotAt = Date.now();
+  await writeLines(selfStatsLines(await serviceSnapshot(), firstSnapshotAt));
+  fleet = await startFleet({
+    mqttUrl: svc.mqttUrl,
+    devices: fleetDevices.map((d) => d.record),
+    credentials: new Map(fleetDevices.map((d) => [d.record.id, d.secret])),
+    intervalS: 60,
+    speed: 720,
+    from: { agoMs: 2 * HOUR },
+    atNow: 'stop',
+    seed: 7,
+    firstWithinMs: 50,
+  });
+  await publishScripted(Date.now());
+  // The service will write a snapshot every 10 s; here one a second while the fleet runs, so the
+  // rate panels see the counters move.
+  const snapshots = (async () => {
+    for (;;) {
+      const done = await Promise.race([fleet!.finished.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 1000))]);
+      await writeLines(selfStatsLines(await serviceSnapshot(), Date.now()));
+      if (done) return;
+    }
+  })();
+  const end = await Promise.race([fleet.finished, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 40_000))]);
+  if (end === 'timeout') throw new Error(`the simulated fleet did not catch up within 40 s: ${JSON.stringify(fleet.stats())}`);
+  await snapshots;
+  expect(fleet.stats().published).toBeGreaterThan(fleetDevices.length * 60);
+  // Rejected after the first snapshots, and the last snapshot in a later 10 s bucket than the first,
+  // so that "new dead letters" has a before and an after even at the boards' finest interval.
+  await publishRejected(Date.now());
+  const nextBucket = (Math.floor(firstSnapshotAt / 10_000) + 1) * 10_000;
+  if (Date.now() < nextBucket) await new Promise((r) => setTimeout(r, nextBucket - Date.now() + 50));
+  await waitFor(
+    'every reading written or dead-lettered',
+    async () => {
+      const s = (await (await fetch(`${svc.httpUrl}/api/stats`)).json()) as ApiStats;
+      return s.pending === 0 && s.received >= fleet!.stats().published && s.deadLettered >= 2;
+    },
+    20_000,
+  );
+  const now = Date.now();
+  await writeLines([...selfStatsLines(await serviceSnapshot(), now), ...deviceStateLines(deviceMap(), now), ...seedEvents(now), ...seedCollectionPlan(now - 30 * 60_000)]);
+}, 120_000);
+
+afterAll(async () => {
+  await fleet?.stop();
+  await Promise.all(clients.map((c) => c.endAsync().catch(() => undefined)));
+  await svc?.stop();
+});
+
+// ------------------------------------------------------------------ checking the boards
+
+const boards = loadDashboards(boardsDir);
+
+/** Runs the board's variable queries in order (a later one may use an earlier one), values as "All" selects them. */
+async function resolveVariables(d: Dashboard, base: Omit<ExpandContext, 'vars'>, problems: QueryProblem[]): Promise<Record<string, string[]>> {
+  const vars: Record<string, string[]> = {};
+  for (const q of boardQueries(d).filter((x) => x.kind === 'variable')) {
+    let expanded = q.query;
+    try {
+      expanded = expandQuery(q.query, { ...base, vars });
+      const answer = await runInfluxql(influxUrl, svc.db, expanded);
+      const problem = problemWith(q, answer);
+      if (problem) problems.push({ query: q, problem, expanded });
+      vars[q.refId] = answer.rows.map((r) => String(r.value));
+    } catch (err) {
+      problems.push({ query: q, problem: (err as Error).message, expanded });
+      vars[q.refId] = [];
+    }
+  }
+  return vars;
+}
+
+/** Every query of the board, as Grafana would send it over the last 3 hours; one message per broken panel. */
+async function checkBoard(d: Dashboard): Promise<{ failures: string[]; checked: BoardQuery[] }> {
+  const toMs = Date.now() + 60_000;
+  const fromMs = toMs - 3 * HOUR - 60_000;
+  // Grafana: range / max data points (the panel's width, ~1000 px), rounded, at least the panel's own minimum.
+  const autoMs = roundInterval((toMs - fromMs) / 1000);
+  const problems: QueryProblem[] = [];
+  const vars = await resolveVariables(d, { fromMs, toMs, intervalMs: autoMs }, problems);
+  const checked: BoardQuery[] = [];
+  for (const q of boardQueries(d).filter((x) => x.kind !== 'variable')) {
+    checked.push(q);
+    if (!q.query.trim()) {
+      problems.push({ query: q, problem: 'has no raw InfluxQL query (the boards use raw InfluxQL only)', expanded: '' });
+      continue;
+    }
+    let expanded = q.query;
+    try {
+      expanded = expandQuery(q.query, { fromMs, toMs, intervalMs: Math.max(autoMs, q.minIntervalMs), vars });
+      const problem = problemWith(q, await runInfluxql(influxUrl, svc.db, expanded));
+      if (problem) problems.push({ query: q, problem, expanded });
+    } catch (err) {
+      problems.push({ query: q, problem: (err as Error).message, expanded });
+    }
+  }
+  return { failures: describeFailures(problems), checked };
+}
+
+describe('the provisioned boards', () => {
+  it('are the five boards, each with its template variables and rule-event annotations', () => {
+    expect(boards.map((b) => b.dashboard.title).sort()).toEqual([
+      'citypipe · City overview',
+      'citypipe · Parking',
+      'citypipe · Pipeline health',
+      'citypipe · Streetlights',
+      'citypipe · Waste',
+    ]);
+    for (const { dashboard: d } of boards) {
+      const names = (d.templating?.list ?? []).map((v) => v.name);
+      if (['citypipe-waste', 'citypipe-parking', 'citypipe-streetlights'].includes(d.uid)) expect(names, d.title).toEqual(['district', 'device']);
+      if (d.uid === 'citypipe-overview') expect(names, d.title).toEqual(['district']);
+      for (const v of d.templating?.list ?? []) expect(String(v.query), `${d.title} $${v.name}`).toMatch(/^SHOW TAG VALUES FROM /);
+      const annotations = (d.annotations?.list ?? []).filter((a) => !a.builtIn);
+      expect(annotations.map((a) => a.name), d.title).toEqual(['Rule raised', 'Rule cleared']);
+      for (const a of annotations) expect(a.query, `${d.title} ${a.name}`).toMatch(/FROM "events"/);
+    }
+  });
+
+  it('point every query at the provisioned datasource, raw InfluxQL only', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const ds = await readFile(path.join(root, 'grafana', 'provisioning', 'datasources', 'citypipe.yml'), 'utf8');
+    const uid = /^\s*uid:\s*(\S+)/m.exec(ds)?.[1];
+    expect(uid).toBeDefined();
+    const wrong: string[] = [];
+    for (const { dashboard: d } of boards) {
+      for (const p of d.panels) {
+        if (p.datasource?.uid !== uid) wrong.push(`${d.title} › ${p.title}: datasource ${JSON.stringify(p.datasource)}`);
+        for (const t of p.targets ?? []) if (!t.rawQuery || t.datasource?.uid !== uid) wrong.push(`${d.title} › ${p.title} [${t.refId}]: not a raw query on ${uid}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  for (const { file, dashboard } of boards) {
+    it(`${dashboard.title} (${file}): every panel, annotation and variable query answers with what its panel reads`, async () => {
+      const { failures, checked } = await checkBoard(dashboard);
+      expect(checked.filter((q) => q.kind === 'panel').length).toBeGreaterThan(5);
+      expect(failures, `${failures.length} broken:\n${failures.join('\n')}`).toEqual([]);
+    });
+  }
+
+  it('names the board, panel and query of a broken panel, one message per panel', async () => {
+    const waste = boards.find((b) => b.dashboard.uid === 'citypipe-waste')!.dashboard;
+    const broken: Dashboard = structuredClone(waste);
+    // A misspelt field: InfluxDB answers nothing rather than an error.
+    const fill = broken.panels.find((p) => p.title === 'Fill level')!;
+    fill.targets![0]!.query = fill.targets![0]!.query!.replace('"fillingLevel"', '"fillLevel"');
+    // A geomap without latitude: rows, but not what the panel reads.
+    const map = broken.panels.find((p) => p.title === 'Collection plan map')!;
+    map.targets![0]!.query = map.targets![0]!.query!.replace('last("lat") AS "lat", ', '');
+    // Two broken targets of one panel: one message naming both.
+    const temp = broken.panels.find((p) => p.title === 'Temperature and methane')!;
+    for (const t of temp.targets!) t.query = t.query!.replace('$timeFilter', 'time > now() + 1d');
+    // Syntax InfluxDB refuses.
+    const stat = broken.panels.find((p) => p.title === 'Hottest bin')!;
+    stat.targets![0]!.query = 'SELECT max("temperature" FROM "waste_bin" WHERE $timeFilter';
+    const { failures } = await checkBoard(broken);
+    expect(failures).toHaveLength(4);
+    const [a, b, c, d] = [...failures].sort();
+    expect(a).toMatch(/^citypipe · Waste › panel "Collection plan map": \[A\] lacks column\(s\) lat \(/);
+    expect(b).toMatch(/^citypipe · Waste › panel "Fill level": \[A\] returned no rows\n {4}query: SELECT mean\("fillLevel"\) FROM "waste_bin" WHERE time >= \d+ms and time <= \d+ms AND "district" =~ \/\^\(centrum\|nieuw-west\|noord\)\$\/ AND "device_id" =~ \/\^\(waste-bin-/);
+    expect(c).toMatch(/^citypipe · Waste › panel "Hottest bin": \[A\] InfluxDB refused it \(HTTP 400\)/);
+    expect(d).toMatch(/^citypipe · Waste › panel "Temperature and methane": \[A\] returned no rows\n.*\n {2}\[B\] returned no rows/);
+    expect(failures.join('\n')).not.toMatch(/\$(timeFilter|__interval|district|device)\b/);
+  });
+});
+
+describe('the seeded data the boards read', () => {
+  it('came through the real service: readings of all three types from the fleet and the scripted devices', async () => {
+    for (const m of ['waste_bin', 'parking_meter', 'streetlight']) {
+      const [row] = (await runInfluxql(influxUrl, svc.db, `SELECT count(*) FROM "${m}" WHERE time >= ${testStart - 3 * HOUR}ms`)).rows;
+      const counts = Object.entries(row ?? {}).filter(([k]) => k.startsWith('count_'));
+      expect(Math.max(...counts.map(([, v]) => Number(v))), m).toBeGreaterThan(100);
+    }
+  });
+});
