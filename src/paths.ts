@@ -21,3 +21,6 @@ export const packageRoot = findPackageRoot(path.dirname(fileURLToPath(import.met
 
 /** Plaintext secrets of the shipped demo fleet (demo only; see simulators/README.md). */
 export const demoCredentialsFile = path.join(packageRoot, 'simulators', 'demo-credentials.json');
+
+/** citypipe's version, from its package.json. */
+export const packageVersion: string = (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;

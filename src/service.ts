@@ -26,6 +26,17 @@ import { createSink } from './sink/influx/create-sink.js';
 import type { PointSink } from './sink/influx/types.js';
 import { buildApp } from './http/app.js';
 import { CitypipeError, ErrorCodes } from './errors/catalog.js';
+import { DispatchWiring } from './wiring/dispatch.js';
+import type { BackoffOptions } from './delivery/deliverer.js';
+import { WriteWindow } from './observability/self-stats.js';
+import { decodeOutcome } from './ingest/outcome.js';
+import { packageVersion } from './paths.js';
+
+/** For tests: a fake clock for rules, deadman and plan; short delivery retries. */
+export interface ServiceOptions {
+  now?: () => number;
+  deliveryBackoff?: BackoffOptions;
+}
 
 const READINESS_PING_MS = 5000;
 const DEAD_LETTER_PAYLOAD_MAX = 4096;
@@ -47,9 +58,18 @@ export class CitypipeService {
   private pingTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
 
-  constructor(config: Config, log: Logger) {
+  private readonly options: ServiceOptions;
+  private dispatch: DispatchWiring | undefined;
+
+  constructor(config: Config, log: Logger, options: ServiceOptions = {}) {
     this.config = config;
     this.log = log;
+    this.options = options;
+  }
+
+  /** Rules, tickets, events and the collection plan; undefined before start(). */
+  get dispatcher(): DispatchWiring | undefined {
+    return this.dispatch;
   }
 
   get mqttPort(): number {
@@ -128,6 +148,37 @@ export class CitypipeService {
     } catch (err) {
       log.warn({ err, code: (err as CitypipeError).code }, 'could not prepare the InfluxDB database; writes will retry');
     }
+    // Rules, tickets and events act on readings once they are stored, whatever InfluxDB does.
+    const writes = new WriteWindow();
+    let lastWrite: { durationMs: number; lines: number; ok: boolean } | undefined;
+    const dispatch = new DispatchWiring({
+      config,
+      catalog: () => this.catalog!,
+      log,
+      registry: metrics.registry,
+      publish: (topic, payload) => this.broker?.publish(topic, payload, { qos: 1 }) ?? Promise.resolve(),
+      writeLines: (lines) => sink.write(lines),
+      selfStats: () => {
+        const spoolStats = spool.stats();
+        return {
+          ...metrics.stats(this.pending()),
+          spoolBytes: spoolStats.pendingBytes,
+          oldestPendingAgeS: oldestAgeS(spoolStats.oldestPendingAt),
+          byType: metrics.totalsByType(),
+          deadLettersByReason: deadLetters.countByReason(),
+          writes: writes.take(),
+          ...(lastWrite ? { lastWrite } : {}),
+          connectedDevices: this.broker?.connectedClients ?? 0,
+          mqttConnections: this.broker?.connectedClients ?? 0,
+        };
+      },
+      ...(this.options.now ? { now: this.options.now } : {}),
+      ...(this.options.deliveryBackoff ? { deliveryBackoff: this.options.deliveryBackoff } : {}),
+    });
+    dispatch.start();
+    this.dispatch = dispatch;
+    const tap = dispatch.tap;
+
     let drain: SpoolDrain | undefined;
     const writer = new InfluxWriter({
       sink,
@@ -140,13 +191,25 @@ export class CitypipeService {
       onRejected: (point, message) => drain!.onRejected(point, message),
       onBatch: ({ lines, durationMs, ok, code }) => {
         metrics.writeDuration.labels(ok ? 'ok' : 'error').observe(durationMs / 1000);
+        writes.observe(durationMs, lines, ok);
+        lastWrite = { durationMs, lines, ok };
         metrics.batchSize.observe(lines);
         if (!ok) metrics.writeErrors.labels(code ?? 'unknown').inc();
         if (ok) this.influxProblem = undefined;
       },
     });
+    // Records from before the last stop go to the rules as the drain reads them: their evaluation
+    // may have been cut off by the stop (a second evaluation of a reading changes nothing).
+    const firstLiveSeq = recovery.nextSeq;
     drain = new SpoolDrain({
-      spool,
+      spool: {
+        read: async (max) => {
+          const records = await spool.read(max);
+          for (const r of records) if (r.seq < firstLiveSeq) tap.recovered(decodeOutcome(r.data));
+          return records;
+        },
+        ack: (seq) => spool.ack(seq),
+      },
       writer,
       deadLetters,
       metrics,
@@ -181,6 +244,7 @@ export class CitypipeService {
       spool.append(encodeOutcome(outcome), (err) => {
         if (err) return refuse(spool.isFull() ? 'spool_full' : 'spool_error', err, clientId, done);
         metrics.countReceived(outcome.type || undefined, outcomeSize(outcome));
+        tap.stored(outcome);
         done();
       });
     };
@@ -240,6 +304,8 @@ export class CitypipeService {
       deadLetters,
       replayDeadLetters: (q) => this.replay!(q),
       security: { token: config.http.token, ratePerS: config.http.ratePerS, events: securityMetrics.http },
+      routes: (app) => dispatch.registerRoutes(app),
+      version: packageVersion,
     });
     this.app = app;
     try {
@@ -282,6 +348,7 @@ export class CitypipeService {
         log.warn({ code: 'CP_WARN_STOP_UNWRITTEN', unwritten: left }, `${left} readings not yet written to InfluxDB stay in the spool for the next start`);
       }
     }
+    await this.dispatch?.stop();
     await this.sink?.close();
     this.deadLetters?.stop();
     await this.spool?.stop();

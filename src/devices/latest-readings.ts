@@ -3,9 +3,10 @@
  * what an operator asks first ("what does bin 17 say now?") without a query to InfluxDB.
  *
  * Fed with stored readings in stored order (live, and after a restart the recovered ones). Kept in
- * memory and in SQLite, so a restart still knows each device's last values; one upsert per device
- * per batch, in one transaction. A reading older than the one held (a stored batch uploaded late)
- * does not replace it.
+ * memory, and saved to SQLite every few seconds (one upsert per changed device, one transaction) and
+ * at close, so a restart still knows each device's last values. A crash loses at most the last few
+ * seconds of "latest" (the readings themselves are in the spool and InfluxDB). A reading older than
+ * the one held (a stored batch uploaded late) does not replace it.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -26,9 +27,11 @@ export class LatestReadings {
   private readonly db: Database.Database;
   private readonly byId = new Map<string, LatestReading>();
   private readonly upsert: Database.Statement;
+  private readonly dirty = new Set<string>();
+  private readonly timer: NodeJS.Timeout;
 
   /** `file` is a SQLite path (':memory:' in tests). */
-  constructor(file: string) {
+  constructor(file: string, saveEveryMs = 5000) {
     if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -50,21 +53,30 @@ export class LatestReadings {
     }[]) {
       this.byId.set(row.device_id, { deviceId: row.device_id, type: row.type, timeMs: row.time_ms, receivedAt: row.received_at, fields: JSON.parse(row.fields) as Record<string, number | string> });
     }
+    this.timer = setInterval(() => this.save(), saveEveryMs);
+    this.timer.unref();
   }
 
   /** Takes a batch of stored readings. */
   observe(batch: readonly RuleInput[]): void {
-    const changed = new Map<string, LatestReading>();
     for (const r of batch) {
-      const held = changed.get(r.deviceId) ?? this.byId.get(r.deviceId);
+      const held = this.byId.get(r.deviceId);
       if (held && held.timeMs > r.timeMs) continue;
-      changed.set(r.deviceId, { deviceId: r.deviceId, type: r.type, timeMs: r.timeMs, receivedAt: r.receivedAt, fields: r.fields });
+      this.byId.set(r.deviceId, { deviceId: r.deviceId, type: r.type, timeMs: r.timeMs, receivedAt: r.receivedAt, fields: r.fields });
+      this.dirty.add(r.deviceId);
     }
-    if (changed.size === 0) return;
+  }
+
+  /** Saves what changed since the last save. */
+  save(): void {
+    if (this.dirty.size === 0) return;
     this.db.transaction(() => {
-      for (const l of changed.values()) this.upsert.run(l.deviceId, l.type, l.timeMs, l.receivedAt, JSON.stringify(l.fields));
+      for (const id of this.dirty) {
+        const l = this.byId.get(id)!;
+        this.upsert.run(l.deviceId, l.type, l.timeMs, l.receivedAt, JSON.stringify(l.fields));
+      }
     })();
-    for (const [id, l] of changed) this.byId.set(id, l);
+    this.dirty.clear();
   }
 
   get(deviceId: string): LatestReading | undefined {
@@ -72,6 +84,8 @@ export class LatestReadings {
   }
 
   close(): void {
+    clearInterval(this.timer);
+    this.save();
     this.db.close();
   }
 }

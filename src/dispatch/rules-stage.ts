@@ -120,6 +120,11 @@ export class RulesStage {
     return this.started().book.services();
   }
 
+  /** The level at which a device's `above` threshold rule raises, overrides merged (RuleBook.thresholdAbove). */
+  thresholdAbove(device: DeviceRecord, ruleId: string): number | undefined {
+    return this.started().book.thresholdAbove(device, ruleId);
+  }
+
   /** Problems the rules have with these devices (a missing `powerRating`, overrides that do not combine). */
   check(records: Iterable<DeviceRecord>): string[] {
     return this.started().compiled.check(records);

@@ -54,6 +54,7 @@ export const ErrorCodes = {
   DELIVERY_REJECTED: spec('CP_ERR_DELIVERY_REJECTED', false, 'a receiver refused a message (4xx); it is kept as failed and can be sent again'),
   DELIVERY_STORE: spec('CP_ERR_DELIVERY_STORE', true, 'the delivery outbox could not be read or written; retried'),
   DELIVERY_LISTENER: spec('CP_ERR_DELIVERY_LISTENER', true, 'a delivery callback (metrics) threw; deliveries go on'),
+  COLLECTION_PLAN: spec('CP_ERR_COLLECTION_PLAN', true, 'the collection plan could not be made or handed on; the next run tries again'),
   HTTP_INTERNAL: spec('CP_ERR_HTTP_INTERNAL', true, 'an HTTP request failed inside citypipe; the log has the cause'),
 } as const;
 

@@ -8,7 +8,8 @@ import { DeadLetterReasons, type DeadLetterReason } from '../errors/catalog.js';
 import type { ReplayResult } from '../pipeline/replay.js';
 import type { IngestStats } from '../observability/metrics.js';
 import { BODY_LIMIT_BYTES, registerHttpSecurity, type HttpSecurityOptions } from './security.js';
-import { registerDispatchRoutes, type DispatchRouteDeps } from './dispatch-routes.js';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 
 /** What the HTTP layer reads from the running service. */
 export interface AppDeps {
@@ -22,8 +23,10 @@ export interface AppDeps {
   replayDeadLetters(q: { reason?: DeadLetterReason | undefined; limit?: number | undefined }): Promise<ReplayResult>;
   /** Rate limit, bearer token for protected routes, security headers (security.ts). */
   security: HttpSecurityOptions;
-  /** Tickets, Open311 and rule events (dispatch-routes.ts); absent = those routes are not served. */
-  dispatch?: DispatchRouteDeps | undefined;
+  /** More routes (dispatch: Open311, tickets, events, devices, the collection plan), registered after the core ones. */
+  routes?: ((app: FastifyInstance) => void) | undefined;
+  /** The version shown in the OpenAPI description. */
+  version?: string | undefined;
 }
 
 const deadLetterSchema = {
@@ -58,6 +61,37 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     requestTimeout: 30_000,
   });
   registerHttpSecurity(app, deps.security);
+  registerOpenApi(app, deps.version ?? '0.0.0');
+  // Routes go in a plugin registered after the OpenAPI one, so that it sees every route.
+  app.register(async (app) => {
+    registerRoutes(app, deps);
+  });
+  return app;
+}
+
+/** The OpenAPI description at /docs/json (and /docs/yaml), browsable at /docs. */
+function registerOpenApi(app: FastifyInstance, version: string): void {
+  app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'citypipe',
+        version,
+        description:
+          'City sensor telemetry: ingest health, dead letters, devices, rule events, Open311 service requests and the waste collection plan. ' +
+          'Routes marked with a lock need `Authorization: Bearer <CITYPIPE_HTTP_TOKEN>`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'CITYPIPE_HTTP_TOKEN' } } },
+    },
+    transform: ({ schema, url, route }) => {
+      const method = Array.isArray(route.method) ? route.method[0] : route.method;
+      const isProtected = (route.config as { protected?: boolean } | undefined)?.protected ?? !['GET', 'HEAD', 'OPTIONS'].includes(String(method));
+      return { schema: isProtected ? { ...schema, security: [{ bearer: [] }] } : schema, url };
+    },
+  });
+  app.register(swaggerUi, { routePrefix: '/docs' });
+}
+
+function registerRoutes(app: FastifyInstance, deps: AppDeps): void {
 
   app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({
     status: 'ok',
@@ -80,7 +114,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   );
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)', response: { 200: { type: 'string', description: 'Prometheus text format 0.0.4' } } } }, async (_req, reply) => {
     const { contentType, body } = await deps.metricsText();
     return reply.type(contentType).send(body);
   });
@@ -188,7 +222,5 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     async (req) => deps.replayDeadLetters({ reason: req.body?.reason, limit: req.body?.limit }),
   );
 
-  if (deps.dispatch) registerDispatchRoutes(app, deps.dispatch);
-
-  return app;
+  deps.routes?.(app);
 }

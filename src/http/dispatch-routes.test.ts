@@ -12,7 +12,7 @@ import { EventHub } from '../events/event-hub.js';
 import { EventLog, type LoggedEvent } from '../events/event-log.js';
 import { TicketStore, serviceLookup } from '../tickets/ticket-store.js';
 import { buildApp } from './app.js';
-import { parseIsoDate, type DispatchRouteDeps } from './dispatch-routes.js';
+import { parseIsoDate, registerDispatchRoutes, type DispatchRouteDeps } from './dispatch-routes.js';
 
 const TOKEN = 'dispatch-test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -56,7 +56,7 @@ function build(extra: Partial<DispatchRouteDeps> = {}): FastifyInstance {
     deadLetters: { list: () => ({ items: [], total: 0 }) },
     replayDeadLetters: async () => ({ replayed: 0, skipped: [] }) as never,
     security: { token: TOKEN, ratePerS: 0 },
-    dispatch: { tickets, events, hub, services: () => SERVICES, now: () => T0 + 60 * MIN, ...extra },
+    routes: (app) => registerDispatchRoutes(app, { tickets, events, hub, services: () => SERVICES, now: () => T0 + 60 * MIN, ...extra }),
   });
 }
 

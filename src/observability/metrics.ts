@@ -35,6 +35,7 @@ export class Metrics {
   private readonly writtenByType = new Map<string, Child>();
   private readonly deadByKey = new Map<string, Child>();
   private totals = { received: 0, recovered: 0, written: 0, deadLettered: 0, refused: 0 };
+  private readonly typeTotals = new Map<string, { received: number; written: number; deadLettered: number }>();
 
   constructor(gauges: { pending: () => number; connections: () => number }) {
     const registers = [this.registry];
@@ -109,8 +110,24 @@ export class Metrics {
     }
   }
 
+  private typeTotal(type: string | undefined) {
+    const t = type !== undefined && this.receivedByType.has(type) ? type : 'unknown';
+    let totals = this.typeTotals.get(t);
+    if (!totals) this.typeTotals.set(t, (totals = { received: 0, written: 0, deadLettered: 0 }));
+    return totals;
+  }
+
+  /** Totals since start by device type (`unknown` for messages without a known type). */
+  totalsByType(): Record<string, { received: number; written: number; deadLettered: number }> {
+    const out: Record<string, { received: number; written: number; deadLettered: number }> = {};
+    for (const t of deviceTypeNames) out[t] = { ...this.typeTotal(t) };
+    for (const [t, v] of this.typeTotals) out[t] = { ...v };
+    return out;
+  }
+
   countReceived(type: string | undefined, n: number): void {
     this.totals.received += n;
+    this.typeTotal(type).received += n;
     this.childFor(this.receivedByType, this.received, type).inc(n);
   }
 
@@ -128,11 +145,13 @@ export class Metrics {
 
   countWritten(type: string, n: number): void {
     this.totals.written += n;
+    this.typeTotal(type).written += n;
     this.childFor(this.writtenByType, this.written, type).inc(n);
   }
 
   countDeadLettered(type: string | undefined, reason: DeadLetterReason): void {
     this.totals.deadLettered += 1;
+    this.typeTotal(type).deadLettered += 1;
     const t = type !== undefined && this.receivedByType.has(type) ? type : 'unknown';
     const key = `${t}\0${reason}`;
     let child = this.deadByKey.get(key);

@@ -418,6 +418,17 @@ export class TicketStore {
     return (this.db.prepare(sql).all(...args, limit, offset) as Row[]).map(toTicket);
   }
 
+  /** The ids of every open ticket, by device (for device health and the map). */
+  openByDevice(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const row of this.db.prepare("SELECT id, device_id FROM tickets WHERE status = 'open' ORDER BY id").all() as { id: number; device_id: string }[]) {
+      const list = out.get(row.device_id);
+      if (list) list.push(String(row.id));
+      else out.set(row.device_id, [String(row.id)]);
+    }
+    return out;
+  }
+
   /** Open tickets per `service_code` (for metrics and the dashboard). */
   countOpenByService(): Record<string, number> {
     const rows = this.db.prepare("SELECT service_code, count(*) AS n FROM tickets WHERE status = 'open' GROUP BY service_code").all() as {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { loadConfig } from '../../src/config/config.js';
 import { silentLogger, type Logger } from '../../src/observability/logger.js';
-import { CitypipeService } from '../../src/service.js';
+import { CitypipeService, type ServiceOptions } from '../../src/service.js';
 import { hashSecret } from '../../src/catalog/secrets.js';
 import type { DeviceRecord } from '../../src/catalog/types.js';
 import { createDatabase, uniqueDbName } from './influx.js';
@@ -80,13 +80,13 @@ export async function startTestService(
   influxUrl: string,
   devices: readonly TestDevice[],
   extra: Record<string, string> = {},
-  opts: { log?: Logger } = {},
+  opts: { log?: Logger; service?: ServiceOptions } = {},
 ): Promise<RunningService> {
   const db = uniqueDbName('e2e');
   await createDatabase(influxUrl, db);
   const devicesDir = writeCatalog(devices);
   const config = loadConfig(testEnv(influxUrl, db, devicesDir, extra));
-  const service = new CitypipeService(config, opts.log ?? silentLogger);
+  const service = new CitypipeService(config, opts.log ?? silentLogger, opts.service);
   await service.start();
   return {
     service,

@@ -239,6 +239,22 @@ export class RuleBook {
     return hit;
   }
 
+  /**
+   * The level at which a device's `above` threshold rule raises, its overrides merged: what the
+   * collection planner predicts a bin's reading will reach. Undefined when the rule is off for the
+   * device or is not an `above` threshold. An attribute level reads `device.attributes` as the rules
+   * stage does (`times`, else `default`).
+   */
+  thresholdAbove(device: DeviceKey & { readonly attributes?: Readonly<Record<string, unknown>> }, ruleId: string): number | undefined {
+    const rule = this.resolve(device).rules.find((r) => r.id === ruleId);
+    if (rule?.condition.kind !== 'threshold' || rule.condition.above === undefined) return undefined;
+    const above = rule.condition.above;
+    if (typeof above === 'number') return above;
+    const attr = device.attributes?.[above.attribute];
+    if (typeof attr === 'number' && Number.isFinite(attr)) return attr * (above.times ?? 1);
+    return above.default;
+  }
+
   private resolveUncached(device: DeviceKey): { rules: ResolvedRule[]; problems: string[] } {
     const applicable = this.overrides.filter(
       (o) =>

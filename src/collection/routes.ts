@@ -1,0 +1,95 @@
+/**
+ * `GET /api/collection-plan`: the latest collection plan. Protected (bearer token): it shows where
+ * every nearly full bin stands.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { CollectionPlanner } from './planner.js';
+import { planForDistrict } from './plan.js';
+
+/** What the route reads. */
+export interface CollectionRoutesDeps {
+  readonly planner: Pick<CollectionPlanner, 'latest' | 'generate'>;
+}
+
+const errorSchema = {
+  type: 'object',
+  properties: { statusCode: { type: 'integer' }, code: { type: 'string' }, error: { type: 'string' }, message: { type: 'string' } },
+} as const;
+
+const stopSchema = {
+  type: 'object',
+  properties: {
+    order: { type: 'integer', minimum: 1, description: 'position on the district route' },
+    deviceId: { type: 'string' },
+    lat: { type: 'number' },
+    long: { type: 'number' },
+    address: { type: 'string' },
+    fillingLevel: { type: 'number', description: 'current level, 0..1' },
+    fillRatePerHour: { type: ['number', 'null'], description: 'fitted fill rate, ratio per hour' },
+    predictedFullAt: { type: 'string', format: 'date-time' },
+    hoursToFull: { type: 'number', description: '0 = over its threshold already' },
+    threshold: { type: 'number', description: 'its waste.collect threshold' },
+    lastReadingAt: { type: 'string', format: 'date-time' },
+  },
+  required: ['order', 'deviceId', 'lat', 'long', 'fillingLevel', 'fillRatePerHour', 'predictedFullAt', 'hoursToFull', 'threshold', 'lastReadingAt'],
+} as const;
+
+const planSchema = {
+  type: 'object',
+  properties: {
+    generatedAt: { type: 'string', format: 'date-time' },
+    horizonHours: { type: 'number' },
+    districts: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          district: { type: 'string' },
+          stops: { type: 'array', items: stopSchema },
+          distanceKm: { type: 'number' },
+        },
+        required: ['district', 'stops', 'distanceKm'],
+      },
+    },
+    summary: {
+      type: 'object',
+      properties: {
+        bins: { type: 'integer' },
+        planned: { type: 'integer' },
+        due: { type: 'integer' },
+        later: { type: 'integer' },
+        noPrediction: { type: 'integer' },
+        noRecentData: { type: 'integer' },
+        noThreshold: { type: 'integer' },
+      },
+    },
+  },
+  required: ['generatedAt', 'horizonHours', 'districts'],
+} as const;
+
+/** Adds `GET /api/collection-plan` to `app` (after `registerHttpSecurity`, so the token is checked). */
+export function registerCollectionRoutes(app: FastifyInstance, deps: CollectionRoutesDeps): void {
+  app.get<{ Querystring: { refresh?: boolean; district?: string } }>(
+    '/api/collection-plan',
+    {
+      // Shows the location of every bin on the plan.
+      config: { protected: true },
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            refresh: { type: 'boolean', default: false, description: 'compute a new plan now instead of returning the latest' },
+            district: { type: 'string', minLength: 1, maxLength: 128, description: 'only this district' },
+          },
+        },
+        response: { 200: planSchema, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req) => {
+      // No plan yet (the service started after today's run): make one rather than answer empty.
+      const plan = req.query.refresh === true ? deps.planner.generate() : (deps.planner.latest() ?? deps.planner.generate());
+      return req.query.district === undefined ? plan : planForDistrict(plan, req.query.district);
+    },
+  );
+}

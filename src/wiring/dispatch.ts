@@ -1,0 +1,343 @@
+/**
+ * Wires the dispatch half of citypipe: stored readings → rules → events → tickets → delivery, plus
+ * the event log and stream, the latest readings, the collection plan and citypipe's own points in
+ * InfluxDB. The stages do not know each other; this module connects them, as service.ts does for
+ * the ingest half.
+ *
+ * Order of one batch of rule events (RulesStage calls `onEvents` after committing rule state):
+ *   one SQLite transaction in dispatch.db: tickets.apply → outbox rows (onTransition) → event log
+ *   then, outside it: the event stream (SSE), MQTT `city/events/{type}/{deviceId}`, the deliverer.
+ * InfluxDB gets the events from the log (SideWriter), so an InfluxDB outage delays the annotations
+ * and nothing else. After a crash between the rule-state commit and the ticket commit, start-up
+ * reconciles tickets against the raised alerts.
+ */
+import path from 'node:path';
+import client from 'prom-client';
+import type Database from 'better-sqlite3';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/config.js';
+import type { DeviceRecord } from '../catalog/types.js';
+import type { Logger } from '../observability/logger.js';
+import { ErrorCodes } from '../errors/catalog.js';
+import { RulesStage, defaultRulesFile } from '../dispatch/rules-stage.js';
+import type { ActiveAlert, RuleEvent } from '../dispatch/types.js';
+import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
+import { TicketStore, openDispatchDb, serviceLookup } from '../tickets/ticket-store.js';
+import { EventLog, toLine as eventLine } from '../events/event-log.js';
+import { EventHub } from '../events/event-hub.js';
+import { Outbox } from '../delivery/outbox.js';
+import { Deliverer, type BackoffOptions } from '../delivery/deliverer.js';
+import { LatestReadings } from '../devices/latest-readings.js';
+import { FillHistory } from '../collection/fill-history.js';
+import { CollectionPlanner } from '../collection/planner.js';
+import { planLines, type CollectionPlan } from '../collection/plan.js';
+import { registerCollectionRoutes } from '../collection/routes.js';
+import { registerDispatchRoutes, toApiEvent } from '../http/dispatch-routes.js';
+import { registerDeviceRoutes, deviceState } from '../http/device-routes.js';
+import { deviceStateLines, selfStatsLines, type DeviceMapEntry, type SelfStatsSnapshot } from '../observability/self-stats.js';
+import { RulesTap } from './rules-tap.js';
+import { SideWriter, type SideSource } from './side-writer.js';
+
+const COLLECT_RULE = 'waste.collect';
+/** How often events go to InfluxDB; self-monitoring and device states are written every STATS_EVERY_MS. */
+const SIDE_WRITE_MS = 1000;
+const STATS_EVERY_MS = 10_000;
+const EVENTS_PER_WRITE = 5000;
+
+export interface Catalog {
+  get(id: string): DeviceRecord | undefined;
+  all(): readonly DeviceRecord[];
+}
+
+export interface DispatchWiringOptions {
+  config: Config;
+  /** The catalog now (it is replaced when the folder changes). */
+  catalog: () => Catalog;
+  log: Logger;
+  registry: client.Registry;
+  /** Publishes on the embedded broker. */
+  publish(topic: string, payload: string): Promise<void>;
+  /** Writes lines to InfluxDB (the service's sink). */
+  writeLines(lines: readonly string[]): Promise<void>;
+  /** The service's part of the self-monitoring snapshot. */
+  selfStats(): Omit<SelfStatsSnapshot, 'openTicketsByService'>;
+  /** Wall clock for lateness, the deadman sweep and the plan; tests pass a fake one. */
+  now?: () => number;
+  /** Shorter delivery retries, for tests. */
+  deliveryBackoff?: BackoffOptions;
+}
+
+export class DispatchWiring {
+  private readonly opts: DispatchWiringOptions;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private db: Database.Database | undefined;
+  private parts:
+    | {
+        rules: RulesStage;
+        tickets: TicketStore;
+        events: EventLog;
+        hub: EventHub;
+        outbox: Outbox;
+        deliverer: Deliverer;
+        latest: LatestReadings;
+        fills: FillHistory;
+        planner: CollectionPlanner;
+        side: SideWriter;
+        tap: RulesTap;
+        services: (rule: string) => ServiceDefinition | undefined;
+      }
+    | undefined;
+  private planToWrite: CollectionPlan | undefined;
+  private lastStatsAt = 0;
+  private readonly eventsCounter: client.Counter<'rule' | 'state'>;
+  private readonly ticketsCounter: client.Counter<'transition'>;
+  private readonly deliveriesCounter: client.Counter<'target' | 'outcome'>;
+
+  constructor(opts: DispatchWiringOptions) {
+    this.opts = opts;
+    this.log = opts.log;
+    this.now = opts.now ?? Date.now;
+    const registers = [opts.registry];
+    this.eventsCounter = new client.Counter({ name: 'citypipe_rule_events_total', help: 'Rule events, by rule and state (raised, cleared).', labelNames: ['rule', 'state'], registers });
+    this.ticketsCounter = new client.Counter({ name: 'citypipe_ticket_transitions_total', help: 'Ticket transitions (opened, updated, closed).', labelNames: ['transition'], registers });
+    this.deliveriesCounter = new client.Counter({
+      name: 'citypipe_deliveries_total',
+      help: 'Webhook and Open311 deliveries, by target and outcome (delivered, retry, failed).',
+      labelNames: ['target', 'outcome'],
+      registers,
+    });
+    const self = this;
+    new client.Gauge({
+      name: 'citypipe_tickets_open',
+      help: 'Open tickets, by Open311 service_code.',
+      labelNames: ['service_code'],
+      registers,
+      collect() {
+        if (!self.parts) return;
+        for (const [code, n] of Object.entries(self.openTicketsByService())) this.labels(code).set(n);
+      },
+    });
+    new client.Gauge({
+      name: 'citypipe_delivery_pending',
+      help: 'Ticket messages waiting for delivery, by target.',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        if (!self.parts) return;
+        for (const [target, s] of Object.entries(self.parts.deliverer.stats())) this.labels(target).set(s.pending);
+      },
+    });
+  }
+
+  /** Opens the stores, loads the rules (throws naming a bad rules file), reconciles tickets, starts the schedules. */
+  start(): void {
+    const { config } = this.opts;
+    const log = this.log;
+    const catalog = () => this.opts.catalog();
+    const db = openDispatchDb(path.join(config.dataDir, 'dispatch.db'));
+    this.db = db;
+    // Delivery runs on the wall clock: retries are about real time, whatever clock the rules use.
+    const outbox = new Outbox({ db, targets: config.dispatch.deliveryTargets });
+    outbox.open();
+    const tickets = new TicketStore({ db, onTransition: (t) => void outbox.enqueue(t), now: this.now });
+    tickets.start();
+    const events = new EventLog({ db, maxRows: config.dispatch.eventsMax });
+    events.start();
+    const hub = new EventHub();
+    const latest = new LatestReadings(path.join(config.dataDir, 'latest.db'));
+    const fills = new FillHistory({ store: { database: db } });
+    fills.open();
+
+    const rules = new RulesStage({
+      rulesFile: config.dispatch.rulesFile ?? defaultRulesFile,
+      stateFile: path.join(config.dataDir, 'rule-state.db'),
+      catalog: { get: (id) => catalog().get(id) },
+      onEvents: (batch) => this.onEvents(batch),
+      log: log.child({ stage: 'rules' }),
+      now: this.now,
+    });
+    rules.start();
+    for (const problem of rules.check(catalog().all())) log.warn({ code: ErrorCodes.RULES_DEVICE.code }, problem);
+    const services = serviceLookup(rules.services());
+
+    const deliverer = new Deliverer({
+      outbox,
+      log: log.child({ stage: 'delivery' }),
+      ...(this.opts.deliveryBackoff ? { backoff: this.opts.deliveryBackoff } : {}),
+      onDelivered: (e) => this.deliveriesCounter.labels(e.target, 'delivered').inc(),
+      onRetry: (e) => this.deliveriesCounter.labels(e.target, 'retry').inc(),
+      onFailed: (e) => this.deliveriesCounter.labels(e.target, 'failed').inc(),
+    });
+
+    const planner = new CollectionPlanner({
+      devices: () => catalog().all(),
+      history: fills,
+      thresholdOf: (_id, device) => rules.thresholdAbove(device, COLLECT_RULE),
+      schedule: config.dispatch.collectionPlanCron,
+      now: this.now,
+      onPlan: (plan) => {
+        this.planToWrite = plan;
+      },
+      log: log.child({ stage: 'collection' }),
+    });
+
+    const tap = new RulesTap({
+      consumers: [(b) => rules.evaluate(b), (b) => latest.observe(b), (b) => fills.observe(b)],
+      log: log.child({ stage: 'dispatch' }),
+    });
+
+    const side = new SideWriter({ write: (lines) => this.opts.writeLines(lines), sources: this.sideSources(), intervalMs: SIDE_WRITE_MS, log: log.child({ stage: 'side-writer' }) });
+    this.parts = { rules, tickets, events, hub, outbox, deliverer, latest, fills, planner, side, tap, services };
+
+    // Tickets follow the rule state, also after a crash between the two commits.
+    const fixed = tickets.reconcile(rules.activeAlerts(), catalog(), services);
+    if (fixed.opened.length || fixed.closed.length) {
+      log.info({ opened: fixed.opened.length, closed: fixed.closed.length }, 'tickets reconciled with the rule state at start');
+    }
+    deliverer.start();
+    planner.start();
+    side.start();
+  }
+
+  /** Stops the schedules and delivery, evaluates what is queued, writes what it can, closes the stores. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    const parts = this.parts;
+    if (!parts) return;
+    parts.tap.flush();
+    await parts.planner.stop();
+    await parts.deliverer.stop(timeoutMs);
+    await parts.side.tick().catch(() => undefined);
+    await parts.side.stop();
+    await parts.rules.stop();
+    parts.hub.close();
+    this.parts = undefined;
+    parts.fills.close();
+    parts.latest.close();
+    parts.events.stop();
+    parts.tickets.stop();
+    this.db?.close();
+  }
+
+  /** Where the ingest side hands stored readings (live and recovered). */
+  get tap(): RulesTap {
+    return this.started().tap;
+  }
+
+  /** Runs the deadman sweep now (node-cron runs it every minute). */
+  sweep(nowMs: number = this.now()): void {
+    this.started().rules.sweep(nowMs);
+  }
+
+  /** The collection plan now (the schedule makes one daily). */
+  generatePlan(nowMs: number = this.now()): CollectionPlan {
+    return this.started().planner.generate(nowMs);
+  }
+
+  /** Writes pending events, the plan and stats to InfluxDB now (tests; the schedule does it every second). */
+  flushToInflux(): Promise<void> {
+    return this.started().side.tick();
+  }
+
+  openTicketsByService(): Record<string, number> {
+    const { rules, tickets } = this.started();
+    const open = tickets.countOpenByService();
+    const out: Record<string, number> = {};
+    for (const s of rules.services()) out[s.serviceCode] = open[s.serviceCode] ?? 0;
+    return { ...out, ...open };
+  }
+
+  /** The HTTP routes of dispatch: Open311, tickets, events, devices, the collection plan. */
+  registerRoutes(app: FastifyInstance): void {
+    const { tickets, events, hub, rules, latest, planner } = this.started();
+    registerDispatchRoutes(app, { tickets, events, hub, services: () => rules.services(), now: this.now });
+    registerDeviceRoutes(app, {
+      devices: () => this.opts.catalog().all(),
+      latest,
+      alerts: () => this.alertsByDevice(),
+      openTickets: () => tickets.openByDevice(),
+    });
+    registerCollectionRoutes(app, { planner });
+  }
+
+  private alertsByDevice(): Map<string, ActiveAlert[]> {
+    const out = new Map<string, ActiveAlert[]>();
+    for (const a of this.started().rules.activeAlerts()) {
+      const list = out.get(a.deviceId) ?? [];
+      list.push(a);
+      out.set(a.deviceId, list);
+    }
+    return out;
+  }
+
+  private onEvents(batch: readonly RuleEvent[]): void {
+    const parts = this.parts;
+    if (!parts || !this.db) return;
+    const { tickets, events, hub } = parts;
+    const logged = this.db.transaction(() => events.append(tickets.apply(batch, this.opts.catalog(), parts.services)))();
+    for (const e of logged) {
+      this.eventsCounter.labels(e.rule, e.state).inc();
+      if (e.transition) this.ticketsCounter.labels(e.transition).inc();
+    }
+    hub.publish(logged);
+    for (const e of logged) {
+      this.opts.publish(`city/events/${e.type}/${e.deviceId}`, JSON.stringify(toApiEvent(e))).catch((err: unknown) => {
+        this.log.warn({ err, deviceId: e.deviceId, rule: e.rule }, 'could not publish a rule event on MQTT');
+      });
+    }
+  }
+
+  private sideSources(): SideSource[] {
+    const events: SideSource = {
+      name: 'events',
+      take: () => {
+        const rows = this.started().events.unwrittenForInflux(EVENTS_PER_WRITE);
+        if (rows.length === 0) return undefined;
+        return { lines: rows.map((e) => eventLine(e)), written: () => this.started().events.markWritten(rows.map((e) => e.id)) };
+      },
+    };
+    const plan: SideSource = {
+      name: 'collection plan',
+      take: () => {
+        const p = this.planToWrite;
+        if (!p) return undefined;
+        return { lines: planLines(p), written: () => this.planToWrite === p && (this.planToWrite = undefined) };
+      },
+    };
+    let statsTaken = false;
+    const stats: SideSource = {
+      name: 'self-monitoring',
+      take: () => {
+        // One snapshot per STATS_EVERY_MS; a failed write drops it (the next one is fresher).
+        const now = Date.now();
+        if (statsTaken || now - this.lastStatsAt < STATS_EVERY_MS) {
+          statsTaken = false;
+          return undefined;
+        }
+        this.lastStatsAt = now;
+        statsTaken = true;
+        const snapshot: SelfStatsSnapshot = { ...this.opts.selfStats(), openTicketsByService: this.openTicketsByService() };
+        return { lines: [...selfStatsLines(snapshot, now), ...deviceStateLines(this.deviceMap(), now)] };
+      },
+    };
+    return [events, plan, stats];
+  }
+
+  private deviceMap(): DeviceMapEntry[] {
+    const alerts = this.alertsByDevice();
+    const open = this.started().tickets.openByDevice();
+    const out: DeviceMapEntry[] = [];
+    for (const d of this.opts.catalog().all()) {
+      const state = deviceState(alerts.get(d.id), this.started().latest.get(d.id));
+      // The map shows devices that reported at least once; "unknown" ones have no state to draw.
+      if (state === 'unknown') continue;
+      out.push({ deviceId: d.id, type: d.type, district: d.district, lat: d.location.lat, lon: d.location.lon, state, openTickets: open.get(d.id)?.length ?? 0 });
+    }
+    return out;
+  }
+
+  private started(): NonNullable<DispatchWiring['parts']> {
+    if (!this.parts) throw new Error('dispatch is not started');
+    return this.parts;
+  }
+}
