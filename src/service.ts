@@ -25,7 +25,7 @@ import { InfluxWriter } from './sink/influx/writer.js';
 import { createSink } from './sink/influx/create-sink.js';
 import type { PointSink } from './sink/influx/types.js';
 import { buildApp } from './http/app.js';
-import { CitypipeError, ErrorCodes } from './errors/catalog.js';
+import { CitypipeError, DeadLetterReasons, ErrorCodes } from './errors/catalog.js';
 import { DispatchWiring } from './wiring/dispatch.js';
 import type { BackoffOptions } from './delivery/deliverer.js';
 import { WriteWindow } from './observability/self-stats.js';
@@ -165,7 +165,8 @@ export class CitypipeService {
           spoolBytes: spoolStats.pendingBytes,
           oldestPendingAgeS: oldestAgeS(spoolStats.oldestPendingAt),
           byType: metrics.totalsByType(),
-          deadLettersByReason: deadLetters.countByReason(),
+          // Every reason, 0 where none is held: a reason missing from a snapshot has no "before" on the boards.
+          deadLettersByReason: { ...Object.fromEntries(DeadLetterReasons.map((r) => [r, 0])), ...deadLetters.countByReason() },
           writes: writes.take(),
           ...(lastWrite ? { lastWrite } : {}),
           connectedDevices: this.broker?.connectedClients ?? 0,

@@ -234,9 +234,17 @@ export class DispatchWiring {
     return this.started().planner.generate(nowMs);
   }
 
-  /** Writes pending events, the plan and stats to InfluxDB now (tests; the schedule does it every second). */
-  flushToInflux(): Promise<void> {
-    return this.started().side.tick();
+  /**
+   * Writes pending events and the plan to InfluxDB now, and with `stats` a self-monitoring snapshot
+   * and the device states too (tests; the schedule writes events every second, stats every 10 s).
+   */
+  async flushToInflux(opts: { stats?: boolean } = {}): Promise<void> {
+    const { side } = this.started();
+    await side.tick();
+    if (opts.stats) {
+      this.lastStatsAt = 0;
+      await side.tick();
+    }
   }
 
   openTicketsByService(): Record<string, number> {
