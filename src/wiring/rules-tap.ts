@@ -4,14 +4,20 @@
  * after a restart the recovered records as the drain reads them (their evaluation may have been cut
  * off by the stop; evaluating a reading twice is a no-op, the engine skips device times it has seen).
  *
- * Readings that became durable in the same event-loop turn are evaluated as one batch on the next
- * turn, so a group commit of hundreds of records costs one rules transaction.
+ * Readings are evaluated in batches: what became durable within BATCH_MS (or BATCH_MAX readings,
+ * whichever comes first) is one batch, so each consumer's SQLite transaction is paid per batch, not
+ * per reading. That delays a rule event by at most BATCH_MS.
  */
 import type { Logger } from '../observability/logger.js';
 import type { Outcome } from '../ingest/outcome.js';
 import type { RuleInput } from '../dispatch/types.js';
 import { readingFromLine } from './stored-readings.js';
 import { ErrorCodes } from '../errors/catalog.js';
+
+/** Longest a stored reading waits for the rules. */
+const BATCH_MS = 25;
+/** A queue this long is evaluated at once. */
+const BATCH_MAX = 5000;
 
 export interface RulesTapOptions {
   /** Called with each batch, in stored order. A throw is logged and the batch is not retried. */
@@ -22,7 +28,7 @@ export interface RulesTapOptions {
 export class RulesTap {
   private readonly opts: RulesTapOptions;
   private queue: RuleInput[] = [];
-  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
   private failures = 0;
   /** Stored lines that could not be read back (recovered records only). */
   unreadable = 0;
@@ -54,7 +60,8 @@ export class RulesTap {
 
   /** Evaluates what is queued now (also used at stop). */
   flush(): void {
-    this.scheduled = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
@@ -70,8 +77,7 @@ export class RulesTap {
   }
 
   private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
+    if (this.queue.length >= BATCH_MAX) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
   }
 }
