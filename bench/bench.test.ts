@@ -29,6 +29,9 @@ const TINY = [
   '--phase-timeout', '30',
 ];
 
+/** The sizes without a command-line flag: a 3-second outage at 500 readings/s, one durability round. */
+const TINY_ENV_SIZES = { durabilityRounds: 1, drainRate: 500, drainWarmupSeconds: 2, outageSeconds: 3, drainAfterSeconds: 1 };
+
 /** Keys the issue requires of `bench --json`, each a measured number above zero. */
 const REQUIRED_POSITIVE = [
   'raw_influx_points_per_s',
@@ -56,6 +59,19 @@ const ALSO_POSITIVE = [
   'burst_readings',
   'burst_queryable_s',
   'burst_readings_per_s',
+  'durability_qos1_readings_per_s_fsync',
+  'durability_qos1_readings_per_s_nofsync',
+  'durability_qos1_acked_per_s_fsync',
+  'durability_cpu_us_per_reading_fsync',
+  'durability_disk_fdatasync_p50_ms',
+  'drain_live_rate_per_s',
+  'drain_outage_s',
+  'drain_backlog_readings',
+  'drain_caught_up_s',
+  'drain_readings_per_s',
+  'drain_live_delay_ms_p99',
+  'drain_readings_acked',
+  'drain_readings_in_influx',
 ] as const;
 
 function runBench(): Promise<{ stdout: string; stderr: string }> {
@@ -63,14 +79,15 @@ function runBench(): Promise<{ stdout: string; stderr: string }> {
     throw new Error('dist/ is missing: run `npm run build` (npm test does it in pretest)');
   }
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [cli, 'bench', '--json', '--report', reportFile, ...TINY], { timeout: 110_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+    const env = { ...process.env, BENCH_SIZES: JSON.stringify(TINY_ENV_SIZES) };
+    execFile(process.execPath, [cli, 'bench', '--json', '--report', reportFile, ...TINY], { env, timeout: 170_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
       err ? reject(new Error(`citypipe bench failed: ${err.message}\n${stderr}`)) : resolve({ stdout, stderr }),
     );
   });
 }
 
 describe('citypipe bench (smoke)', () => {
-  it('runs every phase and reports every figure as JSON and in the Markdown report', { timeout: 120_000 }, async () => {
+  it('runs every phase and reports every figure as JSON and in the Markdown report', { timeout: 180_000 }, async () => {
     const { stdout } = await runBench();
     const result = JSON.parse(stdout) as Record<string, unknown>;
 
@@ -86,9 +103,14 @@ describe('citypipe bench (smoke)', () => {
     expect(result.burst_devices).toBe(200);
     expect(result.burst_readings).toBe(400);
     expect(result.latency_lost).toBe(0);
+    // The outage's backlog is in InfluxDB afterwards, every acknowledged reading exactly once.
+    expect(result.drain_exactly_once).toBe(true);
+    expect(result.drain_readings_missing).toBe(0);
+    expect(result.drain_readings_in_influx).toBe(result.drain_readings_acked);
+    expect(Number.isFinite(result.durability_cost_pct), 'durability_cost_pct').toBe(true);
 
     const targets = result.targets as { name: string; met: boolean }[];
-    expect(targets.map((t) => typeof t.met)).toEqual(['boolean', 'boolean', 'boolean', 'boolean']);
+    expect(targets.map((t) => typeof t.met)).toEqual(['boolean', 'boolean', 'boolean', 'boolean', 'boolean', 'boolean']);
     const processes = result.processes as Record<string, Record<string, { cpuPct: number; rssPeakMb: number }>>;
     expect(processes['citypipe end to end QoS 1']?.citypipe?.rssPeakMb).toBeGreaterThan(0);
     expect(processes['citypipe end to end QoS 1']?.influxd?.rssPeakMb).toBeGreaterThan(0);
@@ -97,6 +119,8 @@ describe('citypipe bench (smoke)', () => {
     const report = readFileSync(reportFile, 'utf8');
     expect(report).toContain('<!-- bench:custom:begin');
     expect(report).toContain('| citypipe end to end, QoS 1');
+    expect(report).toContain('| cost of durability');
+    expect(report).toContain('| drain after a ');
     expect(report).toContain('<!-- bench:custom:end -->');
   });
 });

@@ -57,25 +57,43 @@ function moduleOf(node: ProfileNode): string {
   return file;
 }
 
+/**
+ * Part of a profile, in µs after its start (the profile's own clock). `windowBeforeEnd` makes one
+ * from wall-clock times, given when the profiled process ended (its profile ends then).
+ */
+export interface ProfileWindow {
+  fromUs: number;
+  toUs: number;
+}
+
+/** The window [fromMs, toMs] (Date.now() times) of a profile whose process ended at `endedAtMs`. */
+export function windowBeforeEnd(profile: CpuProfile, endedAtMs: number, fromMs: number, toMs: number): ProfileWindow {
+  const length = profile.endTime - profile.startTime;
+  return { fromUs: length - (endedAtMs - fromMs) * 1000, toUs: length - (endedAtMs - toMs) * 1000 };
+}
+
 /** The `top` functions by self time, summed over every node of the same function. */
-export function topSelfTime(profile: CpuProfile, top: number): SelfTime[] {
-  return rank(profile, label, top);
+export function topSelfTime(profile: CpuProfile, top: number, window?: ProfileWindow): SelfTime[] {
+  return rank(profile, label, top, window);
 }
 
 /** Self time by module (see {@link moduleOf}): npm package, citypipe folder, runtime, GC. */
-export function selfTimeByModule(profile: CpuProfile, top: number): SelfTime[] {
-  return rank(profile, moduleOf, top);
+export function selfTimeByModule(profile: CpuProfile, top: number, window?: ProfileWindow): SelfTime[] {
+  return rank(profile, moduleOf, top, window);
 }
 
-function rank(profile: CpuProfile, keyOf: (node: ProfileNode) => string, top: number): SelfTime[] {
+function rank(profile: CpuProfile, keyOf: (node: ProfileNode) => string, top: number, window?: ProfileWindow): SelfTime[] {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<string, number>();
   let totalUs = 0;
   if (profile.samples && profile.timeDeltas) {
     // Each sample's time is the delta to the next one.
     const { samples, timeDeltas } = profile;
+    let at = 0;
     for (let i = 0; i < samples.length; i++) {
+      at += timeDeltas[i] ?? 0;
       const dt = timeDeltas[i + 1] ?? 0;
+      if (window && (at < window.fromUs || at >= window.toUs)) continue;
       const node = byId.get(samples[i]!);
       if (!node) continue;
       const key = keyOf(node);

@@ -90,6 +90,22 @@ export interface PublishRateRequest {
   drainMs: number;
   /** Devices whose first and last seq of this phase the result reports. */
   probeIds: string[];
+  /**
+   * Keep publishing until a `stop-rate` request (or `durationMs`, as a bound), for phases whose
+   * length depends on what the service does (the drain after an outage).
+   */
+  untilStopped?: boolean;
+  /** Report every device's seqs (`deviceSeqs`) and the PUBACK delay per second (`ackDelays`). */
+  detailed?: boolean;
+}
+
+/** PUBACK delays of the QoS 1 readings sent in one second: how long the publishers waited. */
+export interface AckDelaySecond {
+  /** Start of the second (ms since the epoch) in which the readings were sent. */
+  at: number;
+  count: number;
+  meanMs: number;
+  maxMs: number;
 }
 
 export interface RateResult extends PublishResult {
@@ -97,6 +113,15 @@ export interface RateResult extends PublishResult {
   maxBehind: number;
   /** Per probe device: the seqs this phase used, [first, last]. */
   probeSeqs: Record<string, [number, number]>;
+  /** With `detailed`: every device's seqs of this phase, [first, last] (none sent: last = first − 1). */
+  deviceSeqs?: Record<string, [number, number]>;
+  /** With `detailed` and QoS 1: PUBACK delays by second of sending. */
+  ackDelays?: AckDelaySecond[];
+}
+
+/** Ends a running `publish-rate` with `untilStopped` (it then waits for its PUBACKs and answers). */
+export interface StopRateRequest {
+  cmd: 'stop-rate';
 }
 
 /** Resets every connection (TCP RST, like a device losing its network): the broker sees them vanish. */
@@ -167,7 +192,8 @@ export type GeneratorRequest =
   | DropRequest
   | BurstRequest
   | InfluxWriteRequest
-  | DisconnectRequest;
+  | DisconnectRequest
+  | StopRateRequest;
 
 export interface GeneratorResults {
   connect: ConnectResult;
@@ -177,6 +203,7 @@ export interface GeneratorResults {
   burst: BurstResult;
   'influx-write': InfluxWriteResult;
   disconnect: { closed: number };
+  'stop-rate': { stopped: boolean };
 }
 
 /** One line from harness to generator. */

@@ -47,9 +47,43 @@ export interface ProbeRow {
   timeMs: number;
 }
 
-/** Readings of the probe devices with a time after `afterMs`. */
-export async function probeRows(url: string, db: string, deviceIds: readonly string[], afterMs: number): Promise<ProbeRow[]> {
+/** Readings of the probe devices with a time after `afterMs` (at most `limit` per device, oldest first). */
+export async function probeRows(url: string, db: string, deviceIds: readonly string[], afterMs: number, limit?: number): Promise<ProbeRow[]> {
   const who = deviceIds.map((id) => `"device_id" = '${id}'`).join(' OR ');
-  const rows = await influxql(target(url, db), `SELECT seq FROM ${MEASUREMENTS} WHERE (${who}) AND time > ${Math.floor(afterMs)}ms GROUP BY device_id`);
+  const rows = await influxql(
+    target(url, db),
+    `SELECT seq FROM ${MEASUREMENTS} WHERE (${who}) AND time > ${Math.floor(afterMs)}ms GROUP BY device_id${limit ? ` LIMIT ${limit}` : ''}`,
+  );
   return rows.map((r) => ({ deviceId: String(r.device_id), seq: Number(r.seq), timeMs: Number(r.time) }));
+}
+
+/** Per device: points, distinct seqs, lowest and highest seq. */
+export interface SeqStats {
+  points: number;
+  distinct: number;
+  min: number;
+  max: number;
+}
+
+/**
+ * What InfluxDB holds of each device in `db`, by seq: a device whose readings are all there exactly
+ * once has points = distinct = max − min + 1 and the seqs it sent as min and max.
+ */
+export async function seqStatsByDevice(url: string, db: string): Promise<Map<string, SeqStats>> {
+  const out = new Map<string, SeqStats>();
+  const get = (id: string) => {
+    let s = out.get(id);
+    if (!s) out.set(id, (s = { points: 0, distinct: 0, min: Number.NaN, max: Number.NaN }));
+    return s;
+  };
+  const rows = await influxql(target(url, db), `SELECT count(seq) AS n, min(seq) AS lo, max(seq) AS hi FROM ${MEASUREMENTS} GROUP BY device_id`);
+  for (const r of rows) {
+    const s = get(String(r.device_id));
+    s.points += Number(r.n ?? 0);
+    s.min = Number(r.lo);
+    s.max = Number(r.hi);
+  }
+  const distinct = await influxql(target(url, db), `SELECT count(distinct(seq)) AS d FROM ${MEASUREMENTS} GROUP BY device_id`);
+  for (const r of distinct) get(String(r.device_id)).distinct += Number(r.d ?? 0);
+  return out;
 }

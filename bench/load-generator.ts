@@ -20,6 +20,7 @@ import type {
   PublishRateRequest,
   PublishResult,
   RateResult,
+  AckDelaySecond,
   ReplyEnvelope,
   RequestEnvelope,
 } from './generator-protocol.js';
@@ -209,6 +210,9 @@ class PublishRun {
     timedOut: false,
   };
   inflightTotal = 0;
+  /** With ack timing: per connection, packet id → send time; per second of sending, the delays. */
+  private sentAt: Map<DeviceConn, Map<number, number>> | undefined;
+  private readonly delays = new Map<number, { count: number; sumMs: number; maxMs: number }>();
   private barrierWaiting = new Set<DeviceConn>();
   private barrierDone: (() => void) | undefined;
 
@@ -219,7 +223,20 @@ class PublishRun {
   ) {
     for (const c of active) c.inflight = 0;
     phase = {
-      onPuback: (c) => {
+      onPuback: (c, packetId) => {
+        if (this.sentAt) {
+          const sent = this.sentAt.get(c)?.get(packetId);
+          if (sent !== undefined) {
+            this.sentAt.get(c)!.delete(packetId);
+            const ms = Date.now() - sent;
+            const sec = Math.floor(sent / 1000) * 1000;
+            const d = this.delays.get(sec) ?? { count: 0, sumMs: 0, maxMs: 0 };
+            d.count++;
+            d.sumMs += ms;
+            if (ms > d.maxMs) d.maxMs = ms;
+            this.delays.set(sec, d);
+          }
+        }
         if (c.inflight > 0) {
           c.inflight--;
           this.inflightTotal--;
@@ -245,10 +262,26 @@ class PublishRun {
     scheduleHook = wake;
   }
 
+  /** Times every QoS 1 publish until its PUBACK (`ackDelays()`). */
+  timeAcks(): void {
+    this.sentAt = new Map(this.active.map((c) => [c, new Map<number, number>()]));
+  }
+
+  ackDelays(): AckDelaySecond[] {
+    return [...this.delays.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([at, d]) => ({ at, count: d.count, meanMs: Math.round(d.sumMs / d.count), maxMs: d.maxMs }));
+  }
+
   /** Writes `n` readings on `c` in one socket write. */
   send(c: DeviceConn, n: number, now: number): void {
     const packets: Buffer[] = new Array<Buffer>(n);
-    for (let i = 0; i < n; i++) packets[i] = encodePublish(c.telemetryTopic, c.nextReading(now), this.qos, this.qos ? c.nextPacketId() : 0);
+    const timing = this.qos ? this.sentAt?.get(c) : undefined;
+    for (let i = 0; i < n; i++) {
+      const id = this.qos ? c.nextPacketId() : 0;
+      timing?.set(id, now);
+      packets[i] = encodePublish(c.telemetryTopic, c.nextReading(now), this.qos, id);
+    }
     if (this.qos) {
       c.inflight += n;
       this.inflightTotal += n;
@@ -357,13 +390,21 @@ async function publishMax(req: PublishMaxRequest): Promise<PublishResult> {
   return run.result;
 }
 
+/** Set by `stop-rate`: the running `publish-rate` with `untilStopped` ends at its next tick. */
+let stopRate: (() => void) | undefined;
+
 async function publishRate(req: PublishRateRequest): Promise<RateResult> {
   const active = conns.filter((c) => c.alive);
   if (active.length === 0) throw new Error('publish-rate: no live connections');
   const probes = new Set(req.probeIds);
   const probeSeqs: Record<string, [number, number]> = {};
   for (const c of active) if (probes.has(c.device.id)) probeSeqs[c.device.id] = [c.seq, c.seq - 1];
+  const deviceSeqs: Record<string, [number, number]> = {};
+  if (req.detailed) for (const c of active) deviceSeqs[c.device.id] = [c.seq, c.seq - 1];
   const run = new PublishRun(req.qos, active, () => undefined);
+  if (req.detailed && req.qos) run.timeAcks();
+  let stopped = false;
+  if (req.untilStopped) stopRate = () => (stopped = true);
   let maxBehind = 0;
   let rr = 0;
   const start = Date.now();
@@ -390,17 +431,20 @@ async function publishRate(req: PublishRateRequest): Promise<RateResult> {
       for (const [c, n] of pending) run.send(c, n, now);
       pending.clear();
       if (toSend > maxBehind) maxBehind = toSend;
-      if (now - start >= req.durationMs) {
+      if (now - start >= req.durationMs || stopped) {
         clearInterval(timer);
         resolve();
       }
     };
     const timer = setInterval(tick, 2);
   });
+  stopRate = undefined;
   if (req.qos) await run.acks(req.drainMs);
   run.end();
   for (const c of active) if (probeSeqs[c.device.id]) probeSeqs[c.device.id]![1] = c.seq - 1;
-  return { ...run.result, maxBehind, probeSeqs };
+  if (!req.detailed) return { ...run.result, maxBehind, probeSeqs };
+  for (const c of active) deviceSeqs[c.device.id]![1] = c.seq - 1;
+  return { ...run.result, maxBehind, probeSeqs, deviceSeqs, ...(req.qos ? { ackDelays: run.ackDelays() } : {}) };
 }
 
 function drop(): { dropped: number } {
@@ -568,6 +612,11 @@ function handle(req: GeneratorRequest): Promise<unknown> | unknown {
       return influxWrite(req);
     case 'disconnect':
       return disconnect();
+    case 'stop-rate': {
+      const stop = stopRate;
+      stop?.();
+      return { stopped: stop !== undefined };
+    }
   }
 }
 

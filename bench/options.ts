@@ -26,6 +26,19 @@ export interface BenchSizes {
   burstBatch: number;
   /** Upper bound of any one phase, seconds: a phase that has not finished by then reports what it has. */
   phaseTimeoutS: number;
+  /**
+   * Cost of durability: QoS 1 end to end with the spool's fdatasync and without it, this many times
+   * each, in A B B A order so that a drift of the machine's load hits both alike.
+   */
+  durabilityRounds: number;
+  /** Drain after an outage: live QoS 1 readings/s from all publishers, before, during and after it. */
+  drainRate: number;
+  /** Seconds of live ingest before InfluxDB is stopped (the live level of pending is measured here). */
+  drainWarmupSeconds: number;
+  /** Seconds InfluxDB is stopped while the publishers go on. */
+  outageSeconds: number;
+  /** Seconds of live ingest after the backlog is drained (live latency once caught up). */
+  drainAfterSeconds: number;
 }
 
 export const FULL: Readonly<BenchSizes> = Object.freeze({
@@ -40,6 +53,11 @@ export const FULL: Readonly<BenchSizes> = Object.freeze({
   connections: 20_000,
   burstBatch: 10,
   phaseTimeoutS: 300,
+  durabilityRounds: 2,
+  drainRate: 2_000,
+  drainWarmupSeconds: 20,
+  outageSeconds: 300,
+  drainAfterSeconds: 15,
 });
 
 export const QUICK: Readonly<BenchSizes> = Object.freeze({
@@ -55,7 +73,38 @@ export const QUICK: Readonly<BenchSizes> = Object.freeze({
   burstBatch: 5,
   // Bounds a collapsing reconnect burst too, which is what keeps the quick run under 5 minutes.
   phaseTimeoutS: 60,
+  durabilityRounds: 1,
+  drainRate: 2_000,
+  drainWarmupSeconds: 10,
+  outageSeconds: 45,
+  drainAfterSeconds: 10,
 });
+
+/**
+ * Sizes the command line has no flag for (the drain phase's, the durability rounds) can be set with
+ * `BENCH_SIZES='{"outageSeconds":60}'` in the environment: any key of {@link BenchSizes}, a whole
+ * number ≥ 1. The smoke test uses it for a seconds-long outage.
+ */
+export function sizesFromEnv(sizes: BenchSizes, env: NodeJS.ProcessEnv = process.env): { sizes: BenchSizes; overridden: string[] } {
+  const raw = env.BENCH_SIZES;
+  if (!raw) return { sizes, overridden: [] };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new Error(`BENCH_SIZES is not JSON: ${raw}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('BENCH_SIZES must be a JSON object of sizes');
+  const out: BenchSizes = { ...sizes };
+  const overridden: string[] = [];
+  for (const [k, v] of Object.entries(parsed)) {
+    if (!(k in sizes)) throw new Error(`BENCH_SIZES: unknown size "${k}" (sizes: ${Object.keys(sizes).join(', ')})`);
+    if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`BENCH_SIZES: ${k} must be a whole number ≥ 1`);
+    out[k as keyof BenchSizes] = v as number;
+    overridden.push(k);
+  }
+  return { sizes: out, overridden };
+}
 
 /** Connections one load-generator process holds at most (each needs one open file). */
 export const CONNECTIONS_PER_GENERATOR = 5_000;
@@ -63,9 +112,23 @@ export const CONNECTIONS_PER_GENERATOR = 5_000;
 /** Files the service needs besides its MQTT connections: listeners, InfluxDB sockets, SQLite, logs. */
 export const SERVICE_FILE_RESERVE = 200;
 
-/** The parts of a run; `--only` picks some (for profiling one of them), the default is all. */
-export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'latency', 'connections'] as const;
+/**
+ * The parts of a run; `--only` picks some (for profiling one of them). A full run runs all of them;
+ * a quick run (`--quick` without `--only`) leaves out {@link SLOW_PHASES}: the drain phase alone
+ * takes its outage plus the drain, which would not fit in 5 minutes.
+ */
+export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'latency', 'connections', 'durability', 'drain'] as const;
 export type BenchPhase = (typeof BENCH_PHASES)[number];
+
+/** Phases a quick run leaves out unless `--only` names them (`--quick --only durability,drain`). */
+export const SLOW_PHASES: readonly BenchPhase[] = ['durability', 'drain'];
+
+/** The phases a run actually runs: a quick run's default set leaves out {@link SLOW_PHASES}. */
+export function phasesToRun(mode: 'full' | 'quick' | 'custom', phases: ReadonlySet<BenchPhase>): ReadonlySet<BenchPhase> {
+  // `--only` makes a run custom, so a quick run's phases are always the default set.
+  if (mode !== 'quick') return phases;
+  return new Set([...phases].filter((p) => !SLOW_PHASES.includes(p)));
+}
 
 export interface BenchOptions {
   /** `custom` when sizes were overridden; it decides which block of the report is replaced. */

@@ -160,3 +160,13 @@ export function tcpCounters(): Record<string, number> {
     return {};
   }
 }
+
+/** Bytes a process caused to be written to storage so far (`/proc/<pid>/io` write_bytes), or NaN. */
+export function writeBytes(pid: number): number {
+  try {
+    const m = /^write_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}

@@ -190,6 +190,26 @@ export interface WriteMetrics {
   requests: number;
   meanMs: number;
   meanLines: number;
+  /** The histograms' sums, for differences between two readings: seconds written, batches, lines. */
+  durationSumS?: number;
+  batches?: number;
+  linesSum?: number;
+}
+
+/** The writes between two readings of {@link ServiceProcess.writeMetrics}. */
+export function writesBetween(a: WriteMetrics, b: WriteMetrics): WriteMetrics {
+  const requests = b.requests - a.requests;
+  const dur = (b.durationSumS ?? 0) - (a.durationSumS ?? 0);
+  const batches = (b.batches ?? 0) - (a.batches ?? 0);
+  const lines = (b.linesSum ?? 0) - (a.linesSum ?? 0);
+  return {
+    requests,
+    meanMs: requests > 0 ? Math.round((dur * 1000) / requests) : Number.NaN,
+    meanLines: batches > 0 ? Math.round(lines / batches) : Number.NaN,
+    durationSumS: dur,
+    batches,
+    linesSum: lines,
+  };
 }
 
 export interface ServiceStartOptions {
@@ -294,6 +314,9 @@ export class ServiceProcess {
       requests: durCount,
       meanMs: durCount > 0 ? Math.round((durSum * 1000) / durCount) : Number.NaN,
       meanLines: linesCount > 0 ? Math.round(linesSum / linesCount) : Number.NaN,
+      durationSumS: durSum,
+      batches: linesCount,
+      linesSum,
     };
   }
 

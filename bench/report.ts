@@ -63,6 +63,28 @@ export function formatReport(r: BenchResult, command: string): string {
     `| burst: ${n(r.burst_devices)} devices reconnect at once, ${s.burstBatch} buffered readings each | all connected ${dec(r.burst_all_connected_s)} s, acknowledged ${dec(r.burst_all_acked_s)} s, queryable ${dec(r.burst_queryable_s)} s | ` +
       `${n(r.burst_readings)} readings, ${n(r.burst_readings_per_s)} readings/s; ${n(r.burst_failed_devices)} devices failed, ${n(r.burst_retries)} retries; ${n(r.burst_listen_overflows)} SYNs dropped by a full accept queue |`,
   );
+  if (Number.isFinite(r.durability_qos1_readings_per_s_fsync) || Number.isFinite(r.durability_qos1_readings_per_s_nofsync)) {
+    const rounds = r.durability_runs.filter((x) => x.fsync).length;
+    out.push(
+      `| cost of durability: QoS 1 end to end with / without the spool's fdatasync (${s.publishers} × ${n(s.messagesPerPublisher)} readings, ${rounds} run${rounds === 1 ? '' : 's'} each) | ` +
+        `${n(r.durability_qos1_readings_per_s_fsync)} / ${n(r.durability_qos1_readings_per_s_nofsync)} readings/s | ` +
+        `costs ${dec(r.durability_cost_pct)} %; acknowledged ${n(r.durability_qos1_acked_per_s_fsync)} / ${n(r.durability_qos1_acked_per_s_nofsync)}/s; ` +
+        `${dec(r.durability_cpu_us_per_reading_fsync)} / ${dec(r.durability_cpu_us_per_reading_nofsync)} µs CPU per reading; ` +
+        `${n(r.durability_fdatasyncs)} fdatasyncs (${dec(r.durability_readings_per_fdatasync)} readings each, mean ${dec(r.durability_fdatasync_mean_ms)} ms, max ${dec(r.durability_fdatasync_max_ms)} ms; ` +
+        `the disk alone: p50 ${dec(r.durability_disk_fdatasync_p50_ms)} ms, p99 ${dec(r.durability_disk_fdatasync_p99_ms)} ms) |`,
+    );
+  }
+  if (Number.isFinite(r.drain_backlog_readings)) {
+    out.push(
+      `| drain after a ${dec(r.drain_outage_s)} s InfluxDB outage (stopped), live QoS 1 at ${n(r.drain_live_rate_per_s)} readings/s from ${s.publishers} publishers | ` +
+        `backlog ${n(r.drain_backlog_readings)} readings drained at ${n(r.drain_readings_per_s)} readings/s | ` +
+        `first write ${dec(r.drain_first_write_s)} s after the restart, back to the live level (${n(r.drain_live_pending)} pending) after ${dec(r.drain_caught_up_s)} s; ` +
+        `${n(r.drain_write_readings_per_s)} written/s from the first write; live readings sent during the drain queryable after p50 ${n(r.drain_live_delay_ms_p50)} / p99 ${n(r.drain_live_delay_ms_p99)} / max ${n(r.drain_live_delay_ms_max)} ms ` +
+        `(p99 before the outage ${n(r.drain_live_delay_ms_p99_before)} ms, after the drain ${n(r.drain_live_delay_ms_p99_after)} ms); ` +
+        `PUBACK mean / max ${n(r.drain_puback_ms_mean_outage)} / ${n(r.drain_puback_ms_max_outage)} ms during the outage, ${n(r.drain_puback_ms_mean_drain)} / ${n(r.drain_puback_ms_max_drain)} ms during the drain; ` +
+        `${n(r.drain_readings_acked)} acknowledged, ${n(r.drain_readings_in_influx)} in InfluxDB by seq: ${r.drain_exactly_once ? 'every one exactly once' : `**${n(r.drain_readings_missing)} missing, ${n(r.drain_readings_duplicated)} duplicated**`} |`,
+    );
+  }
   out.push('');
   out.push('| target | goal | measured | |');
   out.push('|---|---|---:|---|');

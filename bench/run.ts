@@ -5,8 +5,10 @@
  *   (a) raw InfluxDB: line protocol straight into the run's influxd, 5,000 lines per request;
  *   (b) aedes alone and (c) Debian's mosquitto, with the same publishers and no pipeline;
  *   citypipe end to end at QoS 0 and QoS 1, counted as points InfluxDB returns afterwards;
- *   publish → queryable latency at a fixed rate; idle connections and RSS per connection; and a
- *   burst in which every device reconnects at once and uploads its buffered batch.
+ *   publish → queryable latency at a fixed rate; idle connections and RSS per connection; a
+ *   burst in which every device reconnects at once and uploads its buffered batch; the cost of
+ *   durability (QoS 1 with and without the spool's fdatasync); and the drain after an InfluxDB
+ *   outage (influxd stopped while live ingest goes on, then started again).
  *
  * The service under test is `node bin/citypipe.js start` with CITYPIPE_* configuration and shipped
  * defaults otherwise; the load comes from separate generator processes (load-generator.ts).
@@ -20,13 +22,24 @@ import { hashSecretAsync } from '../src/catalog/secrets.js';
 import { deviceType } from '../src/device-types/registry.js';
 import { startLocalInfluxd, type LocalInfluxd } from '../src/influxd/local-influxd.js';
 import { packageRoot } from '../src/paths.js';
-import { newestProfile, selfTimeByModule, topSelfTime, type SelfTime } from './cpu-profile.js';
+import { newestProfile, selfTimeByModule, topSelfTime, windowBeforeEnd, type SelfTime } from './cpu-profile.js';
 import type { BenchDevice, Endpoint, PublishResult } from './generator-protocol.js';
-import { countPoints, createDatabase, probeRows, settledCount } from './influx-queries.js';
-import { CONNECTIONS_PER_GENERATOR, SERVICE_FILE_RESERVE, type BenchOptions, type BenchPhase } from './options.js';
+import { countPoints, createDatabase, probeRows, seqStatsByDevice, settledCount } from './influx-queries.js';
+import { CONNECTIONS_PER_GENERATOR, phasesToRun, SERVICE_FILE_RESERVE, sizesFromEnv, type BenchOptions, type BenchPhase } from './options.js';
 import { BENCH_DEVICE_TYPES, readingBuilder } from './payloads.js';
-import { findChildPid, openFileLimits, ProcessSampler, readProc, round, tcpCounters, type ProcUsage } from './proc-stats.js';
-import { GeneratorProcess, ServiceProcess, startAedesOnly, startMosquitto, type BrokerProcess, type ServiceStats, type WriteMetrics } from './processes.js';
+import { findChildPid, openFileLimits, ProcessSampler, readProc, round, tcpCounters, writeBytes, type ProcUsage } from './proc-stats.js';
+import { probeFdatasync, SyscallTrace, type SyscallSummary } from './syscall-trace.js';
+import { GeneratorProcess, ServiceProcess, startAedesOnly, startMosquitto, writesBetween, type BrokerProcess, type ServiceStats, type WriteMetrics } from './processes.js';
+
+/** One QoS 1 run of the durability phase. */
+export interface DurabilityRun {
+  fsync: boolean;
+  readingsPerS: number;
+  ackedPerS: number;
+  cpuUsPerReading: number;
+  diskBytesPerReading: number;
+  fdatasyncs: number;
+}
 
 /** A target of the issue and whether this run met it. */
 export interface TargetCheck {
@@ -88,6 +101,67 @@ export interface BenchResult {
   burst_listen_overflows: number;
   /** The same while the idle connections were opened (100 handshakes in flight per generator). */
   connect_listen_overflows: number;
+  /**
+   * Cost of durability: QoS 1 end to end (readings/s into InfluxDB, as e2e) with the spool's
+   * fdatasync (shipped default) and with CITYPIPE_SPOOL_FSYNC=false, the same build in the same run;
+   * mean over the rounds.
+   */
+  durability_qos1_readings_per_s_fsync: number;
+  durability_qos1_readings_per_s_nofsync: number;
+  /** 100 × (1 − fsync ÷ nofsync): what durability costs in end-to-end QoS 1 throughput (target < 15). */
+  durability_cost_pct: number;
+  /** PUBACKs per second while publishing, both ways. */
+  durability_qos1_acked_per_s_fsync: number;
+  durability_qos1_acked_per_s_nofsync: number;
+  durability_cpu_us_per_reading_fsync: number;
+  durability_cpu_us_per_reading_nofsync: number;
+  /** Bytes the service wrote to storage per reading (/proc/<pid>/io write_bytes), both ways. */
+  durability_disk_bytes_per_reading_fsync: number;
+  durability_disk_bytes_per_reading_nofsync: number;
+  /** fdatasync calls of the service in the fsync runs (perf trace), readings per call, mean and max ms. */
+  durability_fdatasyncs: number;
+  durability_readings_per_fdatasync: number;
+  durability_fdatasync_mean_ms: number;
+  durability_fdatasync_max_ms: number;
+  /** One 64 KiB append + fdatasync on the spool's filesystem, measured alone before the phase. */
+  durability_disk_fdatasync_p50_ms: number;
+  durability_disk_fdatasync_p99_ms: number;
+  /** Every measured run of the durability phase, in order. */
+  durability_runs: DurabilityRun[];
+  /** Drain after an outage: live QoS 1 rate offered throughout, and how long InfluxDB was down. */
+  drain_live_rate_per_s: number;
+  drain_outage_s: number;
+  /** Readings pending in the service when InfluxDB answered again (the backlog). */
+  drain_backlog_readings: number;
+  /** Pending during the warm-up (the live level the drain has to return to), highest value seen. */
+  drain_live_pending: number;
+  /** Restart → the first successful write (the writer's retry backoff, ≤ CITYPIPE_INFLUX_RETRY_MAX_MS). */
+  drain_first_write_s: number;
+  /** Restart → pending back at the live level. */
+  drain_caught_up_s: number;
+  /** Backlog ÷ drain_caught_up_s (target ≥ 50,000). */
+  drain_readings_per_s: number;
+  /** Readings written per second from the first write until caught up (backlog and live together). */
+  drain_write_readings_per_s: number;
+  /** Publish → queryable of live probe readings sent while the backlog drained (they wait behind it). */
+  drain_live_delay_ms_p50: number;
+  drain_live_delay_ms_p99: number;
+  drain_live_delay_ms_max: number;
+  /** The same for live readings sent before the outage and after the drain. */
+  drain_live_delay_ms_p99_before: number;
+  drain_live_delay_ms_p99_after: number;
+  /** PUBACK delay (the publishers' view of live ingest) during the outage and the drain: mean and max. */
+  drain_puback_ms_mean_outage: number;
+  drain_puback_ms_max_outage: number;
+  drain_puback_ms_mean_drain: number;
+  drain_puback_ms_max_drain: number;
+  /** Readings acknowledged in the phase, and what InfluxDB holds of them afterwards, by seq. */
+  drain_readings_acked: number;
+  drain_readings_in_influx: number;
+  drain_readings_missing: number;
+  /** Points beyond one per (device, seq): 0 unless a reading was stored twice under different times. */
+  drain_readings_duplicated: number;
+  drain_exactly_once: boolean;
   targets: TargetCheck[];
   /** Per phase, per role (citypipe, influxd, generator, broker): CPU % of one core and peak RSS. */
   processes: Record<string, Record<string, ProcUsage>>;
@@ -114,6 +188,8 @@ const DISTRICTS = 8;
 const TARGET_E2E_VS_RAW = 0.5;
 const TARGET_P99_MS = 1500;
 const TARGET_RSS_PER_CONN_KB = 40;
+const TARGET_DURABILITY_COST_PCT = 15;
+const TARGET_DRAIN_PER_S = 50_000;
 /** Latency resolution: how often the probes' readings are looked for in InfluxDB. */
 const PROBE_POLL_MS = 100;
 const KEEPALIVE_S = 60;
@@ -281,17 +357,26 @@ class BenchRun {
   private readonly cleanups: (() => Promise<void>)[] = [];
   /** Stops of running services (with their profile collection), for the phase or the cleanup. */
   private readonly serviceStops = new Map<ServiceProcess, () => Promise<void>>();
+  /** Per service phase: parts of its run profiled on their own (wall-clock ms), e.g. the drain's backlog. */
+  private readonly profileWindows = new Map<string, { name: string; fromMs: number; toMs: number }[]>();
   private publishers: BenchDevice[] = [];
   /** SERVICE_TUNING entries the build under test knows, as environment. */
   private serviceTuning: Record<string, string> = {};
   private publisherCatalog = '';
 
+  /** Sizes BENCH_SIZES set (they have no command-line flag). */
+  private readonly envSizes: string[];
+  private readonly phases: ReadonlySet<BenchPhase>;
+
   constructor(opts: BenchOptions) {
     this.opts = opts;
-    this.sizes = opts.sizes;
+    const fromEnv = sizesFromEnv(opts.sizes);
+    this.sizes = fromEnv.sizes;
+    this.envSizes = fromEnv.overridden;
+    this.phases = phasesToRun(opts.mode, opts.phases);
     // Every progress line says when, so a slow phase (or a slow stop) shows where the time went.
     this.log = (line) => opts.progress(`[${((Date.now() - this.started) / 1000).toFixed(1).padStart(6)} s] ${line}`);
-    this.phaseMs = opts.sizes.phaseTimeoutS * 1000;
+    this.phaseMs = this.sizes.phaseTimeoutS * 1000;
     this.workDir = mkdtempSync(path.join(os.tmpdir(), 'citypipe-bench-'));
   }
 
@@ -308,7 +393,8 @@ class BenchRun {
   async execute(): Promise<BenchResult> {
     const { sizes } = this;
     checkPayloads();
-    this.log(`citypipe bench (${this.opts.mode}) in ${this.workDir}`);
+    this.log(`citypipe bench (${this.opts.mode}) in ${this.workDir}: ${[...this.phases].join(', ')}`);
+    if (this.envSizes.length > 0) this.note(`sizes set by BENCH_SIZES: ${this.envSizes.map((k) => `${k}=${fmt(sizes[k as keyof typeof sizes])}`).join(', ')}`);
     this.serviceTuning = await tuningFor(this.opts.cli, (text) => this.note(text));
     this.influx = await startLocalInfluxd({ dataDir: path.join(this.workDir, 'influxdb'), binary: this.opts.influxd });
     this.cleanups.push(() => this.influx!.stop());
@@ -322,7 +408,7 @@ class BenchRun {
     this.cleanups.push(() => this.main!.stop());
 
     // A phase left out with --only reports NaN (null in JSON): "not measured", never a made-up 0.
-    const want = (p: BenchPhase) => this.opts.phases.has(p);
+    const want = (p: BenchPhase) => this.phases.has(p);
     const NA = Number.NaN;
     // The baseline is measured before and after the end-to-end phases and averaged: other work on
     // the machine comes and goes, and the two values show how much it moved meanwhile.
@@ -349,6 +435,8 @@ class BenchRun {
           burst: { devices: NA, readings: NA, allConnectedS: NA, allAckedS: NA, queryableS: NA, readingsPerS: NA, failed: NA, retries: NA, listenOverflows: NA },
         };
     const mosqConn = want('connections') ? await this.mosquittoConnections(conn.connections) : NA;
+    const dur = want('durability') ? await this.durability() : undefined;
+    const drain = want('drain') ? await this.drainAfterOutage() : undefined;
 
     const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 3) : Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : 0);
     const result: BenchResult = {
@@ -390,6 +478,44 @@ class BenchRun {
       burst_retries: conn.burst.retries,
       burst_listen_overflows: conn.burst.listenOverflows,
       connect_listen_overflows: conn.listenOverflows,
+      durability_qos1_readings_per_s_fsync: dur?.fsync.readingsPerS ?? NA,
+      durability_qos1_readings_per_s_nofsync: dur?.nofsync.readingsPerS ?? NA,
+      durability_cost_pct: dur ? round(100 * (1 - dur.fsync.readingsPerS / dur.nofsync.readingsPerS), 1) : NA,
+      durability_qos1_acked_per_s_fsync: dur?.fsync.ackedPerS ?? NA,
+      durability_qos1_acked_per_s_nofsync: dur?.nofsync.ackedPerS ?? NA,
+      durability_cpu_us_per_reading_fsync: dur?.fsync.cpuUsPerReading ?? NA,
+      durability_cpu_us_per_reading_nofsync: dur?.nofsync.cpuUsPerReading ?? NA,
+      durability_disk_bytes_per_reading_fsync: dur?.fsync.diskBytesPerReading ?? NA,
+      durability_disk_bytes_per_reading_nofsync: dur?.nofsync.diskBytesPerReading ?? NA,
+      durability_fdatasyncs: dur?.trace.calls ?? NA,
+      durability_readings_per_fdatasync: dur && dur.trace.calls > 0 ? round(dur.fsyncReadings / dur.trace.calls, 1) : NA,
+      durability_fdatasync_mean_ms: dur?.trace.meanMs ?? NA,
+      durability_fdatasync_max_ms: dur?.trace.maxMs ?? NA,
+      durability_disk_fdatasync_p50_ms: dur?.disk.p50Ms ?? NA,
+      durability_disk_fdatasync_p99_ms: dur?.disk.p99Ms ?? NA,
+      durability_runs: dur?.runs ?? [],
+      drain_live_rate_per_s: drain?.liveRate ?? NA,
+      drain_outage_s: drain?.outageS ?? NA,
+      drain_backlog_readings: drain?.backlog ?? NA,
+      drain_live_pending: drain?.livePending ?? NA,
+      drain_first_write_s: drain?.firstWriteS ?? NA,
+      drain_caught_up_s: drain?.caughtUpS ?? NA,
+      drain_readings_per_s: drain?.readingsPerS ?? NA,
+      drain_write_readings_per_s: drain?.writePerS ?? NA,
+      drain_live_delay_ms_p50: drain?.live.drain.p50 ?? NA,
+      drain_live_delay_ms_p99: drain?.live.drain.p99 ?? NA,
+      drain_live_delay_ms_max: drain?.live.drain.max ?? NA,
+      drain_live_delay_ms_p99_before: drain?.live.before.p99 ?? NA,
+      drain_live_delay_ms_p99_after: drain?.live.after.p99 ?? NA,
+      drain_puback_ms_mean_outage: drain?.puback.outage.meanMs ?? NA,
+      drain_puback_ms_max_outage: drain?.puback.outage.maxMs ?? NA,
+      drain_puback_ms_mean_drain: drain?.puback.drain.meanMs ?? NA,
+      drain_puback_ms_max_drain: drain?.puback.drain.maxMs ?? NA,
+      drain_readings_acked: drain?.acked ?? NA,
+      drain_readings_in_influx: drain?.inInflux ?? NA,
+      drain_readings_missing: drain?.missing ?? NA,
+      drain_readings_duplicated: drain?.duplicated ?? NA,
+      drain_exactly_once: drain?.exactlyOnce ?? false,
       targets: [],
       processes: this.processes,
       writes: this.writes,
@@ -524,7 +650,7 @@ class BenchRun {
   // -------------------------------------------------------------------------------------------
   // citypipe end to end
 
-  private async startService(phase: string, devicesDir: string, db: string, nofile: number): Promise<ServiceProcess> {
+  private async startService(phase: string, devicesDir: string, db: string, nofile: number, extraEnv: Record<string, string> = {}): Promise<ServiceProcess> {
     await createDatabase(this.influx!.url, db);
     const dataDir = path.join(this.workDir, `data-${db}`);
     mkdirSync(dataDir, { recursive: true });
@@ -552,12 +678,15 @@ class BenchRun {
         // "citypipe started" (with the ports) is an info line; nothing is logged per message.
         CITYPIPE_LOG_LEVEL: 'info',
         ...this.serviceTuning,
+        ...extraEnv,
       },
     });
     const stop = async () => {
       const t0 = Date.now();
       await svc.stop(120_000);
-      const stopS = (Date.now() - t0) / 1000;
+      // The profile ends when the process does: the clock its windows are placed by.
+      const endedAt = Date.now();
+      const stopS = (endedAt - t0) / 1000;
       // A graceful stop only has to flush what is pending; the phases wait until nothing is.
       if (stopS > 5) this.note(`${phase}: the service took ${stopS.toFixed(1)} s to stop after SIGTERM with nothing pending`);
       if (cpuProfDir) {
@@ -565,6 +694,11 @@ class BenchRun {
         if (p) {
           this.profiles[phase] = topSelfTime(p.profile, 15);
           this.profiles[`${phase}, by module`] = selfTimeByModule(p.profile, 12);
+          for (const w of this.profileWindows.get(phase) ?? []) {
+            const win = windowBeforeEnd(p.profile, endedAt, w.fromMs, w.toMs);
+            this.profiles[`${phase}: ${w.name}`] = topSelfTime(p.profile, 15, win);
+            this.profiles[`${phase}: ${w.name}, by module`] = selfTimeByModule(p.profile, 12, win);
+          }
         }
         else this.note(`${phase}: --cpu-prof wrote no profile (did the service exit gracefully?)`);
       }
@@ -613,14 +747,29 @@ class BenchRun {
     }
   }
 
-  private async endToEnd(qos: 0 | 1): Promise<{ readingsPerS: number; acceptedPerS: number; cpuUsPerReading: number }> {
+  /**
+   * `variant` runs the same measurement under another name, in its own database, with extra service
+   * configuration (the durability phase), and optionally traces the service's fdatasync calls.
+   */
+  private async endToEnd(
+    qos: 0 | 1,
+    variant?: { label: string; db: string; profile: string; env: Record<string, string>; traceFdatasync: boolean },
+  ): Promise<{ readingsPerS: number; acceptedPerS: number; cpuUsPerReading: number; counted: number; diskBytesPerReading: number; fdatasync?: SyscallSummary }> {
     const { sizes } = this;
-    const label = `citypipe end to end QoS ${qos}`;
-    const db = `bench_e2e_qos${qos}`;
-    const svc = await this.startService(`e2e QoS ${qos}`, this.publisherCatalog, db, 4096);
+    const label = variant?.label ?? `citypipe end to end QoS ${qos}`;
+    const db = variant?.db ?? `bench_e2e_qos${qos}`;
+    const svc = await this.startService(variant?.profile ?? `e2e QoS ${qos}`, this.publisherCatalog, db, 4096, variant?.env);
     try {
       await this.connectPublishers({ host: HOST, port: svc.mqttPort }, label);
       this.log(`${label}: ${sizes.publishers} publishers × ${fmt(sizes.messagesPerPublisher)} readings, counted in InfluxDB`);
+      let trace: SyscallTrace | undefined;
+      if (variant?.traceFdatasync) {
+        const t = await SyscallTrace.start(svc.pid, 'fdatasync', path.join(this.workDir, `perf-${db}.txt`));
+        if (typeof t === 'string') {
+          if (!this.notes.includes(t)) this.note(t);
+        } else trace = t;
+      }
+      const bytesBefore = writeBytes(svc.pid);
       const sampler = this.sampler({ citypipe: [svc.pid], generator: [this.main!.pid] });
       const r = await this.publishMax(qos, sizes.messagesPerPublisher, qos === 0);
       const accepted = qos === 1 ? r.acked : r.sent;
@@ -632,6 +781,8 @@ class BenchRun {
         );
       }
       const usage = sampler.stop();
+      const diskBytes = writeBytes(svc.pid) - bytesBefore;
+      const fdatasync = await trace?.stop('fdatasync');
       this.processes[label] = usage;
       this.writes[label] = await svc.writeMetrics();
       const counted = await settledCount(this.influx!.url, db, stats.received, 300, 30_000);
@@ -650,8 +801,366 @@ class BenchRun {
           `broker took ${fmt(acceptedPerS)} msgs/s; citypipe used ${cpuUsPerReading} µs CPU per reading)`,
       );
       await this.main!.request({ cmd: 'disconnect' }, 30_000);
-      return { readingsPerS, acceptedPerS, cpuUsPerReading };
+      const diskBytesPerReading = counted > 0 ? round(diskBytes / counted, 1) : Number.NaN;
+      return { readingsPerS, acceptedPerS, cpuUsPerReading, counted, diskBytesPerReading, ...(fdatasync ? { fdatasync } : {}) };
     } finally {
+      await this.stopService(svc);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // cost of durability: the spool with and without fdatasync
+
+  /**
+   * QoS 1 end to end, as the e2e phase measures it, with the spool's fdatasync (the shipped default)
+   * and with CITYPIPE_SPOOL_FSYNC=false (records go to the page cache only): the same build, the
+   * same run, in A B B A order over the rounds. A build without that setting (before the spool) is
+   * measured once, as "without".
+   */
+  private async durability(): Promise<{
+    fsync: { readingsPerS: number; ackedPerS: number; cpuUsPerReading: number; diskBytesPerReading: number };
+    nofsync: { readingsPerS: number; ackedPerS: number; cpuUsPerReading: number; diskBytesPerReading: number };
+    trace: SyscallSummary;
+    fsyncReadings: number;
+    disk: { p50Ms: number; p99Ms: number };
+    runs: DurabilityRun[];
+  }> {
+    const { sizes } = this;
+    const NA = Number.NaN;
+    const hasFsyncKey = await this.buildKnows('CITYPIPE_SPOOL_FSYNC');
+    const disk = probeFdatasync(this.workDir);
+    this.log(`cost of durability: one 64 KiB append + fdatasync on this disk takes ${disk.p50Ms} ms (p50), ${disk.p99Ms} ms (p99)`);
+    const order: boolean[] = [];
+    if (!hasFsyncKey) {
+      this.note('durability: the build under test has no CITYPIPE_SPOOL_FSYNC (no spool): measured once, as "without"');
+      order.push(false);
+    } else {
+      for (let i = 0; i < sizes.durabilityRounds; i++) order.push(...(i % 2 === 0 ? [true, false] : [false, true]));
+    }
+    const runs: DurabilityRun[] = [];
+    const traces: SyscallSummary[] = [];
+    let fsyncReadings = 0;
+    for (const [i, fsync] of order.entries()) {
+      const name = fsync ? 'with fdatasync' : 'without fdatasync';
+      const r = await this.endToEnd(1, {
+        label: `durability QoS 1 ${name} (${i + 1}/${order.length})`,
+        db: `bench_durability_${i + 1}`,
+        profile: `durability ${name} ${i + 1}`,
+        env: hasFsyncKey ? { CITYPIPE_SPOOL_FSYNC: fsync ? 'true' : 'false' } : {},
+        traceFdatasync: true,
+      });
+      runs.push({
+        fsync,
+        readingsPerS: r.readingsPerS,
+        ackedPerS: r.acceptedPerS,
+        cpuUsPerReading: r.cpuUsPerReading,
+        diskBytesPerReading: r.diskBytesPerReading,
+        fdatasyncs: r.fdatasync?.calls ?? NA,
+      });
+      if (fsync && r.fdatasync) {
+        traces.push(r.fdatasync);
+        fsyncReadings += r.counted;
+      }
+    }
+    const mean = (fsync: boolean, key: 'readingsPerS' | 'ackedPerS' | 'cpuUsPerReading' | 'diskBytesPerReading') => {
+      const v = runs.filter((r) => r.fsync === fsync).map((r) => r[key]);
+      return v.length ? round(v.reduce((a, b) => a + b, 0) / v.length, key === 'readingsPerS' || key === 'ackedPerS' ? 0 : 1) : NA;
+    };
+    const summary = (fsync: boolean) => ({
+      readingsPerS: mean(fsync, 'readingsPerS'),
+      ackedPerS: mean(fsync, 'ackedPerS'),
+      cpuUsPerReading: mean(fsync, 'cpuUsPerReading'),
+      diskBytesPerReading: mean(fsync, 'diskBytesPerReading'),
+    });
+    const calls = traces.reduce((a, t) => a + t.calls, 0);
+    const totalMs = traces.reduce((a, t) => a + t.totalMs, 0);
+    const trace: SyscallSummary = {
+      calls: traces.length ? calls : NA,
+      totalMs: traces.length ? totalMs : NA,
+      meanMs: calls > 0 ? round(totalMs / calls, 2) : NA,
+      maxMs: traces.length ? Math.max(...traces.map((t) => t.maxMs)) : NA,
+    };
+    const out = { fsync: summary(true), nofsync: summary(false), trace, fsyncReadings, disk, runs };
+    this.log(
+      `    with fdatasync ${fmt(out.fsync.readingsPerS)} readings/s (${out.fsync.cpuUsPerReading} µs CPU each), without ${fmt(out.nofsync.readingsPerS)} ` +
+        `(${out.nofsync.cpuUsPerReading} µs); ${fmt(trace.calls)} fdatasyncs, ${trace.meanMs} ms mean`,
+    );
+    return out;
+  }
+
+  /** Whether the build under test accepts a configuration key. */
+  private async buildKnows(key: string): Promise<boolean> {
+    const configModule = path.join(path.dirname(path.dirname(this.opts.cli)), 'dist', 'src', 'config', 'config.js');
+    try {
+      return ((await import(pathToFileURL(configModule).href)) as { CONFIG_KEYS: readonly string[] }).CONFIG_KEYS.includes(key);
+    } catch {
+      return false;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // drain after an InfluxDB outage
+
+  /**
+   * Live QoS 1 ingest at `drainRate` from every publisher; InfluxDB is stopped (SIGTERM: connection
+   * refused, as in a real outage) for `outageSeconds` while the publishers go on, then started again
+   * on the same port and data. Measured: the backlog when InfluxDB answers again, how long until
+   * pending is back at its live level, how long live readings sent meanwhile wait to become
+   * queryable (the spool is FIFO: behind the backlog), the publishers' PUBACK delays, and afterwards
+   * that InfluxDB holds every acknowledged reading exactly once, by seq.
+   */
+  private async drainAfterOutage(): Promise<{
+    liveRate: number;
+    outageS: number;
+    backlog: number;
+    livePending: number;
+    firstWriteS: number;
+    caughtUpS: number;
+    readingsPerS: number;
+    writePerS: number;
+    live: Record<'before' | 'outage' | 'drain' | 'after', { p50: number; p99: number; max: number; samples: number }>;
+    puback: Record<'before' | 'outage' | 'drain' | 'after', { meanMs: number; maxMs: number }>;
+    acked: number;
+    inInflux: number;
+    missing: number;
+    duplicated: number;
+    exactlyOnce: boolean;
+  }> {
+    const { sizes } = this;
+    const NA = Number.NaN;
+    const label = `drain after a ${fmt(sizes.outageSeconds)} s InfluxDB outage at ${fmt(sizes.drainRate)} readings/s`;
+    const db = 'bench_drain';
+    const svc = await this.startService('drain', this.publisherCatalog, db, 4096);
+    // The probe poller and stats poller below run until the phase ends, however it ends.
+    let polling = true;
+    try {
+      await this.connectPublishers({ host: HOST, port: svc.mqttPort }, label);
+      const probes = BENCH_DEVICE_TYPES.map((t) => this.publishers.find((p) => p.type === t)!.id);
+      this.log(`${label}: QoS 1, ${sizes.publishers} publishers, ${sizes.drainWarmupSeconds} s live first; probes ${probes.join(', ')}`);
+      const boundMs = (sizes.drainWarmupSeconds + sizes.outageSeconds + sizes.drainAfterSeconds) * 1000 + this.phaseMs + 60_000;
+      const startedAt = Date.now();
+      const publishing = this.main!.request(
+        { cmd: 'publish-rate', qos: 1, ratePerS: sizes.drainRate, durationMs: boundMs, window: sizes.qos1Window, drainMs: 120_000, probeIds: probes, untilStopped: true, detailed: true },
+        boundMs + 240_000,
+      );
+      let publishError: unknown;
+      publishing.catch((err: unknown) => (publishError = err ?? new Error('publish-rate failed')));
+
+      // Stats every 100 ms: the timeline the drain is read from.
+      const timeline: { at: number; pending: number; written: number; received: number }[] = [];
+      const statsLoop = (async () => {
+        while (polling) {
+          const t0 = Date.now();
+          try {
+            const st = await svc.stats();
+            timeline.push({ at: Date.now(), pending: st.pending, written: st.written, received: st.received });
+          } catch {
+            // a slow answer under load: the next poll counts
+          }
+          await sleep(Math.max(0, 100 - (Date.now() - t0)));
+        }
+      })();
+      // Probe readings: when each became queryable (first answer that had it) and when it was sent.
+      const seen = new Map<string, Map<number, { sentAt: number; seenAt: number }>>(probes.map((p) => [p, new Map()]));
+      const contiguous = new Map<string, { seq: number; timeMs: number }>(probes.map((p) => [p, { seq: -1, timeMs: startedAt - 1 }]));
+      const probeLoop = (async () => {
+        while (polling) {
+          const t0 = Date.now();
+          try {
+            const watermark = Math.min(...[...contiguous.values()].map((c) => c.timeMs));
+            const rows = await probeRows(this.influx!.url, db, probes, watermark, 2000);
+            const answeredAt = Date.now();
+            for (const row of rows) {
+              const s = seen.get(row.deviceId);
+              if (!s || s.has(row.seq)) continue;
+              s.set(row.seq, { sentAt: row.timeMs, seenAt: answeredAt });
+            }
+            for (const [p, c] of contiguous) {
+              const s = seen.get(p)!;
+              while (s.has(c.seq + 1)) c.timeMs = s.get(++c.seq)!.sentAt;
+            }
+          } catch {
+            // InfluxDB is down (the outage) or busy: try again
+          }
+          await sleep(Math.max(0, PROBE_POLL_MS - (Date.now() - t0)));
+        }
+      })();
+      const pendingNow = async () => (await svc.stats()).pending;
+      const check = () => {
+        if (publishError) throw publishError instanceof Error ? publishError : new Error(String(publishError));
+      };
+
+      // Warm-up: the live level of pending (a batch fills for up to the flush interval, then is written).
+      await sleep(sizes.drainWarmupSeconds * 1000);
+      check();
+      const settleFrom = startedAt + Math.min(3000, (sizes.drainWarmupSeconds * 1000) / 2);
+      const livePending = Math.max(0, ...timeline.filter((t) => t.at >= settleFrom).map((t) => t.pending));
+
+      // The outage: a real stop, so the writer meets connection refused.
+      const influxDataDir = this.influx!.dataDir;
+      const influxPort = this.influx!.port;
+      const outageAt = Date.now();
+      this.writes['drain: live, before the outage'] = await svc.writeMetrics();
+      const outageSampler = this.sampler({ citypipe: [svc.pid] });
+      this.log(`    InfluxDB stopped (live pending level ${fmt(livePending)}); publishing goes on for ${fmt(sizes.outageSeconds)} s`);
+      await this.influx!.stop();
+      const stoppedAt = Date.now();
+      let nextLog = Date.now() + 30_000;
+      while (Date.now() < outageAt + sizes.outageSeconds * 1000) {
+        await sleep(Math.min(1000, outageAt + sizes.outageSeconds * 1000 - Date.now()));
+        check();
+        if (Date.now() >= nextLog) {
+          nextLog += 30_000;
+          this.log(`    outage ${Math.round((Date.now() - outageAt) / 1000)} s: ${fmt(timeline.at(-1)?.pending ?? 0)} pending`);
+        }
+      }
+      this.processes['drain: outage'] = outageSampler.stop();
+      this.influx = await startLocalInfluxd({ dataDir: influxDataDir, port: influxPort, binary: this.opts.influxd });
+      const readyAt = Date.now();
+      this.influxPid = findChildPid(process.pid, 'influxd') ?? 0;
+      const atReady = await svc.stats();
+      const backlog = atReady.pending;
+      const writesBefore = await svc.writeMetrics();
+      const outageS = round((readyAt - outageAt) / 1000, 1);
+      this.log(`    InfluxDB answers again after ${outageS} s (stopping it took ${((stoppedAt - outageAt) / 1000).toFixed(1)} s): backlog ${fmt(backlog)} readings`);
+      const drainSampler = this.sampler({ citypipe: [svc.pid] });
+
+      // The drain: until pending is back at the live level (at least one second of live ingest, so
+      // that a batch that is only filling does not count as backlog).
+      const liveLevel = Math.max(livePending, sizes.drainRate);
+      let firstWriteAt = 0;
+      let caughtUpAt = 0;
+      const drainDeadline = readyAt + this.phaseMs;
+      let writtenAtFirst = 0;
+      nextLog = Date.now() + 10_000;
+      while (Date.now() < drainDeadline) {
+        await sleep(100);
+        check();
+        for (const t of timeline) {
+          if (t.at < readyAt) continue;
+          if (!firstWriteAt && t.written > atReady.written) {
+            firstWriteAt = t.at;
+            writtenAtFirst = timeline[timeline.indexOf(t) - 1]?.written ?? atReady.written;
+          }
+          if (firstWriteAt && t.pending <= liveLevel) {
+            caughtUpAt = t.at;
+            break;
+          }
+        }
+        if (caughtUpAt) break;
+        if (Date.now() >= nextLog) {
+          nextLog += 10_000;
+          this.log(`    drain ${Math.round((Date.now() - readyAt) / 1000)} s: ${fmt(timeline.at(-1)?.pending ?? 0)} pending`);
+        }
+      }
+      const drainUsage = drainSampler.stop();
+      this.processes['drain: backlog'] = drainUsage;
+      const writesDrain = await svc.writeMetrics();
+      this.writes['drain: backlog'] = writesBetween(writesBefore, writesDrain);
+      if (!caughtUpAt) {
+        this.note(`drain: pending was not back at its live level (${fmt(liveLevel)}) within ${sizes.phaseTimeoutS} s of the restart (${fmt(await pendingNow())} pending)`);
+        caughtUpAt = Date.now();
+      }
+      this.profileWindows.set('drain', [{ name: 'backlog (restart → caught up)', fromMs: readyAt, toMs: caughtUpAt }]);
+      const atCaughtUp = timeline.filter((t) => t.at <= caughtUpAt).at(-1)!;
+      const caughtUpS = round((caughtUpAt - readyAt) / 1000, 1);
+      const firstWriteS = firstWriteAt ? round((firstWriteAt - readyAt) / 1000, 1) : NA;
+      const readingsPerS = perSecond(backlog, readyAt, caughtUpAt);
+      const writePerS = firstWriteAt ? perSecond(atCaughtUp.written - writtenAtFirst, firstWriteAt, caughtUpAt) : NA;
+      this.log(
+        `    caught up ${caughtUpS} s after the restart (first write after ${firstWriteS} s): ${fmt(readingsPerS)} readings/s of backlog, ` +
+          `${fmt(writePerS)} written/s from the first write; citypipe ${drainUsage.citypipe?.cpuPct ?? '?'} % CPU`,
+      );
+      if (drainUsage.citypipe && atCaughtUp.written > writtenAtFirst) {
+        this.note(
+          `drain: citypipe used ${round((drainUsage.citypipe.cpuS * 1e6) / (atCaughtUp.written - atReady.written), 1)} µs CPU per reading written while draining ` +
+            `(${drainUsage.citypipe.cpuPct} % of a core)`,
+        );
+      }
+
+      // Live after the drain, then stop and account for every reading.
+      await sleep(sizes.drainAfterSeconds * 1000);
+      const endAt = Date.now();
+      await this.main!.request({ cmd: 'stop-rate' }, 10_000);
+      const r = await publishing;
+      const { stats } = await this.waitWritten(svc, r.acked, 120_000, label);
+      // Let the probe poller see the last readings (the live ones are queryable within seconds).
+      const probeDeadline = Date.now() + 30_000;
+      while (Date.now() < probeDeadline && probes.some((p) => contiguous.get(p)!.seq < r.probeSeqs[p]![1])) await sleep(200);
+      polling = false;
+      await Promise.all([statsLoop, probeLoop]);
+
+      // Live latency by when the reading was sent.
+      const windows = { before: [settleFrom, outageAt], outage: [outageAt, readyAt], drain: [readyAt, caughtUpAt], after: [caughtUpAt, endAt] } as const;
+      const live = {} as Record<keyof typeof windows, { p50: number; p99: number; max: number; samples: number }>;
+      for (const [w, [from, to]] of Object.entries(windows) as [keyof typeof windows, readonly [number, number]][]) {
+        const ms: number[] = [];
+        // "before": readings that became queryable before the outage; those sent just before it
+        // that it caught count with the outage's.
+        const inWindow = (v: { sentAt: number; seenAt: number }) =>
+          w === 'before' ? v.sentAt >= from && v.seenAt < outageAt : w === 'outage' ? v.sentAt < to && v.seenAt >= outageAt && v.sentAt >= settleFrom : v.sentAt >= from && v.sentAt < to;
+        for (const s of seen.values()) for (const v of s.values()) if (inWindow(v)) ms.push(v.seenAt - v.sentAt);
+        ms.sort((a, b) => a - b);
+        live[w] = { p50: percentile(ms, 50), p99: percentile(ms, 99), max: ms.at(-1) ?? NA, samples: ms.length };
+      }
+      const puback = {} as Record<keyof typeof windows, { meanMs: number; maxMs: number }>;
+      for (const [w, [from, to]] of Object.entries(windows) as [keyof typeof windows, readonly [number, number]][]) {
+        const secs = (r.ackDelays ?? []).filter((d) => d.at + 1000 > from && d.at < to);
+        const count = secs.reduce((a, d) => a + d.count, 0);
+        puback[w] = { meanMs: count ? Math.round(secs.reduce((a, d) => a + d.meanMs * d.count, 0) / count) : NA, maxMs: secs.length ? Math.max(...secs.map((d) => d.maxMs)) : NA };
+      }
+      this.log(
+        `    live readings sent during the drain became queryable after p50 ${fmt(live.drain.p50)} ms, p99 ${fmt(live.drain.p99)} ms (${fmt(live.drain.samples)} probe samples); ` +
+          `before the outage p99 ${fmt(live.before.p99)} ms, after the drain p99 ${fmt(live.after.p99)} ms; PUBACK max ${fmt(puback.outage.maxMs)} ms during the outage`,
+      );
+
+      // Every acknowledged reading in InfluxDB exactly once, by device and seq.
+      await settledCount(this.influx!.url, db, r.acked, 500, 60_000);
+      const bySeq = await seqStatsByDevice(this.influx!.url, db);
+      let inInflux = 0;
+      let missing = 0;
+      let duplicated = 0;
+      let wrongRange = 0;
+      for (const [id, [first, last]] of Object.entries(r.deviceSeqs ?? {})) {
+        const expected = last - first + 1;
+        const got = bySeq.get(id) ?? { points: 0, distinct: 0, min: NA, max: NA };
+        inInflux += got.distinct;
+        missing += Math.max(0, expected - got.distinct);
+        duplicated += got.points - got.distinct;
+        if (expected > 0 && (got.min !== first || got.max !== last)) wrongRange++;
+      }
+      const unacked = r.sent - r.acked;
+      const exactlyOnce = missing === 0 && duplicated === 0 && wrongRange === 0 && unacked === 0;
+      if (!exactlyOnce) {
+        this.note(
+          `drain: InfluxDB does not hold every reading exactly once: ${fmt(missing)} missing, ${fmt(duplicated)} duplicated, ${wrongRange} devices with other seqs than sent, ` +
+            `${fmt(unacked)} sent but never acknowledged (service stats ${JSON.stringify(stats)})`,
+        );
+      }
+      if (r.connectionsLost > 0) this.note(`drain: ${r.connectionsLost} publisher connections were lost`);
+      const offered = Math.round((r.sent * 1000) / Math.max(1, endAt - startedAt));
+      if (offered < sizes.drainRate * 0.95) this.note(`drain: the generator offered only ${fmt(offered)} readings/s of ${fmt(sizes.drainRate)} (largest backlog ${fmt(r.maxBehind)})`);
+      this.log(`    ${fmt(r.acked)} readings acknowledged, ${fmt(inInflux)} distinct in InfluxDB: ${exactlyOnce ? 'every one exactly once' : 'NOT exactly once'}`);
+      await this.main!.request({ cmd: 'disconnect' }, 30_000);
+      return {
+        liveRate: offered,
+        outageS,
+        backlog,
+        livePending,
+        firstWriteS,
+        caughtUpS,
+        readingsPerS,
+        writePerS,
+        live,
+        puback,
+        acked: r.acked,
+        inInflux,
+        missing,
+        duplicated,
+        exactlyOnce,
+      };
+    } finally {
+      polling = false;
       await this.stopService(svc);
     }
   }
@@ -998,6 +1507,18 @@ function checkTargets(r: BenchResult): TargetCheck[] {
       goal: `≤ ${TARGET_RSS_PER_CONN_KB} KiB`,
       measured: Number.isNaN(r.rss_per_connection_kb) ? 'not run' : `${r.rss_per_connection_kb} KiB`,
       met: r.connections > 0 && r.rss_per_connection_kb <= TARGET_RSS_PER_CONN_KB,
+    },
+    {
+      name: 'cost of durability: QoS 1 end to end with the spool\'s fdatasync vs without',
+      goal: `< ${TARGET_DURABILITY_COST_PCT} %`,
+      measured: Number.isNaN(r.durability_cost_pct) ? 'not run' : `${r.durability_cost_pct} %`,
+      met: r.durability_cost_pct < TARGET_DURABILITY_COST_PCT,
+    },
+    {
+      name: `backlog drain after ${Number.isNaN(r.drain_outage_s) ? 'an' : `a ${r.drain_outage_s} s`} InfluxDB outage, live ingest going on`,
+      goal: `≥ ${fmt(TARGET_DRAIN_PER_S)} readings/s`,
+      measured: Number.isNaN(r.drain_readings_per_s) ? 'not run' : `${fmt(r.drain_readings_per_s)} readings/s`,
+      met: r.drain_readings_per_s >= TARGET_DRAIN_PER_S && r.drain_exactly_once,
     },
   ];
 }
