@@ -78,4 +78,23 @@ describe('ProgressDisplay', () => {
     p.stop();
     expect(out.text.endsWith('\n')).toBe(true);
   });
+
+  it('styles the terminal line only when asked to, and never the plain lines', () => {
+    const plainTty = sink(true, 200);
+    new ProgressDisplay(plainTty, () => base).update();
+    expect(plainTty.text).not.toMatch(/\x1b\[[0-9;]*m/);
+
+    const colourTty = sink(true, 200);
+    new ProgressDisplay(colourTty, () => base, { colour: true }).update();
+    expect(colourTty.text).toContain('\x1b[1m38/40\x1b[22m devices connected');
+    expect(colourTty.text).toContain('\x1b[2m · \x1b[22m');
+    expect(colourTty.text.replace(/\x1b\[[0-9;]*m/g, '').replace('\r\x1b[2K', '')).toBe(
+      '38/40 devices connected · 0.0 readings/s · 0 sent · 2 errors · sim 2026-06-18 10:15 UTC ×60',
+    );
+
+    const piped = sink(false);
+    const p = new ProgressDisplay(piped, () => base, { colour: true });
+    p.update();
+    expect(piped.text).not.toMatch(/[\r\x1b]/);
+  });
 });

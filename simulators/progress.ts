@@ -21,6 +21,11 @@ export interface ProgressOptions {
   plainIntervalMs?: number;
   /** The clock; tests pass their own. */
   now?: () => number;
+  /**
+   * Bold counts and dim separators on the terminal line (the caller decides: a terminal, NO_COLOR
+   * unset…). Plain lines never carry colour.
+   */
+  colour?: boolean;
 }
 
 const CLEAR_LINE = '\r\x1b[2K';
@@ -74,7 +79,9 @@ export class ProgressDisplay {
     if (this.tty) {
       const line = formatStatusLine(stats, this.rate);
       const width = this.out.columns;
-      this.out.write(CLEAR_LINE + (width !== undefined && width > 1 && line.length >= width ? line.slice(0, width - 2) + '…' : line));
+      // Cut by visible characters: a cut line goes without colour rather than with a torn escape code.
+      const cut = width !== undefined && width > 1 && line.length >= width;
+      this.out.write(CLEAR_LINE + (cut ? line.slice(0, width - 2) + '…' : this.opts.colour ? styleStatusLine(line) : line));
     } else {
       this.out.write(formatPlainLine(stats, this.rate) + '\n');
     }
@@ -93,7 +100,17 @@ export function formatStatusLine(s: FleetStats, rate: number): string {
   if (s.skipped > 0) parts.push(`${s.skipped} skipped`);
   parts.push(`${s.errors} errors`);
   parts.push(`sim ${simTime(s)}`);
-  return parts.join(' · ');
+  return parts.join(SEPARATOR);
+}
+
+const SEPARATOR = ' · ';
+
+/** The status line with its leading figures bold and its separators dim (ANSI SGR codes). */
+export function styleStatusLine(line: string): string {
+  return line
+    .split(SEPARATOR)
+    .map((part) => part.replace(/^[\d.,/]+/, (figures) => `\x1b[1m${figures}\x1b[22m`))
+    .join(`\x1b[2m${SEPARATOR}\x1b[22m`);
 }
 
 /** A plain progress line: `progress connected=38/40 rate=12.5/s …`. */

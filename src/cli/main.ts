@@ -1,34 +1,23 @@
 /**
- * `npx citypipe <command>`. Each command lives in its own module under commands/.
+ * `npx citypipe <command>`. Each command lives in its own module under commands/; program.ts puts
+ * them together. Exit codes: exit-codes.ts.
  */
-import { Command, CommanderError } from 'commander';
-import { loadConfig } from '../config/config.js';
-import { registerStartCommand } from './commands/start.js';
-import { registerDemoCommand } from './commands/demo.js';
-import { registerSimulateCommand } from './commands/simulate.js';
-import { registerDevicesCommand } from './commands/devices.js';
-import { registerBenchCommand } from './commands/bench.js';
-import { registerDeadLettersCommand } from './commands/dead-letters.js';
+import { CommanderError } from 'commander';
+import { buildProgram } from './program.js';
 import { ExitCode, reportError } from './run.js';
 
-const program = new Command();
-program
-  .name('citypipe')
-  .description('Field-sensor telemetry for cities: MQTT in, validated readings in InfluxDB.')
-  .showHelpAfterError()
-  .exitOverride();
-
-registerStartCommand(program);
-registerDemoCommand(program);
-registerSimulateCommand(program);
-registerDevicesCommand(program, () => loadConfig(process.env).devicesDir);
-registerBenchCommand(program);
-registerDeadLettersCommand(program);
+// `citypipe … | head` closes the pipe early: that is the reader being done, not an error to crash on.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.ok);
+  throw err;
+});
 
 try {
-  await program.parseAsync(process.argv);
+  await buildProgram().parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
+    // Help and version end 0; every other commander error is a usage error (unknown command or
+    // option, missing argument, a command given without its subcommand).
     process.exitCode = err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
   } else {
     process.exitCode = reportError(err);

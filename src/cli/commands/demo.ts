@@ -12,7 +12,8 @@ import { deviceTypes } from '../../device-types/registry.js';
 import { demoCredentialsFile } from '../../paths.js';
 import { credentialsFileFor, loadCredentials } from '../../../simulators/credentials.js';
 import { startFleet, type Fleet } from '../../../simulators/fleet.js';
-import { stopOnSignals } from '../run.js';
+import { stdoutColours } from '../colour.js';
+import { CliError, ExitCode, stopOnSignals } from '../run.js';
 
 /**
  * `citypipe demo`: the service, a local influxd (unless CITYPIPE_INFLUX_URL is set) and the catalog's
@@ -23,9 +24,20 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .description('run the service with a local InfluxDB and a simulated fleet from the device catalog')
     .option('--interval <seconds>', 'seconds between readings of each simulated device', '5')
+    .addHelpText(
+      'after',
+      `
+Starts influxd from PATH with its data in CITYPIPE_DATA_DIR (default data/) unless CITYPIPE_INFLUX_URL
+is set, then the service and the catalog's fleet; prints where to look. Ctrl-C stops it and exits 0.
+
+Examples
+  npx citypipe demo
+  npx citypipe demo --interval 1
+  CITYPIPE_INFLUX_URL=http://127.0.0.1:8086 CITYPIPE_INFLUX_API=v1 npx citypipe demo`,
+    )
     .action(async (opts: { interval: string }) => {
       const intervalS = Number(opts.interval);
-      if (!Number.isFinite(intervalS) || intervalS <= 0) throw new Error(`--interval: expected seconds > 0, got ${opts.interval}`);
+      if (!Number.isFinite(intervalS) || intervalS <= 0) throw new CliError(ExitCode.usage, `demo: --interval: expected seconds > 0, got ${opts.interval}`);
       let config = loadConfig(process.env);
       mkdirSync(config.dataDir, { recursive: true });
       const logFile = path.join(config.dataDir, 'citypipe.log');
@@ -46,7 +58,7 @@ export function registerDemoCommand(program: Command): void {
         await service?.stop();
         await local?.stop();
       };
-      stopOnSignals(stopAll, () => process.stdout.write('\nstopping: writing what was received, then shutting down…\n'));
+      stopOnSignals(stopAll, { onStopping: () => process.stdout.write('\nstopping: writing what was received, then shutting down…\n') });
 
       try {
         if (!config.influx.url) {
@@ -89,7 +101,7 @@ function printBanner(config: Config, service: CitypipeService, local: LocalInflu
   const u = new URL(url);
   const lines = [
     '',
-    'citypipe demo is running',
+    stdoutColours().bold('citypipe demo is running'),
     `  MQTT broker  mqtt://127.0.0.1:${service.mqttPort}   ${devices} simulated devices, a reading every ${intervalS} s each`,
     `  InfluxDB     ${url}   database "${db}"${local ? `   (local influxd, data in ${local.dataDir})` : ''}`,
     `  HTTP         http://127.0.0.1:${service.httpPort}/api/stats   /api/dead-letters   /metrics   /readyz`,
@@ -128,7 +140,8 @@ async function confirmArrival(config: Config, log: Logger): Promise<void> {
     }
   }
   const secs = ((Date.now() - started) / 1000).toFixed(1);
-  if (missing.size === 0) process.stdout.write(`✓ readings of all ${deviceTypes.length} device types are queryable in InfluxDB (${secs} s after start)\n`);
-  else process.stdout.write(`! no readings yet in ${[...missing].join(', ')} after ${secs} s: see the log and /api/dead-letters\n`);
+  const c = stdoutColours();
+  if (missing.size === 0) process.stdout.write(c.green(`✓ readings of all ${deviceTypes.length} device types are queryable in InfluxDB (${secs} s after start)`) + '\n');
+  else process.stdout.write(c.yellow(`! no readings yet in ${[...missing].join(', ')} after ${secs} s: see the log and /api/dead-letters`) + '\n');
 }
 

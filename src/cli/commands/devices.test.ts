@@ -160,9 +160,9 @@ describe('devices rotate-secret', () => {
     expect(human.stdout).toContain('Store this password now');
   });
 
-  it('exits 1 for an unknown device and 2 for an impossible id', async () => {
+  it('exits 4 (not found) for an unknown device and 2 for an impossible id', async () => {
     const unknown = memoryIo();
-    expect(await devicesRotateSecret(devicesDir, 'bin-0404', {}, unknown)).toBe(1);
+    expect(await devicesRotateSecret(devicesDir, 'bin-0404', {}, unknown)).toBe(4);
     expect(unknown.stderr).toContain('no device bin-0404 in the catalog');
     const bad = memoryIo();
     expect(await devicesRotateSecret(devicesDir, 'a b', {}, bad)).toBe(2);
@@ -192,8 +192,8 @@ describe('devices revoke', () => {
     expect((await DeviceCatalog.load(dir)).authenticate('bin-0100', (JSON.parse(rotated.stdout) as { password: string }).password)).toBe('ok');
   });
 
-  it('exits 1 for an unknown device and 2 for an impossible id', async () => {
-    expect(await devicesRevoke(devicesDir, 'bin-0404', {}, memoryIo())).toBe(1);
+  it('exits 4 (not found) for an unknown device and 2 for an impossible id', async () => {
+    expect(await devicesRevoke(devicesDir, 'bin-0404', {}, memoryIo())).toBe(4);
     expect(await devicesRevoke(devicesDir, 'a b', {}, memoryIo())).toBe(2);
   });
 });

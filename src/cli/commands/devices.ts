@@ -14,10 +14,11 @@ import { addDevice, DeviceCatalog, revokeDevice, rotateSecret, validateNewDevice
 import { generateSecret, hashSecretAsync } from '../../catalog/secrets.js';
 import { DEVICE_ID, type DeviceRecord } from '../../catalog/types.js';
 import { deviceTypeNames } from '../../device-types/registry.js';
-import { CitypipeError } from '../../errors/catalog.js';
 import { cities, cityNamed } from '../../../simulators/cities.js';
 import { credentialsFileFor, writeCredentialsFile } from '../../../simulators/credentials.js';
 import { generateFleet, MAX_GENERATED_DEVICES } from '../../../simulators/generate-fleet.js';
+import { plain, stderrColours, type Palette } from '../colour.js';
+import { catalogCodeOf, CliError, ExitCode, exitCodeFor } from '../exit-codes.js';
 
 /** Where a command writes, and how it reports its exit code. */
 export interface DevicesIo {
@@ -27,6 +28,8 @@ export interface DevicesIo {
   err(text: string): void;
   /** Called once with the command's exit code. */
   exit(code: number): void;
+  /** Colours of `err` (red errors, dim notices); none when absent. */
+  readonly errColours?: Palette;
 }
 
 /** The real process: stdout, stderr, `process.exitCode` (the process ends on its own). */
@@ -36,11 +39,11 @@ export const processIo: DevicesIo = {
   exit: (code) => {
     process.exitCode = code;
   },
+  get errColours() {
+    return stderrColours();
+  },
 };
 
-const EXIT_OK = 0;
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
 
 /** `devices add` options, as strings the way commander passes them. */
 export interface DevicesAddOptions {
@@ -57,6 +60,11 @@ export interface DevicesAddOptions {
 }
 
 class UsageError extends Error {}
+
+/** The device a command names is not in the catalog: exit 4. */
+function notInCatalog(id: string, dir: string): CliError {
+  return new CliError(ExitCode.notFound, `no device ${id} in the catalog at ${dir}; \`citypipe devices list\` shows the registered ids`);
+}
 
 /** Adds a device; prints its secret once. Exit 0, 2 for bad options, 1 when the catalog refuses. */
 export async function devicesAdd(devicesDir: () => string, opts: DevicesAddOptions, io: DevicesIo): Promise<number> {
@@ -96,9 +104,7 @@ export async function devicesRotateSecret(
     if (id === undefined || !DEVICE_ID.test(id)) throw new UsageError(`device id: must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(id ?? '')}`);
     const dir = devicesDir();
     const rotated = await rotateSecret(dir, id);
-    if (rotated === undefined) {
-      throw new Error(`no device ${id} in the catalog at ${dir}; \`citypipe devices list\` shows the registered ids`);
-    }
+    if (rotated === undefined) throw notInCatalog(id, dir);
     if (opts.json) io.out(JSON.stringify({ id, password: rotated.secret }) + '\n');
     else io.out(secretNotice(`New secret for ${id} (hash replaced in ${rotated.file}); the old one no longer works.`, id, rotated.secret));
   });
@@ -113,9 +119,7 @@ export async function devicesRevoke(devicesDir: () => string, id: string | undef
     if (id === undefined || !DEVICE_ID.test(id)) throw new UsageError(`device id: must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(id ?? '')}`);
     const dir = devicesDir();
     const revoked = await revokeDevice(dir, id);
-    if (revoked === undefined) {
-      throw new Error(`no device ${id} in the catalog at ${dir}; \`citypipe devices list\` shows the registered ids`);
-    }
+    if (revoked === undefined) throw notInCatalog(id, dir);
     if (opts.json) io.out(JSON.stringify({ id, revokedAt: revoked.record.revokedAt }) + '\n');
     else {
       io.out(
@@ -203,7 +207,7 @@ export async function devicesGenerate(
 
     const started = Date.now();
     // Each secret is a scrypt hash of ~1 ms CPU; worth a word before a large fleet.
-    if (count >= 2000) io.err(`hashing ${count} device secrets (scrypt, about ${Math.ceil(count / 1000)} s on two idle cores)…\n`);
+    if (count >= 2000) io.err((io.errColours ?? plain).dim(`hashing ${count} device secrets (scrypt, about ${Math.ceil(count / 1000)} s on two idle cores)…`) + '\n');
     const fleet = await generateFleet({ count, districts, seed, city, ...(deps.hash ? { hash: deps.hash } : {}) });
     // A bug here must not leave the service a catalog it refuses.
     DeviceCatalog.fromRecords(fleet.records, out);
@@ -269,7 +273,15 @@ function parseWhole(text: string | undefined, name: string, min: number, max: nu
 
 /** Adds `devices` and its subcommands to the program. */
 export function registerDevicesCommand(program: Command, devicesDir: () => string, io: DevicesIo = processIo): void {
-  const devices = program.command('devices').description('register, list, re-key and revoke the devices in the catalog (CITYPIPE_DEVICES_DIR); make operator accounts');
+  const devices = program
+    .command('devices')
+    .description('register, list, re-key and revoke the devices in the catalog (CITYPIPE_DEVICES_DIR); make operator accounts')
+    .addHelpText(
+      'after',
+      `
+They change the catalog files directly; a running service reloads them on its own. With --json each
+prints one JSON document on stdout and nothing else.`,
+    );
 
   devices
     .command('add')
@@ -283,12 +295,20 @@ export function registerDevicesCommand(program: Command, devicesDir: () => strin
     .option('--interval <seconds>', 'reporting interval in seconds (default 900); silence for 3 intervals raises device.offline')
     .option('--attr <key=value>', 'an attribute, e.g. powerRating=60 (repeatable)', collect, [] as string[])
     .option('--json', 'print {"id":…,"password":…} only')
+    .addHelpText('after', `
+Examples
+  npx citypipe devices add --id bin-0042 --type waste-bin --district oost --lat 52.36 --lon 4.93
+  npx citypipe devices add --id lamp-7 --type streetlight --district west --lat 52.37 --lon 4.87 --attr powerRating=60 --json`)
     .action(async (opts: DevicesAddOptions) => io.exit(await devicesAdd(devicesDir, opts, io)));
 
   devices
     .command('list')
     .description('list the devices in the catalog')
     .option('--json', 'print JSON')
+    .addHelpText('after', `
+Examples
+  npx citypipe devices list
+  CITYPIPE_DEVICES_DIR=fleets/big npx citypipe devices list --json | jq length`)
     .action(async (opts: { json?: boolean }) => io.exit(await devicesList(devicesDir, opts, io)));
 
   devices
@@ -296,6 +316,11 @@ export function registerDevicesCommand(program: Command, devicesDir: () => strin
     .description('give a device a new secret (the old one stops working) and print it once')
     .argument('<id>', 'device id')
     .option('--json', 'print {"id":…,"password":…} only')
+    .addHelpText('after', `
+Examples
+  npx citypipe devices rotate-secret bin-0042
+  npx citypipe devices rotate-secret bin-0042 --json
+Exit 4 when the id is not in the catalog.`)
     .action(async (id: string, opts: { json?: boolean }) => io.exit(await devicesRotateSecret(devicesDir, id, opts, io)));
 
   devices
@@ -303,6 +328,10 @@ export function registerDevicesCommand(program: Command, devicesDir: () => strin
     .description('revoke a device: it can no longer connect (a running service drops it at once); rotate-secret reinstates it')
     .argument('<id>', 'device id')
     .option('--json', 'print {"id":…,"revokedAt":…} only')
+    .addHelpText('after', `
+Examples
+  npx citypipe devices revoke bin-0042
+Exit 4 when the id is not in the catalog.`)
     .action(async (id: string, opts: { json?: boolean }) => io.exit(await devicesRevoke(devicesDir, id, opts, io)));
 
   devices
@@ -310,6 +339,10 @@ export function registerDevicesCommand(program: Command, devicesDir: () => strin
     .description('make an operator or integration account (not a device) that may subscribe to city/events/#: prints its secret and its CITYPIPE_MQTT_ACCOUNTS entry')
     .argument('<name>', 'account name, [A-Za-z0-9_.-]{1,64}; its MQTT username (must not be a device id)')
     .option('--json', 'print {"name":…,"password":…,"entry":…} only')
+    .addHelpText('after', `
+Examples
+  npx citypipe devices account grafana
+  npx citypipe devices account ops --json`)
     .action(async (name: string, opts: { json?: boolean }) => io.exit(await devicesAccount(name, opts, io)));
 
   devices
@@ -330,7 +363,11 @@ Writes two files:
   .<name>.credentials.json       beside it: { "<device id>": "<secret>" } in PLAIN TEXT, mode 0600,
                                  FOR SIMULATION ONLY (\`citypipe simulate\` reads it). The leading dot
                                  keeps the catalog loader from reading it as device records.
-Each secret costs one scrypt hash (~1 ms of CPU): 20 000 devices take about 20 s on two cores.`,
+Each secret costs one scrypt hash (~1 ms of CPU): 20 000 devices take about 20 s on two cores.
+
+Examples
+  npx citypipe devices generate --count 200 --districts 7
+  npx citypipe devices generate --count 20000 --districts 12 --city berlin --out fleets/big/devices.json`,
     )
     .action(async (opts: DevicesGenerateOptions) => io.exit(await devicesGenerate(devicesDir, opts, io)));
 }
@@ -338,19 +375,14 @@ Each secret costs one scrypt hash (~1 ms of CPU): 20 000 devices take about 20 s
 async function run(io: DevicesIo, body: () => Promise<void>): Promise<number> {
   try {
     await body();
-    return EXIT_OK;
+    return ExitCode.ok;
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`citypipe devices: ${err.message}\n`);
-      return EXIT_USAGE;
-    }
-    if (err instanceof CitypipeError) {
-      io.err(`citypipe devices: ${err.message} [${err.code}]\n`);
-      // A bad CITYPIPE_* value is the caller's usage error, as in the other commands.
-      return err.code.startsWith('CP_ERR_CONFIG') ? EXIT_USAGE : EXIT_FAILURE;
-    }
-    io.err(`citypipe devices: ${err instanceof Error ? err.message : String(err)}\n`);
-    return EXIT_FAILURE;
+    const red = (io.errColours ?? plain).red;
+    const code = catalogCodeOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    io.err(red(`citypipe devices: ${message}${code !== undefined && !(err instanceof CliError) ? ` [${code}]` : ''}`) + '\n');
+    // Exit codes as everywhere (exit-codes.ts): a bad CITYPIPE_* value is a usage error too.
+    return err instanceof UsageError ? ExitCode.usage : exitCodeFor(err);
   }
 }
 

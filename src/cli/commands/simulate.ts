@@ -17,6 +17,7 @@ import { credentialsFileFor, loadCredentials } from '../../../simulators/credent
 import { SimulatedFleet, type FleetOptions } from '../../../simulators/fleet.js';
 import { ProgressDisplay } from '../../../simulators/progress.js';
 import { formatDuration, parseStartTime, planClock, START_AGE_MARGIN_MS, type AtNow, type StartTime } from '../../../simulators/sim-clock.js';
+import { stdoutColours } from '../colour.js';
 import { stopOnSignals } from '../run.js';
 
 /** `simulate` options, as commander passes them (strings). */
@@ -82,6 +83,10 @@ Progress
   On a terminal one status line (devices connected, readings/s, sent, buffered, errors, simulated
   time); piped, a plain key=value line every 10 s. Logs go to stderr.
 
+Exit codes
+  0 when --at-now stop caught up, or when Ctrl-C/SIGTERM ends a live run; 130 (143 for SIGTERM) when
+  a --at-now stop run is interrupted before it caught up; 2 for a bad option.
+
 Examples
   npx citypipe simulate
   npx citypipe simulate --speed 60 --from -12h --at-now stop
@@ -119,12 +124,14 @@ export function registerSimulateCommand(program: Command): void {
       // stdout is for the person watching (progress); the log goes to stderr.
       const log = createLogger(config.logLevel, pino.destination(2));
       const fleet = new SimulatedFleet({ ...plan.fleet, log });
-      const progress = opts.progress === false ? undefined : new ProgressDisplay(process.stdout, () => fleet.stats());
+      const colours = stdoutColours();
+      const progress = opts.progress === false ? undefined : new ProgressDisplay(process.stdout, () => fleet.stats(), { colour: colours.enabled });
       const stop = async (): Promise<void> => {
         await fleet.stop();
         progress?.stop();
       };
-      stopOnSignals(stop);
+      // A live run ends with Ctrl-C by design; a run to the present that has not got there was cut short.
+      stopOnSignals(stop, { unfinished: () => plan.fleet.atNow === 'stop' && !fleet.stats().caughtUp });
 
       const f = plan.fleet;
       const fromText = f.from === undefined || typeof f.from === 'number' || 'atMs' in f.from ? new Date(startOf(f.from)).toISOString() : `${formatDuration(f.from.agoMs)} ago`;
@@ -133,7 +140,7 @@ export function registerSimulateCommand(program: Command): void {
           `${f.speed !== undefined && f.speed > 1 ? `, ×${f.speed} from ${fromText}, then ${f.atNow === 'stop' ? 'stop' : 'live'}` : ''}\n`,
       );
       if (plan.withoutSecret > 0) {
-        process.stdout.write(`  ${plan.withoutSecret} devices have no secret in ${plan.credentialsFiles.join(', ') || 'any credentials file'}: they connect with their id only\n`);
+        process.stdout.write(colours.yellow(`  ${plan.withoutSecret} devices have no secret in ${plan.credentialsFiles.join(', ') || 'any credentials file'}: they connect with their id only`) + '\n');
       }
       progress?.start();
       await fleet.start();
