@@ -302,7 +302,7 @@ function describeBuild(cli: string): string {
     const rev = git(['rev-parse', '--short', 'HEAD']);
     return git(['status', '--porcelain', '--untracked-files=no']) ? `${rev} + uncommitted changes` : rev;
   } catch {
-    return `in ${dir} (not a git checkout)`;
+    return `a copy outside git (${path.basename(dir)})`;
   }
 }
 

@@ -271,7 +271,7 @@ describe('dead-letter replay', () => {
     // …and replays what was refused.
     const replay = spawnCli(['dead-letters', 'replay', '--reason', 'unknown_device', '--url', http], { CITYPIPE_HTTP_TOKEN: token });
     expect(await replay.exited).toBe(0);
-    expect(replay.stdout()).toMatch(/replayed 2 dead letters/);
+    expect(replay.stdout()).toMatch(/replayed 2 of 2 dead letters/);
 
     await expectAllAcked(influxUrl, db, 'waste_bin', late, [1, 2]);
     const rows = await influxQuery(influxUrl, db, `SELECT seq, district FROM waste_bin WHERE device_id = '${late.record.id}'`);

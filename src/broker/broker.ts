@@ -412,9 +412,15 @@ export class MqttBroker {
     }
     if (!topic.startsWith(DEVICE_TOPIC_PREFIX) || topic.startsWith(EVENTS_PREFIX)) return done(null);
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    // aedes writes the PUBACK from inside done(); a spool group releases many at once, so a
+    // connection's PUBACKs of one group are corked into one write.
+    const conn = packet.qos > 0 && client.conn instanceof GuardedConnection ? client.conn : undefined;
     this.opts.onTelemetry(
       { topic, payload, receivedAt: Date.now(), clientId: client.id, username: identity === undefined ? undefined : identityName(identity) },
-      (err) => done(err ?? null),
+      (err) => {
+        if (conn !== undefined && err === undefined) conn.corkUntilNextTurn();
+        done(err ?? null);
+      },
     );
   }
 

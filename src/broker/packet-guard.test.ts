@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { TokenBucket } from '../security/token-bucket.js';
 import { FixedHeaderScanner, GuardedConnection, type GuardViolation } from './packet-guard.js';
@@ -105,6 +105,43 @@ describe('GuardedConnection', () => {
     await new Promise((r) => setImmediate(r));
     expect(Buffer.concat(got)).toEqual(bytes);
     expect(Buffer.concat(written).toString()).toBe('reply');
+  });
+
+  it('corkUntilNextTurn() sends the writes of one turn in one socket write, on the next turn', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const peer = new Promise<Socket>((r) => server.once('connection', r));
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const received: Buffer[] = [];
+    (await peer).on('data', (d: Buffer) => received.push(d));
+    try {
+      const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits), meta, { violation: () => undefined, throttled: () => undefined });
+      let socketWrites = 0;
+      const handle = (socket as unknown as { _handle: { writev: (...a: unknown[]) => unknown; writeBuffer: (...a: unknown[]) => unknown } })._handle;
+      for (const m of ['writev', 'writeBuffer'] as const) {
+        const original = handle[m].bind(handle);
+        handle[m] = (...a: unknown[]) => (socketWrites++, original(...a));
+      }
+      conn.corkUntilNextTurn();
+      conn.corkUntilNextTurn(); // once per turn, however often it is asked
+      for (let i = 0; i < 3; i++) conn.write(PUBACK());
+      expect(socketWrites).toBe(0);
+      expect(socket.writableCorked).toBe(1);
+      await new Promise((r) => setImmediate(r));
+      expect(socket.writableCorked).toBe(0);
+      expect(socketWrites).toBe(1);
+      // Uncorked again: the next write goes out at once.
+      conn.write(PUBACK());
+      expect(socketWrites).toBe(2);
+      const deadline = Date.now() + 2000;
+      while (Buffer.concat(received).length < 16 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      expect(Buffer.concat(received)).toEqual(Buffer.concat([PUBACK(), PUBACK(), PUBACK(), PUBACK()]));
+    } finally {
+      socket.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('destroys the socket on a violation and reports it', async () => {

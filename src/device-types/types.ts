@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commonFields, type FieldBlock, type FieldKind } from './common/fields.js';
+import { compileFastParse, type CrossFieldRule, type FastParse } from './fast-parse.js';
 
 type Blocks = Record<string, FieldBlock>;
 
@@ -26,6 +27,11 @@ export interface DeviceTypeDefinition<F extends Blocks = Blocks, N extends strin
   readonly schema: z.ZodType<z.output<z.ZodObject<ReadingShape<F>>>, z.input<z.ZodObject<ReadingShape<F>>>>;
   /** Line-protocol kind of every field that may be written (common ones included, `ts` excluded). */
   readonly fieldKinds: ReadonlyMap<string, FieldKind>;
+  /**
+   * `schema` without zod, generated from the same blocks (and cross-field rule): the fields of a
+   * reading it accepts (`ts` excluded, schema order), or undefined when `schema` must decide.
+   */
+  readonly fastParse: FastParse;
 }
 
 /** A validated reading of some type, as the schema outputs it. */
@@ -59,5 +65,6 @@ export function defineDeviceType<const N extends string, const F extends Blocks>
     fields: opts.fields,
     schema: schema as unknown as DeviceTypeDefinition<F, N>['schema'],
     fieldKinds,
+    fastParse: compileFastParse(all, opts.refine as CrossFieldRule | undefined),
   });
 }

@@ -39,6 +39,8 @@ export interface Outcome {
 
 const POINTS = 0x50; // 'P'
 const JSON_RECORD = 0x4a; // 'J'
+const NEWLINE = 0x0a;
+const TAB = 0x09;
 
 export function encodeOutcome(o: Outcome): Buffer {
   if (o.deadLetters.length === 0 && o.lines.length > 0) {
@@ -67,6 +69,32 @@ export function decodeOutcome(buf: Buffer): Outcome {
   throw new Error(`unknown spool record kind 0x${(kind ?? 0).toString(16)}`);
 }
 
+/** Where the lines of a points-only record are, for {@link readPointsRecord}. */
+export interface PointsView {
+  /** Device type of the points. */
+  type: string;
+  /** Offset of the first line; the lines run to the end of the record, newline-separated. */
+  start: number;
+  /** Number of lines. */
+  count: number;
+}
+
+/**
+ * Fills `out` for a points-only record (the common case) without decoding it: the lines stay the
+ * bytes ingest encoded, for the writer to copy into a request body as they are. False for any other
+ * record, which `decodeOutcome` reads.
+ */
+export function readPointsRecord(buf: Buffer, out: PointsView): boolean {
+  if (buf[0] !== POINTS) return false;
+  const nl = buf.indexOf(NEWLINE);
+  const tab = buf.indexOf(TAB, 1);
+  if (nl === -1 || tab === -1 || tab > nl) return false;
+  out.type = buf.toString('utf8', 1, tab);
+  out.start = nl + 1;
+  out.count = weighOutcome(buf);
+  return true;
+}
+
 /** Readings an outcome accounts for: each point and each dead letter is one. */
 export function outcomeSize(o: Outcome): number {
   return o.lines.length + o.deadLetters.length;
@@ -80,7 +108,7 @@ export function weighOutcome(buf: Buffer): number {
   if (buf[0] === POINTS) {
     // Header line + one line per point: as many newlines as points.
     let n = 0;
-    for (let i = buf.indexOf(0x0a); i !== -1; i = buf.indexOf(0x0a, i + 1)) n++;
+    for (let i = buf.indexOf(NEWLINE); i !== -1; i = buf.indexOf(NEWLINE, i + 1)) n++;
     return n;
   }
   return outcomeSize(decodeOutcome(buf));

@@ -518,3 +518,41 @@ describe('accounting: every reading ends up in exactly one list', () => {
     }
   });
 });
+
+describe('the fast path (device-types/fast-parse.ts)', () => {
+  /** The same type with the fast path switched off: every reading goes through zod, as before it. */
+  const zodOnly = (def: DeviceTypeDefinition): DeviceTypeDefinition => ({ ...def, fastParse: () => undefined });
+
+  it('changes no result: readings and dead letters equal zod alone, on fixtures and mangled readings', () => {
+    let seed = 0x9e3779b9;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const junk = ['1e400', '-1', '0', '-0', '1', '0.5', '1.5', '1e21', '"ok"', '"on"', '"0.5"', 'null', 'true', '[]', '{}', '"2026-06-01T11:00:00Z"', '1780315200000', '1780315200', '24'];
+    for (const def of deviceTypes) {
+      const fixtures = ['valid.json', 'invalid.json'].flatMap((file) =>
+        (JSON.parse(readFileSync(new URL(`../device-types/${def.name}/fixtures/${file}`, import.meta.url), 'utf8')) as { reading: unknown }[]).map((f) => JSON.stringify(f.reading)),
+      );
+      const keys = [...new Set([...Object.keys(def.fields), 'ts', 'seq', 'batteryLevel', 'rssi', '__proto__', 'x'])];
+      const payloads = [...fixtures, `[${fixtures.join(',')}]`];
+      for (let round = 0; round < 300; round++) {
+        const base = JSON.parse(fixtures[rand(fixtures.length)]!) as Record<string, unknown>;
+        const pairs = Object.entries(base).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+        for (let i = rand(3); i > 0; i--) pairs.splice(rand(pairs.length + 1), rand(2), `"${keys[rand(keys.length)]!}":${junk[rand(junk.length)]!}`);
+        payloads.push(`{${pairs.join(',')}}`);
+      }
+      const topic = { type: def.name, deviceId: 'd' };
+      for (const payload of payloads) {
+        for (const receivedAt of [RECEIVED_AT, Date.now()]) {
+          const withFast = validateTelemetry(def, topic, raw(payload, receivedAt), OPTS);
+          const withoutFast = validateTelemetry(zodOnly(def), topic, raw(payload, receivedAt), OPTS);
+          expect(withFast, payload).toEqual(withoutFast);
+          for (let i = 0; i < withFast.readings.length; i++) {
+            expect(Object.keys(withFast.readings[i]!.fields), payload).toEqual(Object.keys(withoutFast.readings[i]!.fields));
+          }
+        }
+      }
+    }
+  });
+});

@@ -3,8 +3,10 @@
  * Pure and synchronous; it neither logs nor counts (the wiring does, from the result).
  *
  * This runs for every reading, so the success path does only what a valid reading needs: one
- * `JSON.parse`, one `safeParse`, a timestamp check and a copy without `ts`. Messages, value
- * descriptions and re-serialised payloads are built only for readings that fail.
+ * `JSON.parse`, the device type's zod-free fast check (which builds the fields without `ts`) and a
+ * timestamp check. zod runs only for readings the fast check declines, and its issues make the dead
+ * letter; messages, value descriptions and re-serialised payloads are built only for readings that
+ * fail.
  */
 import type { z } from 'zod';
 import { commonFields } from '../device-types/common/fields.js';
@@ -205,6 +207,15 @@ function validateReading(
     return;
   }
 
+  const reading = value as Record<string, unknown>;
+  // The fast path (generated from the same field blocks) decides valid readings without zod; zod
+  // runs only when it declines, so that every dead letter still comes from zod's issues.
+  const fast = def.fastParse(reading);
+  if (fast !== undefined) {
+    accept(def, topic, msg, opts, out, value, index, reading.ts as string | number | undefined, fast);
+    return;
+  }
+
   let parsed: ReturnType<DeviceTypeDefinition['schema']['safeParse']>;
   try {
     parsed = def.schema.safeParse(value);
@@ -218,7 +229,6 @@ function validateReading(
     out.deadLetters.push(fromProblems(topic, msg, opts, [problem], value, index));
     return;
   }
-  const reading = value as Record<string, unknown>;
 
   if (!parsed.success) {
     const problems = problemsFromIssues(def, reading, parsed.error.issues, msg.receivedAt, opts);
@@ -226,10 +236,25 @@ function validateReading(
     return;
   }
 
-  const data = parsed.data as Record<string, number | string>;
-  const ts = data.ts;
+  // The fast path declined, yet zod accepts (it can only be a cross-field rule that threw there
+  // and not here): the same reading as the fast path would have made.
+  const { ts, ...fields } = parsed.data as Record<string, number | string>;
+  accept(def, topic, msg, opts, out, value, index, ts, fields);
+}
+
+/** A reading the schema accepted: its `ts` window is checked, then it is a ValidReading. */
+function accept(
+  def: DeviceTypeDefinition,
+  topic: TelemetryTopic,
+  msg: RawMessage,
+  opts: ValidateOptions,
+  out: ValidationResult,
+  value: unknown,
+  index: number | undefined,
+  ts: string | number | undefined,
+  fields: Record<string, number | string>,
+): void {
   let timeMs = msg.receivedAt;
-  let fields: Record<string, number | string> = data;
   if (ts !== undefined) {
     timeMs = typeof ts === 'number' ? ts : parseIsoTimestamp(ts);
     // Negated so that NaN (an unparsable ISO string) falls into the failure branch too.
@@ -238,8 +263,6 @@ function validateReading(
       out.deadLetters.push(fromProblems(topic, msg, opts, [problem], value, index));
       return;
     }
-    const { ts: _omitted, ...withoutTs } = data;
-    fields = withoutTs;
   }
   out.readings.push({ type: def.name, deviceId: topic.deviceId, timeMs, fields, index, stampedAtReceive: ts === undefined });
 }

@@ -3,37 +3,52 @@
  * InfluxDB writer and their dead letters to the dead-letter store, and acknowledges a spool record
  * only when every reading in it is either accepted by InfluxDB or stored as a dead letter. Until
  * then the record stays on disk, across outages and restarts.
+ *
+ * A points-only record (the common case) is not decoded: its lines go to the writer as the bytes
+ * ingest encoded, with one object per record and none per line (docs/BENCHMARKS.md, "Where the time
+ * goes", fix 1). Records with dead letters are decoded in full.
  */
 import type { Logger } from '../observability/logger.js';
 import type { DeadLetter } from '../ingest/types.js';
-import { decodeOutcome } from '../ingest/outcome.js';
-import type { PendingPoint } from '../sink/influx/types.js';
+import { decodeOutcome, readPointsRecord, type PointsView } from '../ingest/outcome.js';
+import type { PendingLines } from '../sink/influx/types.js';
 import type { DeadLetterReason } from '../errors/catalog.js';
 
 /**
- * One spool record in progress. A reading is done when InfluxDB accepted it or its dead letter is
- * committed; the record is acknowledged when all `total` are done.
+ * One spool record in progress, and its lines for the writer (it is their `context`). A reading is
+ * done when InfluxDB accepted it or its dead letter is committed; the record is acknowledged when
+ * all `total` are done.
  */
-interface Tracker {
-  readonly seq: number;
-  readonly total: number;
-  done: number;
+class Tracker implements PendingLines {
+  done = 0;
   /** Dead letters of this record waiting for a durable commit. */
-  unflushed: number;
+  unflushed = 0;
+  readonly context: Tracker = this;
+
+  constructor(
+    readonly seq: number,
+    /** The spool record, decoded again only if InfluxDB refuses one of its lines. */
+    readonly record: Buffer,
+    readonly type: string,
+    readonly total: number,
+    /** The record's lines: `count` of them in `data[start, end)`. */
+    readonly data: Buffer,
+    readonly start: number,
+    readonly end: number,
+    readonly count: number,
+  ) {}
 }
 
 type SpoolItem = { readonly seq: number; readonly data: Buffer };
 
-interface DrainPoint extends PendingPoint {
-  readonly tracker: Tracker;
-}
+const NO_LINES = Buffer.alloc(0);
 
 export interface DrainDeps {
   spool: {
     read(max: number): Promise<readonly { readonly seq: number; readonly data: Buffer }[]>;
     ack(seq: number): void;
   };
-  writer: { add(point: PendingPoint): void; readonly pending: number };
+  writer: { add(lines: PendingLines): void; readonly pending: number };
   deadLetters: { add(d: DeadLetter): void; flush(): boolean };
   metrics: {
     countWritten(type: string, n: number): void;
@@ -65,6 +80,7 @@ export class SpoolDrain {
   private doneInOpen = 0;
   private readonly awaitingFlush: Tracker[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
+  private readonly view: PointsView = { type: '', start: 0, count: 0 };
 
   constructor(deps: DrainDeps) {
     this.deps = deps;
@@ -104,40 +120,43 @@ export class SpoolDrain {
     this.retryDeadLetterFlush();
   }
 
-  /** Writer hook: InfluxDB accepted these points. */
-  onWritten = (points: readonly PendingPoint[]): void => {
+  /** Writer hook: InfluxDB accepted these lines (whole records' or pieces of them). */
+  onWritten = (written: readonly PendingLines[]): void => {
     let type: string | undefined;
     let run = 0;
-    for (const p of points as readonly DrainPoint[]) {
-      if (p.type !== type) {
+    for (const lines of written) {
+      const t = lines.context as Tracker;
+      if (t.type !== type) {
         if (type !== undefined) this.deps.metrics.countWritten(type, run);
-        type = p.type;
+        type = t.type;
         run = 0;
       }
-      run++;
-      this.done(p.tracker, 1);
+      run += lines.count;
+      this.done(t, lines.count);
     }
     if (type !== undefined && run > 0) this.deps.metrics.countWritten(type, run);
     this.wake?.();
   };
 
-  /** Writer hook: InfluxDB refuses this point on its own; it becomes a dead letter. */
-  onRejected = (point: PendingPoint, message: string): void => {
-    const p = point as DrainPoint;
+  /** Writer hook: InfluxDB refuses this line on its own; it becomes a dead letter. */
+  onRejected = (rejected: PendingLines, message: string): void => {
+    const t = rejected.context as Tracker;
+    // Rare: the record's header is read again for the dead letter's topic, device and time.
+    const { topic, deviceId, receivedAt } = decodeOutcome(t.record);
     this.deps.deadLetters.add({
       reason: 'influx_rejected',
       path: '',
       message: `InfluxDB refused the point: ${message}`,
-      topic: p.topic,
-      deviceId: p.deviceId,
-      type: p.type,
+      topic,
+      deviceId,
+      type: t.type,
       index: undefined,
-      payload: p.line.slice(0, 4096),
-      receivedAt: p.receivedAt,
+      payload: rejected.data.toString('utf8', rejected.start, rejected.end).slice(0, 4096),
+      receivedAt,
     });
-    this.deps.metrics.countDeadLettered(p.type, 'influx_rejected');
-    p.tracker.unflushed++;
-    this.flushDeadLetters([p.tracker]);
+    this.deps.metrics.countDeadLettered(t.type, 'influx_rejected');
+    t.unflushed++;
+    this.flushDeadLetters([t]);
   };
 
   private async run(): Promise<void> {
@@ -174,21 +193,30 @@ export class SpoolDrain {
   private process(records: readonly { readonly seq: number; readonly data: Buffer }[]): void {
     const { deps } = this;
     const withDeadLetters: Tracker[] = [];
+    const view = this.view;
     for (const rec of records) {
+      const data = rec.data;
+      if (readPointsRecord(data, view)) {
+        deps.writer.add(new Tracker(rec.seq, data, view.type, view.count, data, view.start, data.length, view.count));
+        continue;
+      }
       let outcome;
       try {
-        outcome = decodeOutcome(rec.data);
+        outcome = decodeOutcome(data);
       } catch (err) {
         // Cannot happen for records this version wrote; keep going rather than stall the spool.
         deps.log.error({ err, seq: rec.seq, code: 'CP_ERR_SPOOL_RECORD' }, 'unreadable spool record skipped');
         deps.spool.ack(rec.seq);
         continue;
       }
-      const tracker: Tracker = { seq: rec.seq, total: outcome.lines.length + outcome.deadLetters.length, done: 0, unflushed: 0 };
-      if (tracker.total === 0) {
+      const n = outcome.lines.length;
+      const total = n + outcome.deadLetters.length;
+      if (total === 0) {
         deps.spool.ack(rec.seq);
         continue;
       }
+      const lines = n > 0 ? Buffer.from(outcome.lines.join('\n'), 'utf8') : NO_LINES;
+      const tracker = new Tracker(rec.seq, data, outcome.type, total, lines, 0, lines.length, n);
       for (const d of outcome.deadLetters) {
         deps.deadLetters.add(d);
         deps.metrics.countDeadLettered(d.type, d.reason);
@@ -197,9 +225,7 @@ export class SpoolDrain {
         tracker.unflushed = outcome.deadLetters.length;
         withDeadLetters.push(tracker);
       }
-      for (const line of outcome.lines) {
-        deps.writer.add({ line, type: outcome.type, deviceId: outcome.deviceId, topic: outcome.topic, receivedAt: outcome.receivedAt, tracker } as DrainPoint);
-      }
+      if (n > 0) deps.writer.add(tracker);
     }
     if (withDeadLetters.length) this.flushDeadLetters(withDeadLetters);
   }

@@ -106,7 +106,9 @@ export function registerBenchCommand(program: Command): void {
       keepWorkDir: flags.keep === true,
       progress,
     });
-    const invoked = ['npx citypipe bench', ...process.argv.slice(process.argv.indexOf('bench') + 1)].join(' ');
+    // Paths relative to where it ran: the report goes into the repository, machine paths do not.
+    const args = process.argv.slice(process.argv.indexOf('bench') + 1).map((a) => (path.isAbsolute(a) ? path.relative(process.cwd(), a) || '.' : a));
+    const invoked = ['npx citypipe bench', ...args].join(' ');
     const report = formatReport(result, invoked);
     if (flags.report !== false) {
       // A custom-sized run would overwrite the quick or full section with numbers nobody asked to

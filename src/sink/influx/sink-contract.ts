@@ -124,6 +124,28 @@ export function abstractSinkTest(name: string, setup: () => Promise<SinkContract
       }
     });
 
+    it('writeBody sends a ready body byte for byte, gzipped above the threshold as write() does', async () => {
+      const proxy = await startHttpProxy(() => 'forward', t.url);
+      try {
+        const gz = t.build(proxy.url, { gzipThreshold: 1000 });
+        const timeMs = Date.now() - 20_000;
+        const lines = Array.from({ length: 100 }, (_, i) => `streetlight,device_id=body-${run}-${i},district=nieuw\\ west voltage=${100 + i} ${timeMs}`);
+        const body = Buffer.from(lines.join('\n'));
+        await gz.writeBody(body);
+        await gz.writeBody(Buffer.from(lines[0]!));
+        expect(proxy.requests.map((r) => r.headers['content-encoding'])).toEqual(['gzip', undefined]);
+        expect(gunzipSync(proxy.requests[0]!.body)).toEqual(body);
+        expect(proxy.requests[1]!.body.toString()).toBe(lines[0]);
+        const points = await eventually(
+          () => t.readBack('streetlight', `body-${run}-`),
+          (p) => p.length >= 100,
+        );
+        expect(points.map((p) => p.fields.voltage).sort()).toEqual(lines.map((_, i) => 100 + i).sort());
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('gzips bodies above the threshold, and the server accepts them', async () => {
       const proxy = await startHttpProxy(() => 'forward', t.url);
       try {

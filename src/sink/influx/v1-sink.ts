@@ -62,7 +62,11 @@ export class V1InfluxSink implements PointSink {
 
   async write(lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;
-    let body = Buffer.from(lines.join('\n'));
+    await this.writeBody(Buffer.from(lines.join('\n')));
+  }
+
+  async writeBody(body: Buffer): Promise<void> {
+    if (body.length === 0) return;
     let headers = this.headers;
     if (body.length > this.gzipThreshold) {
       body = await gzip(body);

@@ -64,6 +64,12 @@ export class V2InfluxSink implements PointSink {
     await this.request(this.writePath, lines.join('\n'), 'POST');
   }
 
+  async writeBody(body: Buffer): Promise<void> {
+    if (body.length === 0) return;
+    // The client's transport takes text (it encodes and gzips it itself).
+    await this.request(this.writePath, body.toString('utf8'), 'POST');
+  }
+
   /** `GET /ping`: 1.8, 2.x and 3.x all answer it (2.x's `/health` is not in 1.8). */
   async ping(): Promise<void> {
     await this.request('/ping', '', 'GET');

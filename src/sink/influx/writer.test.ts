@@ -3,7 +3,7 @@ import { ErrorCodes } from '../../errors/catalog.js';
 import { createLogger } from '../../observability/logger.js';
 import { createDatabase, influxQuery, uniqueDbName } from '../../../test/helpers/influx.js';
 import { closedPort, startHttpProxy } from '../../../test/helpers/http-proxy.js';
-import type { PendingPoint, PointSink } from './types.js';
+import { pendingLine, type PendingLines, type PointSink } from './types.js';
 import { V1InfluxSink } from './v1-sink.js';
 import { InfluxWriter, type BatchOutcome } from './writer.js';
 
@@ -15,15 +15,22 @@ beforeAll(async () => {
   await createDatabase(url, db);
 });
 
-function points(prefix: string, n: number, line?: (i: number) => string): PendingPoint[] {
-  return Array.from({ length: n }, (_, i) => ({
-    line: line?.(i) ?? `waste_bin,device_id=${prefix}-${i},district=x fillingLevel=${i / 1000} ${T0 + i}`,
-    type: 'waste-bin',
-    deviceId: `${prefix}-${i}`,
-    topic: `city/waste-bin/${prefix}-${i}/telemetry`,
-    receivedAt: T0 + i,
-  }));
+const lineOf = (prefix: string, i: number) => `waste_bin,device_id=${prefix}-${i},district=x fillingLevel=${i / 1000} ${T0 + i}`;
+
+function points(prefix: string, n: number, line?: (i: number) => string): PendingLines[] {
+  return Array.from({ length: n }, (_, i) => pendingLine(line?.(i) ?? lineOf(prefix, i), { deviceId: `${prefix}-${i}` }));
 }
+
+/** The device id the test put in a line's context. */
+const idOf = (p: PendingLines) => (p.context as { deviceId: string }).deviceId;
+
+/** The lines of one multi-line PendingLines (as a drain hands over a batch payload's record). */
+function record(prefix: string, from: number, n: number, line: (i: number) => string = (i) => lineOf(prefix, i)): PendingLines {
+  const data = Buffer.from(`Pheader\n${Array.from({ length: n }, (_, k) => line(from + k)).join('\n')}`);
+  return { data, start: data.indexOf(0x0a) + 1, end: data.length, count: n, context: { deviceId: `${prefix}-${from}` } };
+}
+
+const linesIn = (pieces: readonly PendingLines[]) => pieces.reduce((n, p) => n + p.count, 0);
 
 async function stored(prefix: string): Promise<number> {
   const rows = await influxQuery(url, db, `SELECT count(fillingLevel) FROM waste_bin WHERE device_id =~ /^${prefix}-/`);
@@ -48,12 +55,18 @@ class ObservedSink implements PointSink {
     private readonly inner: PointSink,
     private readonly delayMs = 0,
   ) {}
-  async write(lines: readonly string[]): Promise<void> {
-    this.writes.push({ lines: lines.length, at: Date.now() });
+  readonly bodies: string[] = [];
+  write(lines: readonly string[]): Promise<void> {
+    return this.writeBody(Buffer.from(lines.join('\n')));
+  }
+  async writeBody(body: Buffer): Promise<void> {
+    const text = body.toString('utf8');
+    this.bodies.push(text);
+    this.writes.push({ lines: text.split('\n').length, at: Date.now() });
     this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
     try {
       if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
-      await this.inner.write(lines);
+      await this.inner.writeBody(body);
     } finally {
       this.inFlight--;
     }
@@ -65,8 +78,8 @@ class ObservedSink implements PointSink {
 
 /** A writer wired to collect everything its hooks report. */
 function writerFor(sink: PointSink, opts: Partial<ConstructorParameters<typeof InfluxWriter>[0]> = {}) {
-  const written: PendingPoint[] = [];
-  const rejected: { point: PendingPoint; message: string }[] = [];
+  const written: PendingLines[] = [];
+  const rejected: { point: PendingLines; message: string }[] = [];
   const batches: BatchOutcome[] = [];
   const writer = new InfluxWriter({
     sink,
@@ -166,7 +179,7 @@ describe('InfluxWriter', () => {
         [false, ErrorCodes.INFLUX_THROTTLED.code],
         [true, undefined],
       ]);
-      expect(new Set(written.map((p) => p.deviceId)).size).toBe(20);
+      expect(new Set(written.map(idOf)).size).toBe(20);
       expect(written).toHaveLength(20);
       expect(await stored('retry')).toBe(20);
 
@@ -196,13 +209,49 @@ describe('InfluxWriter', () => {
     await until(() => written.length + rejected.length === 16);
     expect(await writer.stop(5000)).toBe(0);
 
-    expect(rejected.map((r) => r.point.deviceId)).toEqual(['part-5', 'part-12']);
+    expect(rejected.map((r) => idOf(r.point))).toEqual(['part-5', 'part-12']);
     expect(rejected[0]!.message).toMatch(/^partial write: field type conflict: input field "fillingLevel" on measurement "waste_bin" is type string, already exists as type float/);
     expect(rejected[1]!.message).toMatch(/unable to parse 'waste_bin,device_id=part-12,district=x fillingLevel='/);
-    expect(written.map((p) => p.deviceId).sort()).toEqual(batch.map((p) => p.deviceId).filter((id) => id !== 'part-5' && id !== 'part-12').sort());
+    expect(written.map(idOf).sort()).toEqual(batch.map(idOf).filter((id) => id !== 'part-5' && id !== 'part-12').sort());
     expect(await stored('part')).toBe(14);
     expect(batches[0]).toMatchObject({ lines: 16, ok: false, code: ErrorCodes.INFLUX_REJECTED.code });
     expect(batches.length).toBeLessThanOrEqual(2 * 16);
+  });
+
+  it('sends the lines of multi-line records byte for byte, filling every batch exactly by splitting a record', async () => {
+    const sink = new ObservedSink(realSink());
+    const { writer, written } = writerFor(sink, { batchSize: 10, flushIntervalMs: 60_000 });
+    writer.start();
+    // 3 + 7 + 4 + 9 lines: batches of 10, 10 and (at stop) 3; the third and fourth records are split.
+    const records = [record('multi', 0, 3), record('multi', 3, 7), record('multi', 10, 4), record('multi', 14, 9)];
+    for (const r of records) writer.add(r);
+    expect(writer.pending).toBe(23);
+    await until(() => linesIn(written) === 20);
+    expect(await writer.stop(5000)).toBe(0);
+    expect(sink.writes.map((w) => w.lines)).toEqual([10, 10, 3]);
+    expect(sink.bodies.join('\n')).toBe(Array.from({ length: 23 }, (_, i) => lineOf('multi', i)).join('\n'));
+    expect(linesIn(written)).toBe(23);
+    // Every piece keeps its record's context.
+    expect(new Set(written.map(idOf))).toEqual(new Set(['multi-0', 'multi-3', 'multi-10', 'multi-14']));
+    expect(await stored('multi')).toBe(23);
+  });
+
+  it('bisects into a multi-line record down to the one line InfluxDB refuses', async () => {
+    await realSink().write([`waste_bin,device_id=typed-base,district=x fillingLevel=0.5 ${T0}`]); // fillingLevel is a float
+    const { writer, written, rejected } = writerFor(realSink(), { batchSize: 100 });
+    writer.start();
+    const bad = (i: number) => (i === 6 ? `waste_bin,device_id=mpart-${i},district=x fillingLevel="full" ${T0 + i}` : lineOf('mpart', i));
+    writer.add(record('mpart', 0, 5, bad));
+    writer.add(record('mpart', 5, 6, bad));
+    await until(() => linesIn(written) + rejected.length === 11);
+    expect(await writer.stop(5000)).toBe(0);
+    expect(rejected).toHaveLength(1);
+    const r = rejected[0]!.point;
+    expect(r.count).toBe(1);
+    expect(r.data.toString('utf8', r.start, r.end)).toBe(bad(6));
+    expect(idOf(r)).toBe('mpart-5');
+    expect(linesIn(written)).toBe(10);
+    expect(await stored('mpart')).toBe(10);
   });
 
   it('stop() gives up after its timeout when InfluxDB stays away, and reports what was not written', async () => {

@@ -1,16 +1,19 @@
 /**
  * Batches points and writes them through a PointSink, retrying until InfluxDB accepts them.
  *
- * Flow of a point: `add()` → the open batch → (full, or `flushIntervalMs` after its first point) a
+ * Flow of lines: `add()` → the open batch → (full, or `flushIntervalMs` after its first line) a
  * ready batch → one of `concurrency` delivery slots → `onWritten` once InfluxDB accepted it. Nothing
  * is dropped on the way: retryable failures are retried without a cap; a 400/413 is bisected so
  * that only the lines InfluxDB still refuses on their own reach `onRejected`. A batch is done only
- * when each of its points was either accepted or individually refused, which is what a durable
+ * when each of its lines was either accepted or individually refused, which is what a durable
  * spool in front of this needs to acknowledge.
+ *
+ * Lines stay the bytes they were added as (a spool record's, see PendingLines) until the request
+ * body is built: one Buffer, one copy of each line, no per-line objects or strings.
  */
 import { CitypipeError, ErrorCodes, type ErrorCode } from '../../errors/catalog.js';
 import { silentLogger, type Logger } from '../../observability/logger.js';
-import type { PendingPoint, PointSink } from './types.js';
+import type { PendingLines, PointSink } from './types.js';
 
 /** One request's outcome, for metrics. */
 export interface BatchOutcome {
@@ -28,13 +31,13 @@ export interface InfluxWriterOptions {
   log?: Logger;
   /** Where the sink writes, for log lines; default: the sink's `url` when it has one. */
   target?: string;
-  /** Lines per request; default 5000. */
+  /** Lines per request (an added PendingLines is split at a line to fill a batch exactly); default 5000. */
   batchSize?: number;
   /** A batch is sent at the latest this long after its first point; default 1000 ms. */
   flushIntervalMs?: number;
   /** Requests in flight at once; default 2. */
   concurrency?: number;
-  /** `isFull()` is true from this many pending points on; default 500 000. */
+  /** `isFull()` is true from this many pending lines on; default 500 000. */
   maxPending?: number;
   /** First retry delay, doubled per attempt (with jitter) up to `retryMaxMs`; default 250 ms. */
   retryInitialMs?: number;
@@ -42,10 +45,13 @@ export interface InfluxWriterOptions {
   retryMaxMs?: number;
   /** A failure that goes on is logged again at most this often; default 30 s. */
   failureLogIntervalMs?: number;
-  /** InfluxDB accepted these points. */
-  onWritten?: (points: readonly PendingPoint[]) => void;
-  /** InfluxDB refuses this point on its own; `message` is InfluxDB's. */
-  onRejected?: (point: PendingPoint, message: string) => void;
+  /**
+   * InfluxDB accepted these lines. Each is an added PendingLines or a piece of one (same `data` and
+   * `context`, its own `start`, `end` and `count`): count lines by `count`.
+   */
+  onWritten?: (written: readonly PendingLines[]) => void;
+  /** InfluxDB refuses this one line (`count` 1) on its own; `message` is InfluxDB's. */
+  onRejected?: (line: PendingLines, message: string) => void;
   /** After every request, for metrics. */
   onBatch?: (outcome: BatchOutcome) => void;
 }
@@ -55,6 +61,14 @@ interface Failing {
   lastLogAt: number;
   failures: number;
 }
+
+/** A batch: its pieces and their lines. */
+interface Batch {
+  readonly items: PendingLines[];
+  lines: number;
+}
+
+const NEWLINE = 0x0a;
 
 interface Sleep {
   timer: NodeJS.Timeout;
@@ -79,12 +93,12 @@ export class InfluxWriter {
   private readonly hooks: Pick<InfluxWriterOptions, 'onWritten' | 'onRejected' | 'onBatch'>;
 
   /** The batch being filled. */
-  private open: PendingPoint[] = [];
+  private open: Batch = { items: [], lines: 0 };
   /** The open batch has waited `flushIntervalMs`: send it as soon as a slot is free. */
   private openDue = false;
   private openTimer: NodeJS.Timeout | undefined;
   /** Full batches waiting for a slot. */
-  private readonly ready: PendingPoint[][] = [];
+  private readonly ready: Batch[] = [];
   private inFlight = 0;
   private pendingCount = 0;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -111,7 +125,7 @@ export class InfluxWriter {
     this.hooks = { onWritten: opts.onWritten, onRejected: opts.onRejected, onBatch: opts.onBatch };
   }
 
-  /** Points added and not yet accepted or refused by InfluxDB (buffered + in flight + retrying). */
+  /** Lines added and not yet accepted or refused by InfluxDB (buffered + in flight + retrying). */
   get pending(): number {
     return this.pendingCount;
   }
@@ -124,23 +138,36 @@ export class InfluxWriter {
   start(): void {
     if (this.state !== 'new') return;
     this.state = 'running';
-    if (this.open.length > 0) this.armOpenTimer();
+    if (this.open.lines > 0) this.armOpenTimer();
     this.pump();
   }
 
   /**
-   * Queues one point. Never drops: check `isFull()` first to apply backpressure. Throws after
-   * `stop()` began, because such a point could not be flushed anymore.
+   * Queues lines (`count` ≥ 1). Never drops: check `isFull()` first to apply backpressure. Throws
+   * after `stop()` began, because such lines could not be flushed anymore. The writer keeps `data`
+   * until the lines are done: do not modify it.
    */
-  add(point: PendingPoint): void {
+  add(lines: PendingLines): void {
     if (this.state === 'stopping' || this.state === 'stopped') throw new Error('InfluxWriter.add() after stop()');
-    const n = this.open.push(point);
-    this.pendingCount++;
-    if (n >= this.batchSize) {
-      this.closeOpen();
-      this.pump();
-    } else if (n === 1 && this.state === 'running') {
-      this.armOpenTimer();
+    if (lines.count <= 0) return;
+    this.pendingCount += lines.count;
+    let rest: PendingLines | undefined = lines;
+    while (rest !== undefined) {
+      const open = this.open;
+      // Always > 0: a batch is closed as soon as it is full.
+      const room = this.batchSize - open.lines;
+      let piece: PendingLines = rest;
+      rest = undefined;
+      // Fill this batch exactly; the rest starts the next one.
+      if (piece.count > room) [piece, rest] = splitLines(piece, room);
+      open.items.push(piece);
+      open.lines += piece.count;
+      if (open.lines >= this.batchSize) {
+        this.closeOpen();
+        this.pump();
+      } else if (open.items.length === 1 && this.state === 'running') {
+        this.armOpenTimer();
+      }
     }
   }
 
@@ -192,7 +219,7 @@ export class InfluxWriter {
     this.openTimer = undefined;
     this.openDue = false;
     this.ready.push(this.open);
-    this.open = [];
+    this.open = { items: [], lines: 0 };
   }
 
   /**
@@ -204,51 +231,51 @@ export class InfluxWriter {
     if (this.state === 'new' || this.abandoned) return;
     while (this.inFlight < this.concurrency) {
       if (this.ready.length === 0) {
-        if (!this.openDue || this.open.length === 0) return;
+        if (!this.openDue || this.open.lines === 0) return;
         this.closeOpen();
       }
       const batch = this.ready.shift()!;
       this.inFlight++;
-      void this.deliver(batch).then(() => {
+      void this.deliver(batch.items, batch.lines).then(() => {
         this.inFlight--;
         this.pump();
       });
     }
   }
 
-  /** Resolves when every point of `points` was accepted or refused, or stop() gave up. */
-  private async deliver(points: PendingPoint[]): Promise<void> {
-    const lines = points.map((p) => p.line);
+  /** Resolves when every line of `items` was accepted or refused, or stop() gave up. */
+  private async deliver(items: PendingLines[], lines: number): Promise<void> {
+    const body = requestBody(items);
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       let error: unknown;
       try {
-        await this.sink.write(lines);
+        await this.sink.writeBody(body);
       } catch (err) {
         error = err ?? new Error('write failed');
       }
       const durationMs = performance.now() - started;
       const code = error instanceof CitypipeError ? error.code : undefined;
-      this.call('onBatch', () => this.hooks.onBatch?.({ lines: lines.length, durationMs, ok: error === undefined, code }));
+      this.call('onBatch', () => this.hooks.onBatch?.({ lines, durationMs, ok: error === undefined, code }));
 
       if (error === undefined) {
         this.recovered();
-        this.settle(points.length);
-        this.call('onWritten', () => this.hooks.onWritten?.(points));
+        this.settle(lines);
+        this.call('onWritten', () => this.hooks.onWritten?.(items));
         return;
       }
       if (code === ErrorCodes.INFLUX_REJECTED.code || code === ErrorCodes.INFLUX_TOO_LARGE.code) {
-        if (points.length === 1) {
+        if (lines === 1) {
           this.settle(1);
           const message = (error as CitypipeError).message;
-          this.call('onRejected', () => this.hooks.onRejected?.(points[0]!, message));
+          this.call('onRejected', () => this.hooks.onRejected?.(items[0]!, message));
           return;
         }
         // Resending the half InfluxDB already took is harmless: a point with the same measurement,
         // tags and time overwrites itself.
-        const half = points.length >>> 1;
-        await this.deliver(points.slice(0, half));
-        await this.deliver(points.slice(half));
+        const [first, second] = halves(items, lines);
+        await this.deliver(first, lines >>> 1);
+        await this.deliver(second, lines - (lines >>> 1));
         return;
       }
       this.lastError = error;
@@ -333,4 +360,52 @@ export class InfluxWriter {
       this.log.error({ err, hook }, `InfluxWriter ${hook} hook threw; continuing`);
     }
   }
+}
+
+/** `lines` split after its first `n` lines (0 < n < count): two pieces over the same bytes. */
+function splitLines(lines: PendingLines, n: number): [PendingLines, PendingLines] {
+  let nl = lines.start - 1;
+  for (let i = 0; i < n; i++) nl = lines.data.indexOf(NEWLINE, nl + 1);
+  if (nl < 0 || nl >= lines.end) throw new Error(`PendingLines holds fewer than its count of ${lines.count} lines`);
+  const { data, context } = lines;
+  return [
+    { data, start: lines.start, end: nl, count: n, context },
+    { data, start: nl + 1, end: lines.end, count: lines.count - n, context },
+  ];
+}
+
+/** The first `lines >>> 1` lines of a batch and the rest, splitting a piece where the cut falls in it. */
+function halves(items: readonly PendingLines[], lines: number): [PendingLines[], PendingLines[]] {
+  const want = lines >>> 1;
+  const first: PendingLines[] = [];
+  let taken = 0;
+  let i = 0;
+  for (; i < items.length && taken < want; i++) {
+    const item = items[i]!;
+    if (taken + item.count <= want) {
+      first.push(item);
+      taken += item.count;
+    } else {
+      const [head, tail] = splitLines(item, want - taken);
+      first.push(head);
+      taken = want;
+      return [first, [tail, ...items.slice(i + 1)]];
+    }
+  }
+  return [first, items.slice(i)];
+}
+
+/** The request body: every piece's bytes, newline-separated, in one Buffer. */
+function requestBody(items: readonly PendingLines[]): Buffer {
+  let size = items.length - 1;
+  for (const item of items) size += item.end - item.start;
+  const body = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (let i = 0; i < items.length; i++) {
+    const { data, start, end } = items[i]!;
+    if (i > 0) body[off++] = NEWLINE;
+    body.set(start === 0 && end === data.length ? data : data.subarray(start, end), off);
+    off += end - start;
+  }
+  return body;
 }
