@@ -39,6 +39,7 @@ export interface ServiceOptions {
 }
 
 const READINESS_PING_MS = 5000;
+const OUTAGE_PING_MS = 1000;
 const DEAD_LETTER_PAYLOAD_MAX = 4096;
 
 export class CitypipeService {
@@ -215,8 +216,9 @@ export class CitypipeService {
       deadLetters,
       metrics,
       log: log.child({ stage: 'drain' }),
-      // Enough to keep every write slot busy with full batches, no more: the rest waits on disk.
-      maxInFlight: config.writer.batchSize * 4,
+      // Enough to keep every write slot busy with full batches (twice as many slots in a backlog),
+      // no more: the rest waits on disk.
+      maxInFlight: config.writer.batchSize * 8,
     });
     writer.start();
     drain.start();
@@ -321,7 +323,14 @@ export class CitypipeService {
       }
       throw err;
     }
-    this.pingTimer = setInterval(() => void this.checkInflux(false), READINESS_PING_MS).unref();
+    // Every READINESS_PING_MS while InfluxDB answers; every second while it does not, so that writes
+    // resume within a second of its return rather than at the end of their backoff.
+    let lastPing = Date.now();
+    this.pingTimer = setInterval(() => {
+      if (this.influxProblem === undefined && Date.now() - lastPing < READINESS_PING_MS) return;
+      lastPing = Date.now();
+      void this.checkInflux(false);
+    }, OUTAGE_PING_MS).unref();
     if (!config.http.token) log.info({ code: 'CP_INFO_HTTP_NO_TOKEN' }, 'CITYPIPE_HTTP_TOKEN is not set: HTTP endpoints that change state (dead-letter replay) answer 401');
     log.info({ mqttPort: this.mqttPort, mqttTlsPort: this.mqttTlsPort || undefined, httpPort: this.httpPort, influx: influxUrl, api: config.influx.api }, 'citypipe started');
   }
@@ -373,6 +382,7 @@ export class CitypipeService {
   private async checkInflux(atStart: boolean): Promise<void> {
     try {
       await this.sink!.ping();
+      if (this.influxProblem !== undefined) this.writer?.retryNow();
       this.influxProblem = undefined;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { ErrorCodes } from '../../errors/catalog.js';
+import { CitypipeError, ErrorCodes } from '../../errors/catalog.js';
 import { createLogger } from '../../observability/logger.js';
 import { createDatabase, influxQuery, uniqueDbName } from '../../../test/helpers/influx.js';
 import { closedPort, startHttpProxy } from '../../../test/helpers/http-proxy.js';
@@ -134,7 +134,7 @@ describe('InfluxWriter', () => {
 
   it('keeps at most `concurrency` requests in flight', async () => {
     const sink = new ObservedSink(realSink(), 80);
-    const { writer, written } = writerFor(sink, { batchSize: 10 }); // default concurrency: 2
+    const { writer, written } = writerFor(sink, { batchSize: 10, backlogConcurrency: 2 }); // default concurrency: 2
     writer.start();
     for (const p of points('conc', 100)) writer.add(p);
     await until(() => written.length === 100);
@@ -142,6 +142,55 @@ describe('InfluxWriter', () => {
     expect(sink.maxInFlight).toBe(2);
     expect(await writer.stop(5000)).toBe(0);
     expect(await stored('conc')).toBe(100);
+  });
+
+  it('uses twice the slots while full batches wait (a backlog), and goes back to `concurrency` when it has caught up', async () => {
+    const sink = new ObservedSink(realSink(), 80);
+    const { writer, written } = writerFor(sink, { batchSize: 10, flushIntervalMs: 20 });
+    writer.start();
+    for (const p of points('backlog', 100)) writer.add(p);
+    await until(() => written.length === 100);
+    expect(sink.maxInFlight).toBe(4);
+    sink.maxInFlight = 0;
+    for (const p of points('caughtup', 15)) writer.add(p); // one full batch and one that waits for its time
+    await until(() => written.length === 115);
+    expect(sink.maxInFlight).toBeLessThanOrEqual(2);
+    expect(await writer.stop(5000)).toBe(0);
+    expect(await stored('backlog')).toBe(100);
+  });
+
+  it('retryNow() ends a backoff at once (InfluxDB is back), but not a wait the server asked for', async () => {
+    let failures = 1;
+    let retryAfterMs: number | undefined;
+    const inner = realSink();
+    const flaky: PointSink = {
+      api: 'v1',
+      write: (lines) => inner.write(lines),
+      writeBody: async (body) => {
+        if (failures-- > 0) throw new CitypipeError(ErrorCodes.INFLUX_UNREACHABLE, 'connection refused', { retryAfterMs });
+        return inner.writeBody(body);
+      },
+      ping: () => inner.ping(),
+      prepare: () => inner.prepare(),
+      close: () => inner.close(),
+    };
+    const { writer, written } = writerFor(flaky, { batchSize: 5, retryInitialMs: 60_000, retryMaxMs: 60_000 });
+    writer.start();
+    for (const p of points('wake', 5)) writer.add(p);
+    await until(() => failures === 0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(written).toHaveLength(0); // waiting out a backoff of 30–60 s
+    writer.retryNow();
+    await until(() => written.length === 5, 2000);
+
+    failures = 1;
+    retryAfterMs = 60_000;
+    for (const p of points('asked', 5)) writer.add(p);
+    await until(() => failures === 0);
+    writer.retryNow();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(written).toHaveLength(5); // Retry-After: 60 is kept
+    expect(await writer.stop(50)).toBe(5);
   });
 
   it('retries 503 and 429, waits at least Retry-After, writes every point exactly once, and logs the outage once and its recovery once', async () => {

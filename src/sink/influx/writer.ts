@@ -37,6 +37,12 @@ export interface InfluxWriterOptions {
   flushIntervalMs?: number;
   /** Requests in flight at once; default 2. */
   concurrency?: number;
+  /**
+   * Requests in flight at once while full batches wait (a backlog after an outage, a burst); default
+   * twice `concurrency`. InfluxDB spends part of each request waiting on its disk, so a backlog
+   * drains faster with more of them.
+   */
+  backlogConcurrency?: number;
   /** `isFull()` is true from this many pending lines on; default 500 000. */
   maxPending?: number;
   /** First retry delay, doubled per attempt (with jitter) up to `retryMaxMs`; default 250 ms. */
@@ -73,6 +79,8 @@ const NEWLINE = 0x0a;
 interface Sleep {
   timer: NodeJS.Timeout;
   wake: () => void;
+  /** The server asked for this wait (Retry-After): `retryNow()` does not cut it short. */
+  asked: boolean;
 }
 
 /**
@@ -86,6 +94,7 @@ export class InfluxWriter {
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
   private readonly concurrency: number;
+  private readonly backlogConcurrency: number;
   private readonly maxPending: number;
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
@@ -118,6 +127,7 @@ export class InfluxWriter {
     this.batchSize = opts.batchSize ?? 5000;
     this.flushIntervalMs = opts.flushIntervalMs ?? 1000;
     this.concurrency = opts.concurrency ?? 2;
+    this.backlogConcurrency = Math.max(this.concurrency, opts.backlogConcurrency ?? this.concurrency * 2);
     this.maxPending = opts.maxPending ?? 500_000;
     this.retryInitialMs = opts.retryInitialMs ?? 250;
     this.retryMaxMs = opts.retryMaxMs ?? 30_000;
@@ -229,7 +239,7 @@ export class InfluxWriter {
    */
   private pump(): void {
     if (this.state === 'new' || this.abandoned) return;
-    while (this.inFlight < this.concurrency) {
+    while (this.inFlight < (this.ready.length > 0 && this.inFlight >= this.concurrency ? this.backlogConcurrency : this.concurrency)) {
       if (this.ready.length === 0) {
         if (!this.openDue || this.open.lines === 0) return;
         this.closeOpen();
@@ -282,7 +292,7 @@ export class InfluxWriter {
       if (this.abandoned) return;
       const delayMs = this.retryDelay(attempt, error);
       this.failed(error, delayMs);
-      await this.sleep(delayMs);
+      await this.sleep(delayMs, error instanceof CitypipeError && (error.retryAfterMs ?? 0) >= delayMs);
       if (this.abandoned) return;
     }
   }
@@ -338,9 +348,18 @@ export class InfluxWriter {
     );
   }
 
-  private sleep(ms: number): Promise<void> {
+  /**
+   * InfluxDB answers again (the service's readiness ping saw it): retry failed batches now instead
+   * of at the end of their backoff. Waits the server asked for with Retry-After are kept.
+   */
+  retryNow(): void {
+    for (const s of [...this.sleeps]) if (!s.asked) s.wake();
+  }
+
+  private sleep(ms: number, asked = false): Promise<void> {
     return new Promise((resolve) => {
       const s: Sleep = {
+        asked,
         timer: setTimeout(() => s.wake(), ms),
         wake: () => {
           clearTimeout(s.timer);
