@@ -16,6 +16,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { quoteString, escapeTag } from '../src/sink/influx/line-protocol.js';
 import { startFleet, type Fleet } from '../simulators/fleet.js';
+import type { IngestStats } from '../src/observability/metrics.js';
 import {
   boardQueries,
   describeFailures,
@@ -67,17 +68,8 @@ async function writeLines(lines: string[]): Promise<void> {
   if (res.status !== 204) throw new Error(`write refused (${res.status}): ${await res.text()}`);
 }
 
-interface ApiStats {
-  received: number;
-  recovered: number;
-  written: number;
-  deadLettered: number;
-  pending: number;
-  refused: number;
-  oldestPendingAgeS: number;
-  spoolBytes: number;
-  deadLettersByReason: Record<string, number>;
-}
+/** What `/api/stats` answers. */
+type ApiStats = IngestStats & { deadLettersByReason: Record<string, number> };
 
 // ------------------------------------------------------------------ scripted readings, events, plan
 

@@ -166,7 +166,7 @@ describe('loadConfig', () => {
 
   it('names the missing partner key of webhooks and Open311 forwarding, a bad URL, a bad schedule and a missing rules file', () => {
     expect(failure({ CITYPIPE_WEBHOOK_URLS: 'https://a.example/hook' }).message).toMatch(/^CITYPIPE_WEBHOOK_SECRET: is required when CITYPIPE_WEBHOOK_URLS is set/);
-    expect(failure({ CITYPIPE_WEBHOOK_URLS: 'ftp://a.example/hook', CITYPIPE_WEBHOOK_SECRET: 'x'.repeat(20) }).message).toMatch(/^CITYPIPE_WEBHOOK_URLS: expected comma-separated http\(s\) URLs/);
+    expect(failure({ CITYPIPE_WEBHOOK_URLS: 'ftp://a.example/hook', CITYPIPE_WEBHOOK_SECRET: 'x'.repeat(20) }).message).toMatch(/^CITYPIPE_WEBHOOK_URLS: "ftp:\/\/a.example\/hook" must be an http:\/\/ or https:\/\/ URL/);
     expect(failure({ CITYPIPE_OPEN311_FORWARD_URL: 'https://city.example/open311/v2' }).message).toMatch(/^CITYPIPE_OPEN311_API_KEY: is required when CITYPIPE_OPEN311_FORWARD_URL is set/);
     expect(failure({ CITYPIPE_COLLECTION_PLAN_CRON: 'every day' }).message).toMatch(/^CITYPIPE_COLLECTION_PLAN_CRON: expected a cron expression/);
     expect(failure({ CITYPIPE_RULES_FILE: '/nonexistent/rules.json' }).message).toMatch(/^CITYPIPE_RULES_FILE: cannot read \/nonexistent\/rules.json: ENOENT/);

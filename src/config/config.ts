@@ -106,10 +106,8 @@ const schema = z.object({
   CITYPIPE_SPOOL_MAX_BYTES: positiveInt('a size in bytes, e.g. 1073741824 for 1 GiB').default(1024 * 1024 * 1024),
   CITYPIPE_SPOOL_FSYNC: bool.default(true),
   CITYPIPE_RULES_FILE: file('the rules file (JSON), e.g. rules/default.json').optional(),
-  CITYPIPE_WEBHOOK_URLS: z
-    .string()
-    .refine((v) => splitList(v).every((u) => /^https?:\/\/[^\s/]+/.test(u)), { error: 'expected comma-separated http(s) URLs, e.g. https://tickets.example.org/hooks/citypipe' })
-    .default(''),
+  // The delivery settings are checked together, naming the key, by deliveryTargetsFrom below.
+  CITYPIPE_WEBHOOK_URLS: z.string().default(''),
   CITYPIPE_WEBHOOK_SECRET: z
     .string()
     .min(16, { error: 'expected a signing secret of at least 16 characters, e.g. from `openssl rand -hex 32`' })
@@ -123,13 +121,6 @@ const schema = z.object({
     .default('0 5 * * *'),
   CITYPIPE_EVENTS_MAX: positiveInt('a number of rule events to keep').default(100_000),
 });
-
-function splitList(v: string): string[] {
-  return v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-}
 
 type Raw = z.output<typeof schema>;
 
