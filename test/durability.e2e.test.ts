@@ -140,8 +140,10 @@ describe('a misbehaving InfluxDB', () => {
     cleanups.push(() => proxy.close());
     const svc = await startTestService(proxy.url, [bin], { CITYPIPE_INFLUX_TIMEOUT_MS: '700', CITYPIPE_INFLUX_RETRY_MAX_MS: '300' });
     cleanups.push(() => svc.stop());
-    const pub = startPublisher(svc.mqttUrl, bin, { intervalMs: 10, maxMs: 3000 });
+    const pub = startPublisher(svc.mqttUrl, bin, { intervalMs: 10, maxMs: 15_000 });
+    // At least 3 s of readings through the faults, and enough of them (a slow disk takes longer).
     await sleep(3000);
+    await waitFor('more than 50 acknowledged readings', () => pub.acked.length > 50, 12_000);
     await pub.stop();
     expect(pub.acked.length).toBeGreaterThan(50);
     await expectAllAcked(influxUrl, svc.db, 'waste_bin', bin, pub.acked);
