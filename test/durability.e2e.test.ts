@@ -69,7 +69,6 @@ describe('InfluxDB outage', () => {
     }, 30_000, 200);
     const ackedDuringOutage = pub.acked.length;
     const stats = (await (await fetch(`${svc.httpUrl}/api/stats`)).json()) as { pending: number; received: number; written: number; deadLettered: number };
-    console.log("DBG", JSON.stringify(stats), pub.acked.length, pub.failures, ackedDuringOutage);
     expect(stats.pending).toBeGreaterThan(50);
     expect(stats.received).toBe(stats.written + stats.deadLettered + stats.pending);
     expect((await fetch(`${svc.httpUrl}/readyz`)).status).toBe(503);
