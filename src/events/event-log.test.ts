@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createDatabase, influxQuery, uniqueDbName } from '../../test/helpers/influx.js';
-import { MIN, T0, TestCatalog, device } from '../dispatch/testing/fixtures.js';
+import { collectEvent, MIN, T0, TestCatalog, device } from '../dispatch/testing/fixtures.js';
 import type { RuleEvent } from '../dispatch/types.js';
 import { TicketStore, serviceLookup, type AppliedEvent } from '../tickets/ticket-store.js';
 import { EventLog, toLine, type LoggedEvent } from './event-log.js';
@@ -12,19 +12,7 @@ const catalog = new TestCatalog([device({ id: 'bin-1', type: 'waste-bin' }), dev
 const services = serviceLookup([{ serviceCode: 'waste.collect', serviceName: 'Collect a full waste bin', description: undefined, rules: ['waste.collect'] }]);
 
 function ev(over: Partial<RuleEvent> & Pick<RuleEvent, 'state'>): RuleEvent {
-  return {
-    rule: 'waste.collect',
-    serviceCode: 'waste.collect',
-    deviceId: 'bin-1',
-    district: 'centrum',
-    type: 'waste-bin',
-    severity: 'info',
-    at: T0,
-    value: 0.85,
-    message: 'Collect a full waste bin: fillingLevel 0.85 ≥ 0.8',
-    late: false,
-    ...over,
-  };
+  return collectEvent({ message: 'Collect a full waste bin: fillingLevel 0.85 ≥ 0.8', ...over });
 }
 const bare = (e: RuleEvent): AppliedEvent => ({ event: e, ticketId: undefined, transition: undefined });
 

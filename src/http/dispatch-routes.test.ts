@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../observability/logger.js';
 import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
-import { MIN, T0, TestCatalog, device } from '../dispatch/testing/fixtures.js';
+import { collectEvent, MIN, T0, TestCatalog, device } from '../dispatch/testing/fixtures.js';
 import type { RuleEvent } from '../dispatch/types.js';
 import { EventHub } from '../events/event-hub.js';
 import { EventLog, type LoggedEvent } from '../events/event-log.js';
@@ -25,21 +25,7 @@ const catalog = new TestCatalog([
   device({ id: 'bin-2', type: 'waste-bin', district: 'west', location: { lat: 52.37, lon: 4.86 } }),
 ]);
 
-function ev(over: Partial<RuleEvent> & Pick<RuleEvent, 'state'>): RuleEvent {
-  return {
-    rule: 'waste.collect',
-    serviceCode: 'waste.collect',
-    deviceId: 'bin-1',
-    district: 'centrum',
-    type: 'waste-bin',
-    severity: 'info',
-    at: T0,
-    value: 0.85,
-    message: `waste.collect ${over.state}`,
-    late: false,
-    ...over,
-  };
-}
+const ev = collectEvent;
 
 let dir: string;
 let tickets: TicketStore;

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../observability/logger.js';
 import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
 import { RulesStage, defaultRulesFile } from '../dispatch/rules-stage.js';
-import { MIN, T0, TestCatalog, device, reading } from '../dispatch/testing/fixtures.js';
+import { collectEvent, MIN, T0, TestCatalog, device, reading } from '../dispatch/testing/fixtures.js';
 import type { ActiveAlert, RuleEvent } from '../dispatch/types.js';
 import { TicketStore, openDispatchDb, serviceLookup, type TicketTransition } from './ticket-store.js';
 
@@ -20,19 +20,7 @@ const bin2 = device({ id: 'bin-2', type: 'waste-bin', district: 'west' });
 const catalog = new TestCatalog([bin, bin2]);
 
 function ev(over: Partial<RuleEvent> & Pick<RuleEvent, 'state'>): RuleEvent {
-  return {
-    rule: 'waste.collect',
-    serviceCode: 'waste.collect',
-    deviceId: 'bin-1',
-    district: 'centrum',
-    type: 'waste-bin',
-    severity: 'info',
-    at: T0,
-    value: 0.85,
-    message: over.state === 'raised' ? 'Collect a full waste bin: fillingLevel 0.85 ≥ 0.8' : 'Collect a full waste bin cleared: fillingLevel 0.1 < 0.3',
-    late: false,
-    ...over,
-  };
+  return collectEvent({ message: over.state === 'raised' ? 'Collect a full waste bin: fillingLevel 0.85 ≥ 0.8' : 'Collect a full waste bin cleared: fillingLevel 0.1 < 0.3', ...over });
 }
 
 let dir: string;

@@ -104,50 +104,32 @@ function compileCondition(c: ConditionSpec, device: DeviceRecord | undefined, pa
   switch (c.kind) {
     case 'threshold': {
       const f = c.field;
-      if (c.above !== undefined) {
-        const raise = levelValue(c.above, device, `${path}.above`, problems);
-        let clear = c.clear === undefined ? raise : levelValue(c.clear, device, `${path}.clear`, problems);
-        if (raise === undefined || clear === undefined) return NEVER;
-        if (clear > raise) {
-          problems.add(`${path}.clear: ${clear} is above the raise level ${raise} for this device; clearing at ${raise}`);
-          clear = raise;
-        }
-        const r = raise;
-        const cl = clear;
-        return {
-          cost: 1,
-          test(fields) {
-            const v = fields[f];
-            if (typeof v !== 'number') return ABSENT;
-            return v >= r ? RAISE : v < cl ? CLEAR : HOLD;
-          },
-          explain(fields) {
-            const v = fields[f];
-            if (typeof v !== 'number') return { value: undefined, text: `${f} absent` };
-            return { value: v, text: v >= r ? `${f} ${fmt(v)} ≥ ${fmt(r)}` : v < cl ? `${f} ${fmt(v)} < ${fmt(cl)}` : `${f} ${fmt(v)}` };
-          },
-        };
-      }
-      const raise = levelValue(c.below!, device, `${path}.below`, problems);
+      // `above`: raise at ≥ level, clear below `clear`; `below`: raise under level, clear at ≥ `clear`.
+      const up = c.above !== undefined;
+      const side = up ? 'above' : 'below';
+      const raise = levelValue(up ? c.above! : c.below!, device, `${path}.${side}`, problems);
       let clear = c.clear === undefined ? raise : levelValue(c.clear, device, `${path}.clear`, problems);
       if (raise === undefined || clear === undefined) return NEVER;
-      if (clear < raise) {
-        problems.add(`${path}.clear: ${clear} is below the raise level ${raise} for this device; clearing at ${raise}`);
+      if (up ? clear > raise : clear < raise) {
+        problems.add(`${path}.clear: ${clear} is ${side} the raise level ${raise} for this device; clearing at ${raise}`);
         clear = raise;
       }
       const r = raise;
       const cl = clear;
+      const raises = up ? (v: number) => v >= r : (v: number) => v < r;
+      const clears = up ? (v: number) => v < cl : (v: number) => v >= cl;
+      const [raiseSign, clearSign] = up ? ['≥', '<'] : ['<', '≥'];
       return {
         cost: 1,
         test(fields) {
           const v = fields[f];
           if (typeof v !== 'number') return ABSENT;
-          return v < r ? RAISE : v >= cl ? CLEAR : HOLD;
+          return raises(v) ? RAISE : clears(v) ? CLEAR : HOLD;
         },
         explain(fields) {
           const v = fields[f];
           if (typeof v !== 'number') return { value: undefined, text: `${f} absent` };
-          return { value: v, text: v < r ? `${f} ${fmt(v)} < ${fmt(r)}` : v >= cl ? `${f} ${fmt(v)} ≥ ${fmt(cl)}` : `${f} ${fmt(v)}` };
+          return { value: v, text: raises(v) ? `${f} ${fmt(v)} ${raiseSign} ${fmt(r)}` : clears(v) ? `${f} ${fmt(v)} ${clearSign} ${fmt(cl)}` : `${f} ${fmt(v)}` };
         },
       };
     }

@@ -34,6 +34,23 @@ export class TestCatalog implements DeviceLookup {
   }
 }
 
+/** A `waste.collect` event of bin-1 in centrum at T0 (value 0.85), with what the test changes. */
+export function collectEvent(over: Partial<RuleEvent> & Pick<RuleEvent, 'state'>): RuleEvent {
+  return {
+    rule: 'waste.collect',
+    serviceCode: 'waste.collect',
+    deviceId: 'bin-1',
+    district: 'centrum',
+    type: 'waste-bin',
+    severity: 'info',
+    at: T0,
+    value: 0.85,
+    message: `waste.collect ${over.state}`,
+    late: false,
+    ...over,
+  };
+}
+
 /** A reading of `d` at device time `timeMs`, received then unless said otherwise. */
 export function reading(d: DeviceRecord, timeMs: number, fields: Record<string, number | string>, receivedAt = timeMs): RuleInput {
   return { type: d.type, deviceId: d.id, district: d.district, timeMs, receivedAt, fields };
