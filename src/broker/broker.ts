@@ -15,6 +15,7 @@ import { addressKey, KeyedTokenBuckets, TokenBucket } from '../security/token-bu
 import { clientIdBelongsTo, EVENTS_PREFIX, identityName, mayPublish, maySubscribe, topicProblem, type Identity } from './acl.js';
 import { DeliveryConformance } from './conformance.js';
 import { FixedHeaderScanner, GuardedConnection, type ConnectionMeta, type GuardEvents, type GuardViolation } from './packet-guard.js';
+import { TelemetryRouting } from './telemetry-route.js';
 
 export type { Identity } from './acl.js';
 
@@ -135,11 +136,15 @@ export class MqttBroker {
   private readonly warnings = new Map<string, RateLimitedLog>();
   private readonly guardEvents: GuardEvents;
   private readonly conformance = new DeliveryConformance();
+  private readonly telemetryRouting: TelemetryRouting;
 
   constructor(opts: BrokerOptions) {
     this.opts = opts;
     this.events = opts.events ?? noopEvents;
     this.ipBuckets = new KeyedTokenBuckets(opts.limits.ipConnectRate);
+    this.telemetryRouting = new TelemetryRouting((filter) =>
+      opts.log.info({ filter: truncate(filter) }, 'a subscription can match device telemetry: telemetry is routed to subscribers from now on'),
+    );
     this.guardEvents = {
       violation: (v: GuardViolation, meta: ConnectionMeta, declaredBytes: number) => {
         this.events.connectionRefused(v);
@@ -182,6 +187,7 @@ export class MqttBroker {
     });
     this.aedes = aedes;
     this.conformance.install(aedes);
+    this.telemetryRouting.install(aedes);
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
     aedes.on('connectionError', (_client, err) => {
       if (err.message === 'connect did not arrive in time') this.events.connectionRefused('connect_timeout');
@@ -432,6 +438,7 @@ export class MqttBroker {
       // A null subscription is a SUBACK failure (0x80) for this filter; the connection stays.
       return done(null, null);
     }
+    this.telemetryRouting.observe(sub.topic);
     done(null, sub);
   }
 
