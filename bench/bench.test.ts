@@ -29,8 +29,12 @@ const TINY = [
   '--phase-timeout', '30',
 ];
 
-/** The sizes without a command-line flag: a 3-second outage at 500 readings/s, one durability round. */
-const TINY_ENV_SIZES = { durabilityRounds: 1, drainRate: 500, drainWarmupSeconds: 2, outageSeconds: 3, drainAfterSeconds: 1 };
+/**
+ * The sizes without a command-line flag: a 3-second outage at 500 readings/s, one durability round,
+ * and batches of 7 in the batched end-to-end variant (50 readings: 7 PUBLISHes of 7 and a last of 1).
+ */
+const E2E_BATCH = 7;
+const TINY_ENV_SIZES = { durabilityRounds: 1, drainRate: 500, drainWarmupSeconds: 2, outageSeconds: 3, drainAfterSeconds: 1, e2eBatch: E2E_BATCH };
 
 /** Keys the issue requires of `bench --json`, each a measured number above zero. */
 const REQUIRED_POSITIVE = [
@@ -52,6 +56,10 @@ const ALSO_POSITIVE = [
   'e2e_qos1_vs_raw_influx',
   'e2e_qos0_vs_broker_only',
   'e2e_qos1_vs_broker_only',
+  'e2e_qos1_batch_readings_per_s',
+  'e2e_batch_readings',
+  'e2e_qos1_batch_accepted_msgs_per_s',
+  'e2e_qos1_batch_cpu_us_per_reading',
   'latency_samples',
   'latency_offered_rate_per_s',
   'connect_rate_per_s',
@@ -108,6 +116,11 @@ describe('citypipe bench (smoke)', () => {
     expect(result.drain_readings_missing).toBe(0);
     expect(result.drain_readings_in_influx).toBe(result.drain_readings_acked);
     expect(Number.isFinite(result.durability_cost_pct), 'durability_cost_pct').toBe(true);
+    // The batched variant: N from BENCH_SIZES, and every reading of every batch its own point (the
+    // run notes any difference between readings sent and points InfluxDB returns).
+    const batchLabel = `citypipe end to end QoS 1, ${E2E_BATCH} readings per PUBLISH`;
+    expect(result.e2e_batch_readings).toBe(E2E_BATCH);
+    expect((result.notes as string[]).filter((note) => note.startsWith(batchLabel))).toEqual([]);
 
     const targets = result.targets as { name: string; met: boolean }[];
     expect(targets.map((t) => typeof t.met)).toEqual(['boolean', 'boolean', 'boolean', 'boolean', 'boolean', 'boolean']);
@@ -115,10 +128,15 @@ describe('citypipe bench (smoke)', () => {
     expect(processes['citypipe end to end QoS 1']?.citypipe?.rssPeakMb).toBeGreaterThan(0);
     expect(processes['citypipe end to end QoS 1']?.influxd?.rssPeakMb).toBeGreaterThan(0);
     expect(processes['(c) mosquitto QoS 1']?.broker?.rssPeakMb).toBeGreaterThan(0);
+    expect(processes[batchLabel]?.citypipe?.rssPeakMb).toBeGreaterThan(0);
+    expect((result.writes as Record<string, { requests: number }>)[batchLabel]?.requests).toBeGreaterThan(0);
 
     const report = readFileSync(reportFile, 'utf8');
     expect(report).toContain('<!-- bench:custom:begin');
     expect(report).toContain('| citypipe end to end, QoS 1');
+    expect(report).toContain(`| citypipe end to end, QoS 1, ${E2E_BATCH} readings per PUBLISH`);
+    expect(report).toContain('(information, not a target)');
+    expect(report).not.toContain(root);
     expect(report).toContain('| cost of durability');
     expect(report).toContain('| drain after a ');
     expect(report).toContain('<!-- bench:custom:end -->');

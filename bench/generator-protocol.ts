@@ -42,14 +42,21 @@ export interface ConnectResult {
 }
 
 /**
- * Every connection publishes `perConnection` single readings as fast as the broker takes them: QoS 0
- * until TCP pushes back, QoS 1 with at most `window` unacknowledged per connection. Stops at
- * `perConnection` or after `maxMs`, whichever comes first.
+ * Every connection publishes `perConnection` readings as fast as the broker takes them: QoS 0
+ * until TCP pushes back, QoS 1 with at most `window` unacknowledged PUBLISHes per connection. Stops
+ * at `perConnection` or after `maxMs`, whichever comes first.
  */
 export interface PublishMaxRequest {
   cmd: 'publish-max';
   qos: 0 | 1;
+  /** Readings per connection. */
   perConnection: number;
+  /**
+   * Readings per PUBLISH. Absent: each PUBLISH is one reading (a JSON object). Given: each is a batch
+   * (a JSON array) of this many, like a device uploading its buffer; a connection's last one carries
+   * what is left, so a connection sends ⌈perConnection ÷ batch⌉ PUBLISHes.
+   */
+  batch?: number;
   window: number;
   maxMs: number;
   /** How long to wait for outstanding PUBACKs / PINGRESPs after sending ends. */
@@ -62,8 +69,12 @@ export interface PublishMaxRequest {
 }
 
 export interface PublishResult {
+  /** PUBLISHes written and (QoS 1) acknowledged. */
   sent: number;
   acked: number;
+  /** Readings in those PUBLISHes (the same as `sent` and `acked` when each carries one). */
+  readingsSent: number;
+  readingsAcked: number;
   firstSendAt: number;
   lastSendAt: number;
   /** Last PUBACK (QoS 1), 0 if none. */

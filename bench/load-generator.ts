@@ -72,6 +72,17 @@ class DeviceConn {
     this.lastTs = ts;
     return this.build(ts, this.seq++);
   }
+
+  /**
+   * `n` readings as one batch payload (a JSON array), each stamped as {@link nextReading} stamps a
+   * single one: consecutive seqs and strictly increasing ts, 1 ms apart, so every reading of the
+   * batch is its own point in InfluxDB.
+   */
+  nextBatch(now: number, n: number): string {
+    const parts = new Array<string>(n);
+    for (let i = 0; i < n; i++) parts[i] = this.nextReading(now);
+    return `[${parts.join(',')}]`;
+  }
 }
 
 let conns: DeviceConn[] = [];
@@ -208,8 +219,12 @@ class PublishRun {
     barrierAt: 0,
     connectionsLost: 0,
     timedOut: false,
+    readingsSent: 0,
+    readingsAcked: 0,
   };
   inflightTotal = 0;
+  /** With batches at QoS 1: per connection, packet id → readings in that PUBLISH, until its PUBACK. */
+  private batchReadings: Map<DeviceConn, Map<number, number>> | undefined;
   /** With ack timing: per connection, packet id → send time; per second of sending, the delays. */
   private sentAt: Map<DeviceConn, Map<number, number>> | undefined;
   private readonly delays = new Map<number, { count: number; sumMs: number; maxMs: number }>();
@@ -240,6 +255,15 @@ class PublishRun {
         if (c.inflight > 0) {
           c.inflight--;
           this.inflightTotal--;
+        }
+        if (this.batchReadings) {
+          const readings = this.batchReadings.get(c)?.get(packetId);
+          if (readings !== undefined) {
+            this.batchReadings.get(c)!.delete(packetId);
+            this.result.readingsAcked += readings;
+          }
+        } else {
+          this.result.readingsAcked++;
         }
         this.result.acked++;
         this.result.lastAckAt = Date.now();
@@ -282,6 +306,12 @@ class PublishRun {
       timing?.set(id, now);
       packets[i] = encodePublish(c.telemetryTopic, c.nextReading(now), this.qos, id);
     }
+    this.write(c, packets, n, now);
+  }
+
+  /** Sends `packets` (carrying `readings`) in one socket write and counts them. */
+  private write(c: DeviceConn, packets: Buffer[], readings: number, now: number): void {
+    const n = packets.length;
     if (this.qos) {
       c.inflight += n;
       this.inflightTotal += n;
@@ -290,7 +320,32 @@ class PublishRun {
     if (r.firstSendAt === 0) r.firstSendAt = now;
     r.lastSendAt = now;
     r.sent += n;
+    r.readingsSent += readings;
     if (!c.socket!.write(n === 1 ? packets[0]! : Buffer.concat(packets))) c.blocked = true;
+  }
+
+  /** Counts the readings of each QoS 1 batch until its PUBACK (`readingsAcked`); before any {@link sendBatches}. */
+  countBatchReadings(): void {
+    if (this.qos) this.batchReadings = new Map(this.active.map((c) => [c, new Map<number, number>()]));
+  }
+
+  /**
+   * Writes `n` batch PUBLISHes on `c` in one socket write, each of `batch` readings but the last
+   * when fewer than that are `left`. Returns the readings written.
+   */
+  sendBatches(c: DeviceConn, n: number, now: number, batch: number, left: number): number {
+    const packets: Buffer[] = new Array<Buffer>(n);
+    const counts = this.qos ? this.batchReadings?.get(c) : undefined;
+    let readings = 0;
+    for (let i = 0; i < n; i++) {
+      const k = Math.min(batch, left - readings);
+      const id = this.qos ? c.nextPacketId() : 0;
+      counts?.set(id, k);
+      packets[i] = encodePublish(c.telemetryTopic, c.nextBatch(now, k), this.qos, id);
+      readings += k;
+    }
+    this.write(c, packets, readings, now);
+    return readings;
   }
 
   /** Resolves once every live connection answered a PINGREQ sent after its last publish, or after `ms`. */
@@ -338,7 +393,10 @@ class PublishRun {
 
 async function publishMax(req: PublishMaxRequest): Promise<PublishResult> {
   const active = conns.filter((c) => c.alive);
+  // Readings left per connection (with one reading per PUBLISH, also the PUBLISHes left).
   const remaining = new Map<DeviceConn, number>(active.map((c) => [c, req.perConnection]));
+  const batch = req.batch;
+  if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1)) throw new Error(`publish-max: batch must be a whole number ≥ 1, got ${batch}`);
   let scheduled = false;
   let finish: (() => void) | undefined;
   const run = new PublishRun(req.qos, active, () => {
@@ -347,6 +405,7 @@ async function publishMax(req: PublishMaxRequest): Promise<PublishResult> {
       setImmediate(pump);
     }
   });
+  if (batch !== undefined) run.countBatchReadings();
   const deadline = Date.now() + req.maxMs;
   const pump = (): void => {
     scheduled = false;
@@ -358,11 +417,16 @@ async function publishMax(req: PublishMaxRequest): Promise<PublishResult> {
       if (rest === 0 || !c.alive) continue;
       left += rest;
       if (c.blocked) continue;
-      let n = Math.min(rest, PER_ROUND);
+      // PUBLISHes this round: the window and PER_ROUND count PUBLISHes, whatever they carry.
+      let n = Math.min(batch === undefined ? rest : Math.ceil(rest / batch), PER_ROUND);
       if (req.qos) n = Math.min(n, req.window - c.inflight);
       if (n <= 0) continue;
-      run.send(c, n, now);
-      remaining.set(c, rest - n);
+      if (batch === undefined) {
+        run.send(c, n, now);
+        remaining.set(c, rest - n);
+      } else {
+        remaining.set(c, rest - run.sendBatches(c, n, now, batch, rest));
+      }
       progressed = true;
     }
     if (left === 0 || now >= deadline) {

@@ -7,8 +7,14 @@
 export interface BenchSizes {
   /** Concurrent publishers of the throughput and latency phases (the issue asks for ≥ 100). */
   publishers: number;
-  /** Readings per publisher in each end-to-end throughput phase (QoS 0 and QoS 1). */
+  /** Readings per publisher in each end-to-end throughput phase (QoS 0, QoS 1 and QoS 1 batched). */
   messagesPerPublisher: number;
+  /**
+   * Readings per PUBLISH of the batched end-to-end variant (QoS 1, a JSON array like a device
+   * uploading its buffer): ⌈messagesPerPublisher ÷ e2eBatch⌉ PUBLISHes per publisher. At most
+   * {@link MAX_E2E_BATCH}, the contract's largest batch.
+   */
+  e2eBatch: number;
   /** Messages per publisher in each broker-only phase (aedes and mosquitto, QoS 0 and QoS 1). */
   brokerMessagesPerPublisher: number;
   /** Unacknowledged QoS 1 messages a publisher may have in flight. */
@@ -44,6 +50,7 @@ export interface BenchSizes {
 export const FULL: Readonly<BenchSizes> = Object.freeze({
   publishers: 100,
   messagesPerPublisher: 10_000,
+  e2eBatch: 10,
   brokerMessagesPerPublisher: 5_000,
   qos1Window: 64,
   rawPoints: 2_000_000,
@@ -63,6 +70,7 @@ export const FULL: Readonly<BenchSizes> = Object.freeze({
 export const QUICK: Readonly<BenchSizes> = Object.freeze({
   publishers: 100,
   messagesPerPublisher: 3_000,
+  e2eBatch: 10,
   brokerMessagesPerPublisher: 2_000,
   qos1Window: 64,
   rawPoints: 500_000,
@@ -80,10 +88,14 @@ export const QUICK: Readonly<BenchSizes> = Object.freeze({
   drainAfterSeconds: 10,
 });
 
+/** Most readings one PUBLISH may carry (the product contract: a batch is at most 1000 readings). */
+export const MAX_E2E_BATCH = 1000;
+
 /**
- * Sizes the command line has no flag for (the drain phase's, the durability rounds) can be set with
- * `BENCH_SIZES='{"outageSeconds":60}'` in the environment: any key of {@link BenchSizes}, a whole
- * number ≥ 1. The smoke test uses it for a seconds-long outage.
+ * Sizes the command line has no flag for (the drain phase's, the durability rounds, `e2eBatch`) can
+ * be set with `BENCH_SIZES='{"outageSeconds":60}'` in the environment: any key of {@link BenchSizes},
+ * a whole number ≥ 1 (`e2eBatch` at most {@link MAX_E2E_BATCH}). The smoke test uses it for a
+ * seconds-long outage.
  */
 export function sizesFromEnv(sizes: BenchSizes, env: NodeJS.ProcessEnv = process.env): { sizes: BenchSizes; overridden: string[] } {
   const raw = env.BENCH_SIZES;
@@ -100,6 +112,7 @@ export function sizesFromEnv(sizes: BenchSizes, env: NodeJS.ProcessEnv = process
   for (const [k, v] of Object.entries(parsed)) {
     if (!(k in sizes)) throw new Error(`BENCH_SIZES: unknown size "${k}" (sizes: ${Object.keys(sizes).join(', ')})`);
     if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`BENCH_SIZES: ${k} must be a whole number ≥ 1`);
+    if (k === 'e2eBatch' && (v as number) > MAX_E2E_BATCH) throw new Error(`BENCH_SIZES: e2eBatch must be at most ${MAX_E2E_BATCH} (the contract's largest batch)`);
     out[k as keyof BenchSizes] = v as number;
     overridden.push(k);
   }

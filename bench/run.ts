@@ -4,7 +4,8 @@
  *
  *   (a) raw InfluxDB: line protocol straight into the run's influxd, 5,000 lines per request;
  *   (b) aedes alone and (c) Debian's mosquitto, with the same publishers and no pipeline;
- *   citypipe end to end at QoS 0 and QoS 1, counted as points InfluxDB returns afterwards;
+ *   citypipe end to end at QoS 0 and QoS 1, and at QoS 1 with batched payloads (each PUBLISH a
+ *   JSON array of readings), counted as points InfluxDB returns afterwards;
  *   publish → queryable latency at a fixed rate; idle connections and RSS per connection; a
  *   burst in which every device reconnects at once and uploads its buffered batch; the cost of
  *   durability (QoS 1 with and without the spool's fdatasync); and the drain after an InfluxDB
@@ -76,6 +77,17 @@ export interface BenchResult {
   /** Rate at which the broker acknowledged (QoS 1) or read (QoS 0) the end-to-end publishes. */
   e2e_qos0_accepted_msgs_per_s: number;
   e2e_qos1_accepted_msgs_per_s: number;
+  /**
+   * QoS 1 end to end with batched payloads: each PUBLISH a JSON array of `e2e_batch_readings`
+   * readings (a device uploading its buffer); the same publishers, readings per publisher and
+   * window (in PUBLISHes) as e2e QoS 1, counted the same way. Information, not one of the targets.
+   */
+  e2e_qos1_batch_readings_per_s: number;
+  /** Readings per PUBLISH of that variant (the `e2eBatch` size). */
+  e2e_batch_readings: number;
+  /** PUBLISHes (batches) the broker acknowledged per second in that variant, and citypipe's CPU per reading. */
+  e2e_qos1_batch_accepted_msgs_per_s: number;
+  e2e_qos1_batch_cpu_us_per_reading: number;
   p50_latency_ms_at_10k: number;
   p99_latency_ms_at_10k: number;
   latency_max_ms: number;
@@ -419,6 +431,14 @@ class BenchRun {
     const mosq = want('brokers') ? await this.brokerAlone('mosquitto') : { qos0: NA, qos1: NA };
     const e2e0 = want('e2e') ? await this.endToEnd(0) : { readingsPerS: NA, acceptedPerS: NA, cpuUsPerReading: NA };
     const e2e1 = want('e2e') ? await this.endToEnd(1) : { readingsPerS: NA, acceptedPerS: NA, cpuUsPerReading: NA };
+    const e2e1Batch = want('e2e')
+      ? await this.endToEnd(1, {
+          label: `citypipe end to end QoS 1, ${sizes.e2eBatch} readings per PUBLISH`,
+          db: 'bench_e2e_qos1_batch',
+          profile: `e2e QoS 1, ${sizes.e2eBatch} readings per PUBLISH`,
+          batch: sizes.e2eBatch,
+        })
+      : { readingsPerS: NA, acceptedPerS: NA, cpuUsPerReading: NA };
     if (want('raw')) rawRuns.push(await this.rawInflux('bench_raw_after'));
     const raw = rawRuns.length > 0 ? Math.round(rawRuns.reduce((a, b) => a + b, 0) / rawRuns.length) : NA;
     if (rawRuns.length === 2 && Math.abs(rawRuns[0]! - rawRuns[1]!) > 0.25 * raw) {
@@ -456,6 +476,10 @@ class BenchRun {
       e2e_qos1_cpu_us_per_reading: e2e1.cpuUsPerReading,
       e2e_qos0_accepted_msgs_per_s: e2e0.acceptedPerS,
       e2e_qos1_accepted_msgs_per_s: e2e1.acceptedPerS,
+      e2e_qos1_batch_readings_per_s: e2e1Batch.readingsPerS,
+      e2e_batch_readings: sizes.e2eBatch,
+      e2e_qos1_batch_accepted_msgs_per_s: e2e1Batch.acceptedPerS,
+      e2e_qos1_batch_cpu_us_per_reading: e2e1Batch.cpuUsPerReading,
       p50_latency_ms_at_10k: latency.p50,
       p99_latency_ms_at_10k: latency.p99,
       latency_max_ms: latency.max,
@@ -640,9 +664,10 @@ class BenchRun {
     }
   }
 
-  private publishMax(qos: 0 | 1, perConnection: number, barrier: boolean): Promise<PublishResult> {
+  /** `batch`: readings per PUBLISH (a JSON array); `perConnection` counts readings either way. */
+  private publishMax(qos: 0 | 1, perConnection: number, barrier: boolean, batch?: number): Promise<PublishResult> {
     return this.main!.request(
-      { cmd: 'publish-max', qos, perConnection, window: this.sizes.qos1Window, maxMs: this.phaseMs, drainMs: 60_000, barrier },
+      { cmd: 'publish-max', qos, perConnection, ...(batch === undefined ? {} : { batch }), window: this.sizes.qos1Window, maxMs: this.phaseMs, drainMs: 60_000, barrier },
       this.phaseMs + 120_000,
     );
   }
@@ -749,11 +774,13 @@ class BenchRun {
 
   /**
    * `variant` runs the same measurement under another name, in its own database, with extra service
-   * configuration (the durability phase), and optionally traces the service's fdatasync calls.
+   * configuration (the durability phase), optionally tracing the service's fdatasync calls, or with
+   * `batch` readings per PUBLISH (a JSON array; the same readings per publisher in fewer PUBLISHes,
+   * the QoS 1 window counting PUBLISHes).
    */
   private async endToEnd(
     qos: 0 | 1,
-    variant?: { label: string; db: string; profile: string; env: Record<string, string>; traceFdatasync: boolean },
+    variant?: { label: string; db: string; profile: string; env?: Record<string, string>; traceFdatasync?: boolean; batch?: number },
   ): Promise<{ readingsPerS: number; acceptedPerS: number; cpuUsPerReading: number; counted: number; diskBytesPerReading: number; fdatasync?: SyscallSummary }> {
     const { sizes } = this;
     const label = variant?.label ?? `citypipe end to end QoS ${qos}`;
@@ -761,7 +788,9 @@ class BenchRun {
     const svc = await this.startService(variant?.profile ?? `e2e QoS ${qos}`, this.publisherCatalog, db, 4096, variant?.env);
     try {
       await this.connectPublishers({ host: HOST, port: svc.mqttPort }, label);
-      this.log(`${label}: ${sizes.publishers} publishers × ${fmt(sizes.messagesPerPublisher)} readings, counted in InfluxDB`);
+      const batch = variant?.batch;
+      const inPublishes = batch === undefined ? '' : ` in ${fmt(Math.ceil(sizes.messagesPerPublisher / batch))} PUBLISHes of up to ${fmt(batch)}`;
+      this.log(`${label}: ${sizes.publishers} publishers × ${fmt(sizes.messagesPerPublisher)} readings${inPublishes}, counted in InfluxDB`);
       let trace: SyscallTrace | undefined;
       if (variant?.traceFdatasync) {
         const t = await SyscallTrace.start(svc.pid, 'fdatasync', path.join(this.workDir, `perf-${db}.txt`));
@@ -771,13 +800,14 @@ class BenchRun {
       }
       const bytesBefore = writeBytes(svc.pid);
       const sampler = this.sampler({ citypipe: [svc.pid], generator: [this.main!.pid] });
-      const r = await this.publishMax(qos, sizes.messagesPerPublisher, qos === 0);
-      const accepted = qos === 1 ? r.acked : r.sent;
+      const r = await this.publishMax(qos, sizes.messagesPerPublisher, qos === 0, batch);
+      // In readings, which is what the service counts (a batch counts each of its readings).
+      const accepted = qos === 1 ? r.readingsAcked : r.readingsSent;
       const { doneAt, stats } = await this.waitWritten(svc, accepted, this.phaseMs, label);
       if (r.connectionsLost > 0) {
         this.note(
           `${label}: citypipe disconnected ${r.connectionsLost} of ${sizes.publishers} publishers (it refuses publishes while its buffer for ` +
-            `InfluxDB is full, and MQTT 3.1.1 can only say so by closing the connection); it received ${fmt(stats.received)} of ${fmt(r.sent)} sent`,
+            `InfluxDB is full, and MQTT 3.1.1 can only say so by closing the connection); it received ${fmt(stats.received)} of ${fmt(r.readingsSent)} sent`,
         );
       }
       const usage = sampler.stop();
@@ -787,6 +817,10 @@ class BenchRun {
       this.writes[label] = await svc.writeMetrics();
       const counted = await settledCount(this.influx!.url, db, stats.received, 300, 30_000);
       if (counted < stats.received) this.note(`${label}: citypipe received ${fmt(stats.received)} readings but InfluxDB returns ${fmt(counted)}`);
+      // Readings of one batch that shared a (series, time) would be one point: the count shows it.
+      if (batch !== undefined && counted !== r.readingsSent) {
+        this.note(`${label}: ${fmt(r.readingsSent)} readings were sent in ${fmt(r.sent)} PUBLISHes but InfluxDB returns ${fmt(counted)}`);
+      }
       if (r.timedOut) this.note(`${label}: publishing hit the phase timeout of ${sizes.phaseTimeoutS} s`);
       const readingsPerS = perSecond(counted, r.firstSendAt, doneAt);
       // What citypipe took per second while the publishers were sending: acknowledged (QoS 1), or
@@ -796,8 +830,9 @@ class BenchRun {
         qos === 1 ? this.brokerRate(r, qos, label, false) : perSecond(stats.received, r.firstSendAt, r.barrierAt || r.lastSendAt);
       this.noteGeneratorBound(label, usage);
       const cpuUsPerReading = counted > 0 ? round((usage.citypipe!.cpuS * 1e6) / counted, 1) : Number.NaN;
+      const ofSent = batch === undefined ? '' : ` of ${fmt(r.readingsSent)} sent`;
       this.log(
-        `    ${fmt(readingsPerS)} readings/s into InfluxDB (${fmt(counted)} in ${((doneAt - r.firstSendAt) / 1000).toFixed(1)} s; ` +
+        `    ${fmt(readingsPerS)} readings/s into InfluxDB (${fmt(counted)}${ofSent} in ${((doneAt - r.firstSendAt) / 1000).toFixed(1)} s; ` +
           `broker took ${fmt(acceptedPerS)} msgs/s; citypipe used ${cpuUsPerReading} µs CPU per reading)`,
       );
       await this.main!.request({ cmd: 'disconnect' }, 30_000);

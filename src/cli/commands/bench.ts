@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { packageRoot } from '../../paths.js';
-import { BENCH_PHASES, FULL, QUICK, type BenchPhase, type BenchSizes } from '../../../bench/options.js';
+import { BENCH_PHASES, FULL, MAX_E2E_BATCH, QUICK, type BenchPhase, type BenchSizes } from '../../../bench/options.js';
 import { runBench } from '../../../bench/run.js';
 import { formatReport, writeReportBlock } from '../../../bench/report.js';
 
@@ -12,6 +12,7 @@ const DEFAULT_REPORT = path.join(packageRoot, 'docs', 'BENCHMARKS.md');
 const SIZE_FLAGS: readonly { flag: string; key: keyof BenchSizes; help: string }[] = [
   { flag: 'publishers', key: 'publishers', help: 'concurrent publishers of the throughput and latency phases' },
   { flag: 'messages', key: 'messagesPerPublisher', help: 'readings per publisher in each end-to-end phase' },
+  { flag: 'e2e-batch', key: 'e2eBatch', help: 'readings per PUBLISH in the batched end-to-end variant (at most 1000)' },
   { flag: 'broker-messages', key: 'brokerMessagesPerPublisher', help: 'messages per publisher in each broker-only phase' },
   { flag: 'raw-points', key: 'rawPoints', help: 'points of the raw InfluxDB baseline' },
   { flag: 'latency-rate', key: 'latencyRate', help: 'readings/s of the latency phase' },
@@ -85,7 +86,9 @@ export function registerBenchCommand(program: Command): void {
         custom = true;
       }
     }
-    const mode = custom || flags.only || flags.nodeArg ? 'custom' : flags.quick ? 'quick' : 'full';
+    if (sizes.e2eBatch > MAX_E2E_BATCH) command.error(`error: --e2e-batch: at most ${MAX_E2E_BATCH} readings per PUBLISH (the contract's largest batch)`);
+    // BENCH_SIZES changes sizes too: such a run must not replace the quick or full section either.
+    const mode = custom || flags.only || flags.nodeArg || process.env.BENCH_SIZES ? 'custom' : flags.quick ? 'quick' : 'full';
     const progress = (line: string) => process.stderr.write(`${line}\n`);
     // Exiting runs the exit hooks that kill every process the bench started (influxd included).
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
