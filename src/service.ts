@@ -216,8 +216,8 @@ export class CitypipeService {
       deadLetters,
       metrics,
       log: log.child({ stage: 'drain' }),
-      // Enough to keep every write slot busy with full batches (twice as many slots in a backlog),
-      // no more: the rest waits on disk.
+      // Enough to keep every write slot busy with full batches (three times as many slots in a
+      // backlog) and two more ready, no more: the rest waits on disk.
       maxInFlight: config.writer.batchSize * 8,
     });
     writer.start();
