@@ -4,6 +4,7 @@
  * `onPlan` (the service writes it to InfluxDB for Grafana).
  */
 import cron, { type ScheduledTask } from 'node-cron';
+import { stopCronTask } from '../process/cron-task.js';
 import type { DeviceRecord } from '../catalog/types.js';
 import type { Logger } from '../observability/logger.js';
 import { ErrorCodes } from '../errors/catalog.js';
@@ -67,10 +68,7 @@ export class CollectionPlanner {
   async stop(): Promise<void> {
     const task = this.task;
     this.task = undefined;
-    if (task) {
-      await task.stop();
-      await task.destroy();
-    }
+    await stopCronTask(task);
   }
 
   /** The latest plan; undefined before the first run. */

@@ -11,6 +11,7 @@
  * minute with node-cron.
  */
 import cron, { type ScheduledTask } from 'node-cron';
+import { stopCronTask } from '../process/cron-task.js';
 import type { Logger } from '../observability/logger.js';
 import { ErrorCodes } from '../errors/catalog.js';
 import type { CompiledRules, SilentRule } from './rules/compile.js';
@@ -78,10 +79,7 @@ export class DeadmanSweep {
   async stop(): Promise<void> {
     const task = this.task;
     this.task = undefined;
-    if (task) {
-      await task.stop();
-      await task.destroy();
-    }
+    await stopCronTask(task);
     this.flushSeen();
   }
 
