@@ -57,16 +57,24 @@ class BodySink implements PointSink {
   close = async () => {};
 }
 
-async function drainAll(records: Buffer[], sink: BodySink) {
+/** Refuses every line of every request, as InfluxDB does with points beyond its retention policy. */
+class RetentionSink extends BodySink {
+  override async writeBody(body: Buffer): Promise<void> {
+    throw new CitypipeError(ErrorCodes.INFLUX_REJECTED, `partial write: points beyond retention policy dropped=${body.toString('utf8').split('\n').length}`);
+  }
+}
+
+async function drainAll(records: Buffer[], sink: BodySink, batchSize = 4) {
   const acked: number[] = [];
   const written: [string, number][] = [];
   const dead: DeadLetter[] = [];
   const deadCounted: [string | undefined, string][] = [];
+  let commits = 0;
   let handed = false;
   let drain: SpoolDrain | undefined;
   const writer = new InfluxWriter({
     sink,
-    batchSize: 4,
+    batchSize,
     flushIntervalMs: 10,
     onWritten: (w) => drain!.onWritten(w),
     onRejected: (l, m) => drain!.onRejected(l, m),
@@ -81,7 +89,7 @@ async function drainAll(records: Buffer[], sink: BodySink) {
       ack: (seq) => void acked.push(seq),
     },
     writer,
-    deadLetters: { add: (d) => void dead.push(d), flush: () => true },
+    deadLetters: { add: (d) => void dead.push(d), flush: () => (commits++, true) },
     metrics: {
       countWritten: (type, n) => void written.push([type, n]),
       countDeadLettered: (type, reason) => void deadCounted.push([type, reason]),
@@ -97,7 +105,7 @@ async function drainAll(records: Buffer[], sink: BodySink) {
   await writer.stop(1000);
   const perType = new Map<string, number>();
   for (const [type, n] of written) perType.set(type, (perType.get(type) ?? 0) + n);
-  return { acked: acked.sort((a, b) => a - b), perType, dead, deadCounted, drain };
+  return { acked: acked.sort((a, b) => a - b), perType, dead, deadCounted, drain, commits };
 }
 
 describe('SpoolDrain', () => {
@@ -160,5 +168,15 @@ describe('SpoolDrain', () => {
     expect(deadCounted).toEqual([['waste-bin', 'influx_rejected']]);
     expect(perType.get('waste-bin')).toBe(3);
     expect(sink.bodies.join('\n').split('\n').sort()).toEqual(outcomes.flatMap((o) => o.lines).filter((l) => l !== refused).sort());
+  });
+
+  it('commits the dead letters of a whole refused batch at once, decoding its record once', async () => {
+    const sink = new RetentionSink();
+    const { acked, dead, commits } = await drainAll([encodeOutcome(points('old', 1000))], sink, 1000);
+    expect(acked).toEqual([1]);
+    expect(dead).toHaveLength(1000);
+    expect(new Set(dead.map((d) => d.topic))).toEqual(new Set(['city/waste-bin/old/telemetry']));
+    // One commit for the thousand, not one each (each is an fsync with synchronous = FULL).
+    expect(commits).toBeLessThanOrEqual(2);
   });
 });

@@ -23,6 +23,8 @@ class Tracker implements PendingLines {
   done = 0;
   /** Dead letters of this record waiting for a durable commit. */
   unflushed = 0;
+  /** The record's topic, device and receive time, decoded once if InfluxDB refuses a line of it. */
+  header: { readonly topic: string; readonly deviceId: string; readonly receivedAt: number } | undefined;
   readonly context: Tracker = this;
 
   constructor(
@@ -80,6 +82,8 @@ export class SpoolDrain {
   private doneInOpen = 0;
   private readonly awaitingFlush: Tracker[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
+  /** Records with lines InfluxDB refused in this turn: their dead letters are committed together. */
+  private readonly refused = new Set<Tracker>();
   private readonly view: PointsView = { type: '', start: 0, count: 0 };
 
   constructor(deps: DrainDeps) {
@@ -141,8 +145,10 @@ export class SpoolDrain {
   /** Writer hook: InfluxDB refuses this line on its own; it becomes a dead letter. */
   onRejected = (rejected: PendingLines, message: string): void => {
     const t = rejected.context as Tracker;
-    // Rare: the record's header is read again for the dead letter's topic, device and time.
-    const { topic, deviceId, receivedAt } = decodeOutcome(t.record);
+    // Rare: the record's header is read again for the dead letter's topic, device and time, once
+    // per record however many of its lines are refused.
+    t.header ??= decodeOutcome(t.record);
+    const { topic, deviceId, receivedAt } = t.header;
     this.deps.deadLetters.add({
       reason: 'influx_rejected',
       path: '',
@@ -156,7 +162,16 @@ export class SpoolDrain {
     });
     this.deps.metrics.countDeadLettered(t.type, 'influx_rejected');
     t.unflushed++;
-    this.flushDeadLetters([t]);
+    // The writer refuses a batch's lines one call each (1,000 for a batch beyond the retention
+    // policy): one durable commit for all of them, after the writer's loop, not one each.
+    if (this.refused.size === 0) {
+      queueMicrotask(() => {
+        const trackers = [...this.refused];
+        this.refused.clear();
+        this.flushDeadLetters(trackers);
+      });
+    }
+    this.refused.add(t);
   };
 
   private async run(): Promise<void> {

@@ -28,7 +28,8 @@ export function pendingLine(line: string, context?: unknown): PendingLines {
 /**
  * Sends one batch of line protocol. Throws `CitypipeError` with a catalog code: retryable for
  * network errors, timeouts, 429 and 5xx (with `retryAfterMs` when the server sent Retry-After);
- * not retryable (`CP_ERR_INFLUX_REJECTED`) for a 400, whose message is InfluxDB's own.
+ * not retryable (`CP_ERR_INFLUX_REJECTED`) for a 400 or a 422 (InfluxDB 2.x's partial write), whose
+ * message is InfluxDB's own: InfluxWriter reads it to find the refused lines (refused-lines.ts).
  */
 export interface PointSink {
   readonly api: 'v1' | 'v2';

@@ -3,16 +3,21 @@
  *
  * Flow of lines: `add()` → the open batch → (full, or `flushIntervalMs` after its first line) a
  * ready batch → one of `concurrency` delivery slots → `onWritten` once InfluxDB accepted it. Nothing
- * is dropped on the way: retryable failures are retried without a cap; a 400/413 is bisected so
- * that only the lines InfluxDB still refuses on their own reach `onRejected`. A batch is done only
- * when each of its lines was either accepted or individually refused, which is what a durable
- * spool in front of this needs to acknowledge.
+ * is dropped on the way: retryable failures are retried without a cap. A refused batch (400, 422,
+ * 413) is narrowed down to the lines InfluxDB refuses: first by what its message says (every line,
+ * the N oldest beyond a retention policy, the lines of a field type conflict, the lines it could not
+ * parse; see refused-lines.ts), sending that group and the rest as requests of their own so that
+ * InfluxDB's answers confirm it; by bisection only where the message names no lines. A batch is
+ * done only when each of its lines was either accepted or refused, which is what a durable spool in
+ * front of this needs to acknowledge.
  *
  * Lines stay the bytes they were added as (a spool record's, see PendingLines) until the request
  * body is built: one Buffer, one copy of each line, no per-line objects or strings.
  */
 import { CitypipeError, ErrorCodes, type ErrorCode } from '../../errors/catalog.js';
 import { silentLogger, type Logger } from '../../observability/logger.js';
+import { pickRefused, readRefusal } from './refused-lines.js';
+import { halves, joinRuns, requestBody, singleLines, splitLines } from './pending-lines.js';
 import type { PendingLines, PointSink } from './types.js';
 
 /** One request's outcome, for metrics. */
@@ -57,7 +62,7 @@ export interface InfluxWriterOptions {
    * `context`, its own `start`, `end` and `count`): count lines by `count`.
    */
   onWritten?: (written: readonly PendingLines[]) => void;
-  /** InfluxDB refuses this one line (`count` 1) on its own; `message` is InfluxDB's. */
+  /** InfluxDB refuses this one line (`count` 1); `message` is InfluxDB's answer to a request that held it. */
   onRejected?: (line: PendingLines, message: string) => void;
   /** After every request, for metrics. */
   onBatch?: (outcome: BatchOutcome) => void;
@@ -74,8 +79,6 @@ interface Batch {
   readonly items: PendingLines[];
   lines: number;
 }
-
-const NEWLINE = 0x0a;
 
 interface Sleep {
   timer: NodeJS.Timeout;
@@ -276,12 +279,13 @@ export class InfluxWriter {
         return;
       }
       if (code === ErrorCodes.INFLUX_REJECTED.code || code === ErrorCodes.INFLUX_TOO_LARGE.code) {
+        const message = (error as CitypipeError).message;
         if (lines === 1) {
           this.settle(1);
-          const message = (error as CitypipeError).message;
           this.call('onRejected', () => this.hooks.onRejected?.(items[0]!, message));
           return;
         }
+        if (code === ErrorCodes.INFLUX_REJECTED.code && (await this.setApart(items, lines, message))) return;
         // Resending the half InfluxDB already took is harmless: a point with the same measurement,
         // tags and time overwrites itself.
         const [first, second] = halves(items, lines);
@@ -296,6 +300,57 @@ export class InfluxWriter {
       await this.sleep(delayMs, error instanceof CitypipeError && (error.retryAfterMs ?? 0) >= delayMs);
       if (this.abandoned) return;
     }
+  }
+
+  /**
+   * Settles a refused request by what InfluxDB's `message` says about its lines; false when it says
+   * nothing this can use, and the caller bisects. A group found by reasoning (the N oldest, the lines
+   * of a conflicting field) is not taken on trust: InfluxDB 1.x reports one shard's error of several
+   * and hides parse errors behind a write error, and 2.x may keep none of a batch it answers 422.
+   * So the group and the rest are sent again on their own, one request each, and their answers
+   * decide, each narrowed the same way. Both are smaller than this request, so this ends; resending
+   * what InfluxDB already wrote is harmless (a point overwrites itself).
+   */
+  private async setApart(items: PendingLines[], lines: number, message: string): Promise<boolean> {
+    const refusal = readRefusal(message);
+    if (refusal.dropped === lines) {
+      // Every line sent was dropped: nothing is left to tell apart.
+      this.reject(singleLines(items, lines), () => message);
+      return true;
+    }
+    if (refusal.cause === 'other') return false;
+    const each = singleLines(items, lines);
+    const refused = pickRefused(
+      refusal,
+      each.map((l) => l.data.toString('utf8', l.start, l.end)),
+    );
+    if (refused === undefined) return false;
+    const { indexes, messages } = refused;
+    if (indexes.length === lines) {
+      // Only lines InfluxDB named one by one are certain; a group that is all of them is not.
+      if (messages === undefined) return false;
+      this.reject(each, (i) => messages[i]!);
+      return true;
+    }
+    const group: PendingLines[] = [];
+    const rest: PendingLines[] = [];
+    for (let i = 0, k = 0; i < each.length; i++) {
+      if (indexes[k] === i) {
+        group.push(each[i]!);
+        k++;
+      } else {
+        rest.push(each[i]!);
+      }
+    }
+    await this.deliver(joinRuns(group), group.length);
+    await this.deliver(joinRuns(rest), rest.length);
+    return true;
+  }
+
+  /** Hands each of `lines` (single lines) to onRejected, with InfluxDB's words about the i-th. */
+  private reject(lines: readonly PendingLines[], messageOf: (i: number) => string): void {
+    this.settle(lines.length);
+    lines.forEach((line, i) => this.call('onRejected', () => this.hooks.onRejected?.(line, messageOf(i))));
   }
 
   /** Exponential backoff with jitter (half fixed, half random), but never sooner than Retry-After. */
@@ -380,52 +435,4 @@ export class InfluxWriter {
       this.log.error({ err, hook }, `InfluxWriter ${hook} hook threw; continuing`);
     }
   }
-}
-
-/** `lines` split after its first `n` lines (0 < n < count): two pieces over the same bytes. */
-function splitLines(lines: PendingLines, n: number): [PendingLines, PendingLines] {
-  let nl = lines.start - 1;
-  for (let i = 0; i < n; i++) nl = lines.data.indexOf(NEWLINE, nl + 1);
-  if (nl < 0 || nl >= lines.end) throw new Error(`PendingLines holds fewer than its count of ${lines.count} lines`);
-  const { data, context } = lines;
-  return [
-    { data, start: lines.start, end: nl, count: n, context },
-    { data, start: nl + 1, end: lines.end, count: lines.count - n, context },
-  ];
-}
-
-/** The first `lines >>> 1` lines of a batch and the rest, splitting a piece where the cut falls in it. */
-function halves(items: readonly PendingLines[], lines: number): [PendingLines[], PendingLines[]] {
-  const want = lines >>> 1;
-  const first: PendingLines[] = [];
-  let taken = 0;
-  let i = 0;
-  for (; i < items.length && taken < want; i++) {
-    const item = items[i]!;
-    if (taken + item.count <= want) {
-      first.push(item);
-      taken += item.count;
-    } else {
-      const [head, tail] = splitLines(item, want - taken);
-      first.push(head);
-      taken = want;
-      return [first, [tail, ...items.slice(i + 1)]];
-    }
-  }
-  return [first, items.slice(i)];
-}
-
-/** The request body: every piece's bytes, newline-separated, in one Buffer. */
-function requestBody(items: readonly PendingLines[]): Buffer {
-  let size = items.length - 1;
-  for (const item of items) size += item.end - item.start;
-  const body = Buffer.allocUnsafe(size);
-  let off = 0;
-  for (let i = 0; i < items.length; i++) {
-    const { data, start, end } = items[i]!;
-    if (i > 0) body[off++] = NEWLINE;
-    body.set(start === 0 && end === data.length ? data : data.subarray(start, end), off);
-    off += end - start;
-  }
-  return body;
 }
