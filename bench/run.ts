@@ -214,6 +214,10 @@ export const SERVICE_TUNING: Readonly<Record<string, { value: string; why: strin
     value: '1000000',
     why: 'one bench publisher stands for many devices (100 publishers carry 10,000 readings/s and more); the limit stays on the hot path, just high',
   },
+  CITYPIPE_MQTT_CLIENT_READING_RATE: {
+    value: '10000000',
+    why: 'the same: one bench publisher carries the readings of many devices',
+  },
   CITYPIPE_MQTT_IP_CONNECT_RATE: {
     value: '1000000',
     why: 'every bench device connects from 127.0.0.1, where a city\'s devices come from thousands of addresses',

@@ -1,6 +1,6 @@
 /**
- * Writes the demo fleet shipped in the repository: devices/waste-bins.json,
- * devices/parking-meters.json, devices/streetlights.json (records with secret hashes) and
+ * Writes the demo fleet shipped in the repository: simulators/demo-fleet/waste-bins.json,
+ * parking-meters.json and streetlights.json (records with secret hashes) and
  * simulators/demo-credentials.json (the matching plaintext secrets, demo only).
  *
  * Run from the repository root:
@@ -77,9 +77,9 @@ const streetlights: Spec[] = [
 ];
 
 const groups = [
-  { file: 'devices/waste-bins.json', type: 'waste-bin', reportingIntervalS: 900, specs: wasteBins },
-  { file: 'devices/parking-meters.json', type: 'parking-meter', reportingIntervalS: 300, specs: parkingMeters },
-  { file: 'devices/streetlights.json', type: 'streetlight', reportingIntervalS: 600, specs: streetlights },
+  { file: 'simulators/demo-fleet/waste-bins.json', type: 'waste-bin', reportingIntervalS: 900, specs: wasteBins },
+  { file: 'simulators/demo-fleet/parking-meters.json', type: 'parking-meter', reportingIntervalS: 300, specs: parkingMeters },
+  { file: 'simulators/demo-fleet/streetlights.json', type: 'streetlight', reportingIntervalS: 600, specs: streetlights },
 ];
 const credentialsFile = 'simulators/demo-credentials.json';
 

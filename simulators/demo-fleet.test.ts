@@ -12,7 +12,7 @@ const credentials = JSON.parse(readFileSync(path.join(root, 'simulators', 'demo-
 const DISTRICTS = ['centrum', 'west', 'oost', 'noord', 'zuid', 'nieuw-west', 'zuidoost'];
 
 describe('the shipped demo fleet', async () => {
-  const catalog = await DeviceCatalog.load(path.join(root, 'devices'));
+  const catalog = await DeviceCatalog.load(path.join(root, 'simulators', 'demo-fleet'));
   const devices = catalog.all();
 
   it('is about 40 devices of every type across all of Amsterdam’s districts', () => {

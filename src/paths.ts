@@ -22,5 +22,8 @@ export const packageRoot = findPackageRoot(path.dirname(fileURLToPath(import.met
 /** Plaintext secrets of the shipped demo fleet (demo only; see simulators/README.md). */
 export const demoCredentialsFile = path.join(packageRoot, 'simulators', 'demo-credentials.json');
 
+/** The shipped demo fleet's catalog: what `demo` drives unless CITYPIPE_DEVICES_DIR names another. */
+export const demoFleetDir = path.join(packageRoot, 'simulators', 'demo-fleet');
+
 /** citypipe's version, from its package.json. */
 export const packageVersion: string = (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;

@@ -13,6 +13,8 @@ import { DeadLetterStore } from './deadletter/store.js';
 import { MqttBroker } from './broker/broker.js';
 import { Authenticator } from './security/authenticator.js';
 import { SecurityMetrics } from './security/metrics.js';
+import { publishedSecrets } from './security/published-secrets.js';
+import { makePrivateTree } from './fs/private-files.js';
 import { IngestPipeline } from './pipeline/ingest.js';
 import { SpoolDrain } from './pipeline/drain.js';
 import { encodeOutcome, outcomeSize, weighOutcome, type Outcome } from './ingest/outcome.js';
@@ -36,6 +38,11 @@ import { packageVersion } from './paths.js';
 export interface ServiceOptions {
   now?: () => number;
   deliveryBackoff?: BackoffOptions;
+  /**
+   * Accept the demo fleet's published secrets (security/published-secrets.ts). Only `citypipe demo`
+   * sets it; everywhere else a device presenting one is refused.
+   */
+  acceptPublishedSecrets?: boolean;
 }
 
 const READINESS_PING_MS = 5000;
@@ -106,7 +113,7 @@ export class CitypipeService {
     }
     this.catalog = await DeviceCatalog.load(config.devicesDir);
     log.info({ devices: this.catalog.size, dir: config.devicesDir }, 'device catalog loaded');
-    const authenticator = new Authenticator(() => this.catalog!, config.mqtt.accounts);
+    const authenticator = new Authenticator(() => this.catalog!, config.mqtt.accounts, this.options.acceptPublishedSecrets ? new Set() : publishedSecrets());
     const clashes = authenticator.clashes(this.catalog);
     if (clashes.length > 0) {
       throw new CitypipeError(ErrorCodes.CONFIG_INVALID, `CITYPIPE_MQTT_ACCOUNTS: account ${clashes.join(', ')} has the id of a device in the catalog; rename the account`);
@@ -117,6 +124,8 @@ export class CitypipeService {
       clientCa: config.mqtt.tls.caFile === undefined ? undefined : await readFile(config.mqtt.tls.caFile),
     };
 
+    // Payloads, dead letters, ticket locations: readable by citypipe's user only (also an older data folder).
+    makePrivateTree(config.dataDir);
     const metrics = new Metrics({ pending: () => this.pending(), connections: () => this.broker?.connectedClients ?? 0 });
     const securityMetrics = new SecurityMetrics(metrics.registry);
 
@@ -251,12 +260,20 @@ export class CitypipeService {
         done();
       });
     };
-    const onTelemetry = (msg: RawMessage, done: (err?: Error) => void): void => {
+    /** Returns the readings the message carried, which count against the client's reading rate. */
+    const onTelemetry = (msg: RawMessage, done: (err?: Error) => void): number => {
       // Checked first so that a full spool costs no validation work.
-      if (spool.isFull()) return refuse('spool_full', new CitypipeError(ErrorCodes.SPOOL_FULL, spool.fullReason ?? 'spool full'), msg.clientId, done);
+      if (spool.isFull()) {
+        refuse('spool_full', new CitypipeError(ErrorCodes.SPOOL_FULL, spool.fullReason ?? 'spool full'), msg.clientId, done);
+        return 0;
+      }
       const outcome = ingest.decide(msg);
-      if (!outcome) return done();
+      if (!outcome) {
+        done();
+        return 0;
+      }
       append(outcome, msg.clientId, done);
+      return outcomeSize(outcome);
     };
     this.replay = (q) =>
       replayDeadLetters(
@@ -302,11 +319,11 @@ export class CitypipeService {
         ...metrics.stats(this.pending()),
         oldestPendingAgeS: oldestAgeS(spool.stats().oldestPendingAt),
         spoolBytes: spool.stats().pendingBytes,
-        deadLettersByReason: deadLetters.countByReason(),
       }),
+      deadLettersByReason: () => deadLetters.countByReason(),
       deadLetters,
       replayDeadLetters: (q) => this.replay!(q),
-      security: { token: config.http.token, ratePerS: config.http.ratePerS, events: securityMetrics.http },
+      security: { token: config.http.token, ratePerS: config.http.ratePerS, trustProxy: config.http.trustProxy, events: securityMetrics.http },
       routes: (app) => dispatch.registerRoutes(app),
       version: packageVersion,
     });
@@ -331,7 +348,7 @@ export class CitypipeService {
       lastPing = Date.now();
       void this.checkInflux(false);
     }, OUTAGE_PING_MS).unref();
-    if (!config.http.token) log.info({ code: 'CP_INFO_HTTP_NO_TOKEN' }, 'CITYPIPE_HTTP_TOKEN is not set: HTTP endpoints that change state (dead-letter replay) answer 401');
+    if (!config.http.token) log.info({ code: 'CP_INFO_HTTP_NO_TOKEN' }, 'CITYPIPE_HTTP_TOKEN is not set: HTTP endpoints that change state (dead-letter replay), show device locations or list rule events answer 401');
     log.info({ mqttPort: this.mqttPort, mqttTlsPort: this.mqttTlsPort || undefined, httpPort: this.httpPort, influx: influxUrl, api: config.influx.api }, 'citypipe started');
   }
 

@@ -211,7 +211,7 @@ describe('abusive payloads', () => {
     await Promise.all(Array.from({ length: n }, (_, i) => c.publishAsync(telemetryTopic(flooder), JSON.stringify({ seq: i, fillingLevel: 0.2 }), { qos: 1 })));
     const took = Date.now() - t0;
     expect(took).toBeGreaterThan((60 / CLIENT_RATE) * 1000 * 0.8);
-    expect(await metricValue(svc.httpUrl, 'citypipe_mqtt_throttled_total')).toBeGreaterThan(0);
+    expect(await metricValue(svc.httpUrl, 'citypipe_mqtt_throttled_total{limit="messages"}')).toBeGreaterThan(0);
     await waitFor(`all ${n} flood readings written`, async () => {
       const r = await influxQuery(influxUrl, svc.db, `SELECT count(seq) FROM waste_bin WHERE device_id = '${flooder.record.id}'`);
       return r[0]?.count === n;

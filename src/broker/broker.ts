@@ -14,7 +14,8 @@ import { RateLimitedLog } from '../observability/rate-limited-log.js';
 import { addressKey, KeyedTokenBuckets, TokenBucket } from '../security/token-bucket.js';
 import { clientIdBelongsTo, EVENTS_PREFIX, identityName, mayPublish, maySubscribe, topicProblem, type Identity } from './acl.js';
 import { DeliveryConformance } from './conformance.js';
-import { FixedHeaderScanner, GuardedConnection, type ConnectionMeta, type GuardEvents, type GuardViolation } from './packet-guard.js';
+import { FixedHeaderScanner, GuardedConnection, openOnConnack, type ConnectionMeta, type GuardEvents, type GuardViolation } from './packet-guard.js';
+import { SessionLimits, type SessionCaps, type SessionLimit } from './session-limits.js';
 import { TelemetryRouting } from './telemetry-route.js';
 
 export type { Identity } from './acl.js';
@@ -40,16 +41,22 @@ export type AuthDecision =
 export interface MqttLimits {
   readonly maxPacketBytes: number;
   readonly connectTimeoutMs: number;
-  /** CONNECTs asking for keep alive 0 (none) or more than this are refused. */
+  /** CONNECTs asking for more keep alive than this are refused. */
   readonly maxKeepaliveS: number;
+  /** Accept keep alive 0 (no keep alive: a dead peer is noticed only by TCP); refused otherwise. */
+  readonly allowZeroKeepalive: boolean;
   /** A subscriber that does not read for this long is disconnected. */
   readonly drainTimeoutMs: number;
-  /** PUBLISH/SUBSCRIBE/UNSUBSCRIBE/PINGREQ per second per connection; the excess is slowed down. */
+  /** Packets (of every type) per second per connection; the excess is slowed down. */
   readonly clientMessageRate: number;
+  /** Readings per second per connection (a batch counts each of its readings); the excess is slowed down. */
+  readonly clientReadingRate: number;
   /** New connections per second per client address (IPv6: per /64); the excess is closed. */
   readonly ipConnectRate: number;
   /** Open connections per listener; the excess is closed. */
   readonly maxConnections: number;
+  /** What the broker keeps for its clients: retained messages, offline queues, inbound QoS 2. */
+  readonly session: SessionCaps;
 }
 
 /** An optional second listener speaking MQTT over TLS. PEM contents, not paths. */
@@ -68,8 +75,10 @@ export interface TlsListenerOptions {
 export interface BrokerSecurityEvents {
   /** A connection closed before or at CONNECT, by reason (a metric label). */
   connectionRefused(reason: string): void;
-  /** A client was slowed down by its message rate. */
-  throttled(): void;
+  /** A client was slowed down by its message or reading rate. */
+  throttled(limit: 'messages' | 'readings'): void;
+  /** A session cap turned something away (README "Limits"). */
+  sessionLimit(limit: SessionLimit): void;
   /** A PUBLISH or SUBSCRIBE the ACL refused. */
   denied(action: 'publish' | 'subscribe'): void;
 }
@@ -94,9 +103,10 @@ export interface BrokerOptions {
    * PUBACK is sent: the PUBACK goes out only after `done()`, so whatever this stores before calling
    * it is what the device is told was received. `done(err)` refuses the publish: the device gets no
    * PUBACK (aedes closes the connection; MQTT 3.1.1 has no negative acknowledgement) and keeps its
-   * data to send again.
+   * data to send again. Returns the number of readings the message carried (decided synchronously),
+   * which counts against the connection's reading rate.
    */
-  onTelemetry: (msg: RawMessage, done: (err?: Error) => void) => void;
+  onTelemetry: (msg: RawMessage, done: (err?: Error) => void) => number;
 }
 
 /**
@@ -110,7 +120,7 @@ const DEVICE_TOPIC_PREFIX = 'city/';
 const SWEEP_MS = 10_000;
 const LOG_EVERY_MS = 10_000;
 
-const noopEvents: BrokerSecurityEvents = { connectionRefused() {}, throttled() {}, denied() {} };
+const noopEvents: BrokerSecurityEvents = { connectionRefused() {}, throttled() {}, denied() {}, sessionLimit() {} };
 
 /** What preConnect keeps of a CONNECT until authenticate decides it. */
 interface PendingConnect {
@@ -137,6 +147,7 @@ export class MqttBroker {
   private readonly guardEvents: GuardEvents;
   private readonly conformance = new DeliveryConformance();
   private readonly telemetryRouting: TelemetryRouting;
+  private readonly sessionLimits: SessionLimits;
 
   constructor(opts: BrokerOptions) {
     this.opts = opts;
@@ -150,11 +161,19 @@ export class MqttBroker {
         this.events.connectionRefused(v);
         this.warn(v, { remoteAddress: meta.remoteAddress, declaredBytes, code: ErrorCodes.MQTT_LIMIT.code }, `connection cut: ${describeViolation(v, declaredBytes, opts.limits.maxPacketBytes)}`);
       },
-      throttled: (meta: ConnectionMeta) => {
-        this.events.throttled();
-        this.warn('throttled', { remoteAddress: meta.remoteAddress, code: ErrorCodes.MQTT_LIMIT.code }, `client slowed down: over CITYPIPE_MQTT_CLIENT_RATE (${opts.limits.clientMessageRate}/s)`);
+      throttled: (meta: ConnectionMeta, limit: 'messages' | 'readings') => {
+        this.events.throttled(limit);
+        const why =
+          limit === 'messages'
+            ? `over CITYPIPE_MQTT_CLIENT_RATE (${opts.limits.clientMessageRate} packets/s)`
+            : `over CITYPIPE_MQTT_CLIENT_READING_RATE (${opts.limits.clientReadingRate} readings/s)`;
+        this.warn(`throttled:${limit}`, { remoteAddress: meta.remoteAddress, code: ErrorCodes.MQTT_LIMIT.code }, `client slowed down: ${why}`);
       },
     };
+    this.sessionLimits = new SessionLimits(opts.limits.session, (limit, detail) => {
+      this.events.sessionLimit(limit);
+      this.warn(`session:${limit}`, { clientId: truncate(detail.clientId), topic: truncate(detail.topic), code: ErrorCodes.MQTT_LIMIT.code }, describeSessionLimit(limit, opts.limits.session));
+    });
   }
 
   /** The TCP port the broker listens on (the real one when configured with 0). */
@@ -180,6 +199,8 @@ export class MqttBroker {
     const aedes = await Aedes.createBroker({
       connectTimeout: limits.connectTimeoutMs,
       drainTimeout: limits.drainTimeoutMs,
+      // aedes' own cap per connection; SessionLimits holds it per client id across reconnects.
+      maxInflightInbound: limits.session.maxInflightQos2,
       preConnect: (client, packet, done) => this.preConnect(client, packet, done),
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
@@ -187,7 +208,9 @@ export class MqttBroker {
     });
     this.aedes = aedes;
     this.conformance.install(aedes);
+    this.sessionLimits.install(aedes);
     this.telemetryRouting.install(aedes);
+    openOnConnack(aedes);
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
     aedes.on('connectionError', (_client, err) => {
       if (err.message === 'connect did not arrive in time') this.events.connectionRefused('connect_timeout');
@@ -310,12 +333,14 @@ export class MqttBroker {
     }
     const { limits } = this.opts;
     const bucket = limits.clientMessageRate > 0 ? new TokenBucket(limits.clientMessageRate) : undefined;
-    const scanner = new FixedHeaderScanner({ maxPacketBytes: limits.maxPacketBytes, maxConnectBytes: Math.min(MAX_CONNECT_BYTES, limits.maxPacketBytes) }, bucket);
+    const readings = limits.clientReadingRate > 0 ? new TokenBucket(limits.clientReadingRate) : undefined;
+    const scanner = new FixedHeaderScanner({ maxPacketBytes: limits.maxPacketBytes, maxConnectBytes: Math.min(MAX_CONNECT_BYTES, limits.maxPacketBytes) }, bucket, readings);
     aedes.handle(new GuardedConnection(socket, scanner, meta, this.guardEvents));
   }
 
   private preConnect(client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void): void {
-    this.conformance.attach(client, packet.clean !== false, packet.clientId ?? '');
+    // Nothing of the session this client id names is touched here: that waits until authenticate
+    // accepted the client, or anyone could reset a device's session by sending its client id.
     this.pending.set(client, {
       clientId: packet.clientId ?? '',
       clean: packet.clean !== false,
@@ -350,8 +375,11 @@ export class MqttBroker {
       return refuse(2, 'client_id', 'a zero-length client id needs clean session 1 [MQTT-3.1.3-8]');
     }
     if (topicProblem(connect.clientId) === 'malformed') return refuse(2, 'client_id', 'the client id is not valid UTF-8');
-    if (connect.keepalive === 0 || connect.keepalive > limits.maxKeepaliveS) {
-      return refuse(2, 'keepalive', `keep alive ${connect.keepalive} s is outside 1..${limits.maxKeepaliveS} s (CITYPIPE_MQTT_MAX_KEEPALIVE_S)`);
+    if (connect.keepalive === 0 && !limits.allowZeroKeepalive) {
+      return refuse(2, 'keepalive', `keep alive 0 (none) is not accepted: ask for 1..${limits.maxKeepaliveS} s, or allow it with CITYPIPE_MQTT_ALLOW_ZERO_KEEPALIVE=true`);
+    }
+    if (connect.keepalive > limits.maxKeepaliveS) {
+      return refuse(2, 'keepalive', `keep alive ${connect.keepalive} s is over ${limits.maxKeepaliveS} s (CITYPIPE_MQTT_MAX_KEEPALIVE_S)`);
     }
     if (connect.willTopic !== undefined && topicProblem(connect.willTopic) !== undefined) {
       return refuse(5, 'will_topic', `a Will on ${truncate(connect.willTopic)} is not allowed`);
@@ -360,6 +388,11 @@ export class MqttBroker {
       return refuse(5, 'certificate', `the client certificate was not accepted: ${meta.tls.error ?? 'not signed by CITYPIPE_MQTT_TLS_CA'}`);
     }
     const certificateName = meta?.tls?.authorized ? meta.tls.commonName : undefined;
+    const accept = (): void => {
+      // Before aedes restores or adds any subscription of it (those capture its delivery functions).
+      this.conformance.attach(client, connect.clean, connect.clientId);
+      done(null, true);
+    };
 
     const finish = (decision: AuthDecision): void => {
       switch (decision.outcome) {
@@ -376,10 +409,10 @@ export class MqttBroker {
           }
           this.identities.set(client, identity);
           this.authenticated.add(client);
-          return done(null, true);
+          return accept();
         }
         case 'anonymous':
-          if (open) return done(null, true);
+          if (open) return accept();
           return refuse(5, 'anonymous', 'no credentials: a device connects with username = its id and its secret (anonymous clients are accepted only in lab mode, CITYPIPE_MQTT_OPEN=true)');
         case 'bad_credentials':
           return refuse(4, 'bad_credentials', `bad username or password: ${decision.reason}`);
@@ -417,17 +450,30 @@ export class MqttBroker {
       return done(new CitypipeError(ErrorCodes.MQTT_ACL_DENIED, `publish to ${truncate(topic)} refused: ${why}`));
     }
     if (!topic.startsWith(DEVICE_TOPIC_PREFIX) || topic.startsWith(EVENTS_PREFIX)) return done(null);
+    let claimed = false;
+    if (packet.qos === 2) {
+      // The reading goes to the spool here, at the PUBLISH, not at the PUBREL: a PUBLISH sent again
+      // (DUP) before PUBREL, on this connection or after a reconnect, is the same reading.
+      const claim = this.sessionLimits.claimInbound(client.id, packet.messageId ?? 0);
+      if (claim === 'duplicate') return done(null);
+      if (claim === 'full') {
+        return done(new CitypipeError(ErrorCodes.MQTT_LIMIT, `${this.opts.limits.session.maxInflightQos2} QoS 2 messages of ${truncate(client.id)} await PUBREL (CITYPIPE_MQTT_MAX_INFLIGHT_QOS2): connection closed`));
+      }
+      claimed = true;
+    }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    // aedes writes the PUBACK from inside done(); a spool group releases many at once, so a
-    // connection's PUBACKs of one group are corked into one write.
-    const conn = packet.qos > 0 && client.conn instanceof GuardedConnection ? client.conn : undefined;
-    this.opts.onTelemetry(
+    const conn = client.conn instanceof GuardedConnection ? client.conn : undefined;
+    const readings = this.opts.onTelemetry(
       { topic, payload, receivedAt: Date.now(), clientId: client.id, username: identity === undefined ? undefined : identityName(identity) },
       (err) => {
-        if (conn !== undefined && err === undefined) conn.corkUntilNextTurn();
+        if (err !== undefined && claimed) this.sessionLimits.releaseInbound(client.id, packet.messageId ?? 0);
+        // aedes writes the PUBACK from inside done(); a spool group releases many at once, so a
+        // connection's PUBACKs of one group are corked into one write.
+        if (conn !== undefined && err === undefined && packet.qos > 0) conn.corkUntilNextTurn();
         done(err ?? null);
       },
     );
+    conn?.chargeReadings(readings);
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void {
@@ -508,6 +554,25 @@ function tlsMeta(socket: tls.TLSSocket): ConnectionMeta {
       error: err === null || err === undefined ? undefined : String(err),
     },
   };
+}
+
+function describeSessionLimit(limit: SessionLimit, caps: SessionCaps): string {
+  switch (limit) {
+    case 'retained_telemetry':
+      return 'retained flag on telemetry ignored: the reading is stored, but not kept as a retained message (its latest values are at /api/devices/{id})';
+    case 'retained_too_large':
+      return `retained message not kept: its payload is over CITYPIPE_MQTT_RETAINED_MAX_BYTES (${caps.retainedMaxBytes}); it was delivered to current subscribers only`;
+    case 'retained_per_device':
+      return `retained message not kept: the device already has ${caps.retainedPerDevice} retained topics (CITYPIPE_MQTT_RETAINED_PER_DEVICE)`;
+    case 'retained_total':
+      return `retained message not kept: retained messages hold CITYPIPE_MQTT_RETAINED_TOTAL_BYTES (${caps.retainedTotalBytes}) already`;
+    case 'queue_full':
+      return `message not queued for an offline session: it holds CITYPIPE_MQTT_MAX_QUEUED (${caps.maxQueued}) messages already`;
+    case 'queue_total':
+      return `message not queued for an offline session: offline queues hold CITYPIPE_MQTT_QUEUED_TOTAL_BYTES (${caps.queuedTotalBytes}) already`;
+    case 'inflight_qos2':
+      return `QoS 2 PUBLISH refused, connection closed: ${caps.maxInflightQos2} QoS 2 messages await PUBREL (CITYPIPE_MQTT_MAX_INFLIGHT_QOS2)`;
+  }
 }
 
 function describeViolation(v: GuardViolation, declared: number, maxPacket: number): string {

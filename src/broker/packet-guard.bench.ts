@@ -9,7 +9,7 @@ import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { Aedes } from 'aedes';
 import { TokenBucket } from '../security/token-bucket.js';
-import { FixedHeaderScanner, GuardedConnection } from './packet-guard.js';
+import { FixedHeaderScanner, GuardedConnection, openOnConnack } from './packet-guard.js';
 
 const { values } = parseArgs({
   options: {
@@ -67,6 +67,7 @@ function scannerOnly(): number {
 /** aedes taking `N` PUBLISHes from one raw loopback client: µs per message. */
 async function throughAedes(guarded: boolean, qos: 0 | 1): Promise<number> {
   const aedes = await Aedes.createBroker({ authorizePublish: (_c, _p, done) => done(null) });
+  openOnConnack(aedes);
   let seen = 0;
   let finish: () => void = () => undefined;
   const all = new Promise<void>((resolve) => (finish = resolve));

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import net, { type Socket } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TokenBucket } from '../security/token-bucket.js';
 import { FixedHeaderScanner, GuardedConnection, type GuardViolation } from './packet-guard.js';
 
@@ -23,11 +23,18 @@ const CONNECT = (len = 20) => pkt(0x10, len);
 const PUBLISH = (len = 50) => pkt(0x30, len);
 const PUBACK = () => pkt(0x40, 2);
 
-/** Feeds `bytes` in chunks of `size`; returns the violation, or undefined. */
+/**
+ * Feeds `bytes` in chunks of `size`, the broker accepting the CONNECT as soon as the scanner waits
+ * for it; returns the violation, or undefined.
+ */
 function scanAll(scanner: FixedHeaderScanner, bytes: Buffer, size: number): GuardViolation | undefined {
   for (let i = 0; i < bytes.length; i += size) {
     const chunk = bytes.subarray(i, i + size);
-    const r = scanner.scan(chunk);
+    let r = scanner.scan(chunk);
+    if (r >= 0 && r < chunk.length && scanner.hold === 'connack') {
+      scanner.open();
+      r = scanner.scan(chunk, r);
+    }
     if (r < 0) return scanner.violation;
     expect(r).toBe(chunk.length);
   }
@@ -66,15 +73,41 @@ describe('FixedHeaderScanner', () => {
     expect(scanAll(new FixedHeaderScanner({ maxPacketBytes: 1e9, maxConnectBytes: 1e9 }), Buffer.from([0x10, 0x80, 0x80, 0x80, 0x80, 0x01]), 1)).toBe('malformed_length');
   });
 
-  it('stops before a rate-counted packet when the bucket is empty, and resumes there', () => {
-    const bucket = new TokenBucket(1, 2, performance.now());
+  it('holds everything after the CONNECT until the broker accepted it', () => {
+    const scanner = new FixedHeaderScanner(limits);
+    const chunk = Buffer.concat([CONNECT(), PUBLISH(), PUBLISH()]);
+    expect(scanner.scan(chunk)).toBe(CONNECT().length);
+    expect(scanner.hold).toBe('connack');
+    expect(scanner.scan(chunk, CONNECT().length)).toBe(CONNECT().length);
+    scanner.open();
+    expect(scanner.scan(chunk, CONNECT().length)).toBe(chunk.length);
+  });
+
+  it('counts every packet type after the CONNECT against the message rate, and resumes where it stopped', () => {
+    const bucket = new TokenBucket(1, 3, performance.now());
     const scanner = new FixedHeaderScanner(limits, bucket);
-    const chunk = Buffer.concat([CONNECT(), PUBLISH(), PUBACK(), PUBLISH(), PUBLISH()]);
-    const third = CONNECT().length + PUBLISH().length + PUBACK().length + PUBLISH().length;
-    // CONNECT and PUBACK are not counted; two PUBLISHes fit the burst; the third waits.
-    expect(scanner.scan(chunk)).toBe(third);
+    scanner.scan(CONNECT());
+    scanner.open();
+    // PUBREL, PUBACK and PUBLISH take a token each: the burst of 3 is spent; the PINGREQ waits.
+    const chunk = Buffer.concat([pkt(0x62, 2), PUBACK(), PUBLISH(), pkt(0xc0, 0)]);
+    const fourth = chunk.length - 2;
+    expect(scanner.scan(chunk)).toBe(fourth);
+    expect(scanner.hold).toBe('messages');
     expect(scanner.waitMs()).toBeGreaterThan(0);
-    expect(scanner.scan(chunk, third)).toBe(third);
+    expect(scanner.scan(chunk, fourth)).toBe(fourth);
+  });
+
+  it('holds the next packet while the readings of earlier ones are owed', () => {
+    const readings = new TokenBucket(100, 100, performance.now());
+    const scanner = new FixedHeaderScanner(limits, undefined, readings);
+    scanner.scan(CONNECT());
+    scanner.open();
+    expect(scanner.scan(PUBLISH())).toBe(PUBLISH().length);
+    // That PUBLISH was a batch of 1,000 readings: 900 over the burst, 9 s at 100/s.
+    scanner.chargeReadings(1000);
+    expect(scanner.scan(PUBLISH())).toBe(0);
+    expect(scanner.hold).toBe('readings');
+    expect(scanner.waitMs()).toBeGreaterThan(8000);
   });
 });
 
@@ -92,6 +125,9 @@ function fakeSocket(): { socket: Socket; written: Buffer[]; destroyed: () => boo
 
 describe('GuardedConnection', () => {
   const meta = { remoteAddress: '127.0.0.1' };
+  const quiet = { violation: () => undefined, throttled: () => undefined };
+  const turn = () => new Promise((r) => setImmediate(r));
+  afterEach(() => vi.useRealTimers());
 
   it('passes bytes both ways unchanged', async () => {
     const { socket, written } = fakeSocket();
@@ -101,6 +137,7 @@ describe('GuardedConnection', () => {
     conn.on('data', (d: Buffer) => got.push(d));
     const bytes = Buffer.concat([CONNECT(), PUBLISH()]);
     socket.emit('data', bytes);
+    conn.open();
     conn.write(Buffer.from('reply'));
     await new Promise((r) => setImmediate(r));
     expect(Buffer.concat(got)).toEqual(bytes);
@@ -160,27 +197,33 @@ describe('GuardedConnection', () => {
   });
 
   it('holds packets over the rate and releases them in order when tokens come', async () => {
+    // Fake clock for the bucket and the guard's timer: nothing here depends on a timer firing on time.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const { socket } = fakeSocket();
-    let throttled = 0;
+    const throttled: string[] = [];
     const bucket = new TokenBucket(50, 1);
-    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits, bucket), meta, { violation: () => undefined, throttled: () => throttled++ });
+    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits, bucket), meta, { violation: () => undefined, throttled: (_m, limit) => throttled.push(limit) });
+    conn.open();
     const got: Buffer[] = [];
     conn.on('data', (d: Buffer) => got.push(d));
     const bytes = Buffer.concat([CONNECT(), PUBLISH(10), PUBLISH(11), PUBLISH(12)]);
-    const t0 = performance.now();
     socket.emit('data', bytes);
-    await new Promise((r) => setImmediate(r));
+    await turn();
     expect(Buffer.concat(got).length).toBe(CONNECT().length + PUBLISH(10).length);
-    await new Promise((r) => setTimeout(r, 100));
+    // 50/s: one token every 20 ms.
+    await vi.advanceTimersByTimeAsync(19);
+    expect(Buffer.concat(got).length).toBe(CONNECT().length + PUBLISH(10).length);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(Buffer.concat(got).length).toBe(CONNECT().length + PUBLISH(10).length + PUBLISH(11).length);
+    await vi.advanceTimersByTimeAsync(21);
     expect(Buffer.concat(got)).toEqual(bytes);
-    expect(throttled).toBe(2);
-    // Two more PUBLISHes at 50/s: about 40 ms.
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(35);
+    expect(throttled).toEqual(['messages', 'messages']);
   });
 
   it('passes on what it held before ending when the peer finishes sending while throttled', async () => {
     const { socket } = fakeSocket();
-    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits, new TokenBucket(50, 1)), meta, { violation: () => undefined, throttled: () => undefined });
+    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits, new TokenBucket(50, 1)), meta, quiet);
+    conn.open();
     const got: Buffer[] = [];
     conn.on('data', (d: Buffer) => got.push(d));
     const ended = new Promise<void>((resolve) => conn.on('end', () => resolve()));
@@ -189,5 +232,69 @@ describe('GuardedConnection', () => {
     socket.emit('end');
     await ended;
     expect(Buffer.concat(got)).toEqual(bytes);
+  });
+
+  it('lets the reader take every byte the peer sent when the socket closes before they were read', async () => {
+    const { socket } = fakeSocket();
+    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits), meta, quiet);
+    conn.open();
+    // The broker is busy and reads nothing yet: the bytes wait in the stream's buffer.
+    const bytes = Buffer.concat([CONNECT(), ...Array.from({ length: 50 }, () => PUBLISH(100)), pkt(0xe0, 0)]);
+    socket.emit('data', bytes);
+    socket.emit('end');
+    socket.destroy();
+    await turn();
+    expect(conn.destroyed).toBe(false);
+    // An answer to the gone peer goes nowhere and does not tear the stream down.
+    await new Promise<void>((resolve, reject) => conn.write(PUBACK(), (err) => (err ? reject(err) : resolve())));
+    const got: Buffer[] = [];
+    conn.on('data', (d: Buffer) => got.push(d));
+    await new Promise<void>((resolve) => conn.on('end', () => resolve()));
+    expect(Buffer.concat(got)).toEqual(bytes);
+  });
+
+  it('passes on held bytes when the socket closes while they are throttled', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const { socket } = fakeSocket();
+    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits, new TokenBucket(100, 2)), meta, quiet);
+    conn.open();
+    const got: Buffer[] = [];
+    conn.on('data', (d: Buffer) => got.push(d));
+    let ended = false;
+    conn.on('end', () => (ended = true));
+    const bytes = Buffer.concat([CONNECT(), ...Array.from({ length: 10 }, () => PUBLISH(30)), pkt(0xe0, 0)]);
+    socket.emit('data', bytes);
+    socket.emit('end');
+    socket.destroy();
+    await turn();
+    expect(conn.destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(ended).toBe(true);
+    expect(Buffer.concat(got)).toEqual(bytes);
+  });
+
+  it('holds what follows the CONNECT until open(), then passes it in order', async () => {
+    const { socket } = fakeSocket();
+    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits), meta, quiet);
+    const got: Buffer[] = [];
+    conn.on('data', (d: Buffer) => got.push(d));
+    const bytes = Buffer.concat([CONNECT(), PUBLISH(10), PUBLISH(11)]);
+    socket.emit('data', bytes);
+    socket.emit('data', PUBLISH(12));
+    await turn();
+    expect(Buffer.concat(got)).toEqual(CONNECT());
+    conn.open();
+    await turn();
+    expect(Buffer.concat(got)).toEqual(Buffer.concat([bytes, PUBLISH(12)]));
+  });
+
+  it('calls back a write waiting for drain when the socket goes away', async () => {
+    const { socket } = fakeSocket();
+    (socket as { write: unknown }).write = () => false;
+    const conn = new GuardedConnection(socket, new FixedHeaderScanner(limits), meta, quiet);
+    const written = new Promise<void>((resolve) => conn.write(PUBACK(), () => resolve()));
+    await turn();
+    socket.destroy();
+    await written;
   });
 });

@@ -5,9 +5,16 @@
  * declares 256 MB of remaining length (even before CONNECT) gets 256 MB of buffer as fast as it can
  * send. The guard sees the declared length in the first 2..5 bytes of every packet and cuts the
  * connection there, before a byte of the body is buffered. It also holds the first packet to being a
- * small CONNECT, and throttles the packets a client initiates (PUBLISH, SUBSCRIBE, UNSUBSCRIBE,
- * PINGREQ) to a token bucket by pausing the socket: TCP flow control then slows the client down,
- * and nothing is dropped.
+ * small CONNECT, holds back whatever follows the CONNECT until the broker has answered it (aedes
+ * queues at most 42 packets that arrive before its CONNACK and drops the connection beyond that,
+ * though MQTT lets a client send on at once), and throttles every packet after the CONNECT to a
+ * token bucket, and the readings they carry to a second one, by pausing the socket: TCP flow
+ * control then slows the client down, and nothing is dropped.
+ *
+ * Every byte the peer sent is processed, even when it hangs up right after sending (a device that
+ * uploads its backlog and disconnects): the socket's end or close ends this stream only once the
+ * broker has read what is buffered here, which the same back-pressure bounds (one socket chunk held,
+ * the readable high-water mark).
  *
  * Cost: one pass over the header bytes of each packet and an O(1) skip over its body. Measured with
  * packet-guard.bench.ts on the 2-core AMD EPYC build machine (Node 20, 200-byte payloads): the
@@ -23,8 +30,9 @@ import type { TokenBucket } from '../security/token-bucket.js';
 export type GuardViolation = 'packet_too_large' | 'connect_too_large' | 'first_packet_not_connect' | 'malformed_length';
 
 const CONNECT = 1;
-/** Bit `type` is set for the packet types that count against a client's message rate. */
-const RATE_COUNTED = (1 << 3) | (1 << 8) | (1 << 10) | (1 << 12); // PUBLISH, SUBSCRIBE, UNSUBSCRIBE, PINGREQ
+
+/** Why the scanner stopped before a packet: its rate buckets, or the broker has not answered the CONNECT. */
+export type Hold = 'messages' | 'readings' | 'connack';
 
 const HEADER = 0;
 const LENGTH = 1;
@@ -47,24 +55,46 @@ export class FixedHeaderScanner {
   violation: GuardViolation | undefined;
   /** The whole-packet size the offending packet declared, when the violation is about size. */
   declaredBytes = 0;
+  /** Set when {@link scan} stopped before a packet: why. */
+  hold: Hold | undefined;
   private readonly limits: PacketLimits;
   private readonly bucket: TokenBucket | undefined;
+  private readonly readings: TokenBucket | undefined;
   private state = HEADER;
   private first = true;
+  /** The CONNECT has been seen and the broker has not accepted it yet: nothing passes. */
+  private gated = false;
+  /** The broker accepted the CONNECT (open() was called). */
+  private accepted = false;
   private length = 0;
   private multiplier = 1;
   private lengthBytes = 0;
   private remaining = 0;
 
-  /** `bucket`: the connection's message-rate bucket; undefined = no rate limit. */
-  constructor(limits: PacketLimits, bucket?: TokenBucket) {
+  /**
+   * `bucket`: the connection's message-rate bucket; `readings`: its reading-rate bucket, charged
+   * from outside with {@link chargeReadings}; undefined = no such limit.
+   */
+  constructor(limits: PacketLimits, bucket?: TokenBucket, readings?: TokenBucket) {
     this.limits = limits;
     this.bucket = bucket;
+    this.readings = readings;
+  }
+
+  /** The broker accepted the CONNECT: the packets after it may pass. */
+  open(): void {
+    this.accepted = true;
+    this.gated = false;
+  }
+
+  /** The readings a PUBLISH carried, known once it was decoded: later packets wait while they are owed. */
+  chargeReadings(n: number): void {
+    if (n > 0) this.readings?.charge(n);
   }
 
   /**
    * Scans `chunk` from `start`. Returns `chunk.length` when all of it may go on; an index `i` when
-   * the packet starting at `i` must wait for the rate limit (call again with the rest later: the
+   * the packet starting at `i` must wait (`hold` says for what; call again with the rest later: the
    * scanner is positioned at that packet); or -1 when the connection must be cut (`violation`).
    */
   scan(chunk: Uint8Array, start = 0): number {
@@ -77,11 +107,13 @@ export class FixedHeaderScanner {
         this.remaining -= skip;
         if (this.remaining === 0) this.state = HEADER;
       } else if (this.state === HEADER) {
-        const type = chunk[i]! >> 4;
         if (this.first) {
-          if (type !== CONNECT) return this.fail('first_packet_not_connect');
-        } else if (this.bucket !== undefined && ((RATE_COUNTED >> type) & 1) === 1 && !this.bucket.take()) {
-          return i;
+          if (chunk[i]! >> 4 !== CONNECT) return this.fail('first_packet_not_connect');
+        } else {
+          // Every packet type counts: acknowledgements (PUBREL, PUBACK…) cost the broker work too.
+          if (this.gated) return this.stop('connack', i);
+          if (this.readings !== undefined && !this.readings.ready()) return this.stop('readings', i);
+          if (this.bucket !== undefined && !this.bucket.take()) return this.stop('messages', i);
         }
         i++;
         this.state = LENGTH;
@@ -103,6 +135,7 @@ export class FixedHeaderScanner {
           this.declaredBytes = total;
           return this.fail(this.first ? 'connect_too_large' : 'packet_too_large');
         }
+        if (this.first) this.gated = !this.accepted;
         this.first = false;
         this.remaining = this.length;
         this.state = this.remaining === 0 ? HEADER : BODY;
@@ -111,9 +144,14 @@ export class FixedHeaderScanner {
     return n;
   }
 
-  /** Milliseconds until the rate limit lets the next packet through. */
+  /** Milliseconds until the rate limits let the next packet through. */
   waitMs(): number {
-    return this.bucket?.waitMs() ?? 0;
+    return Math.max(this.bucket?.waitMs() ?? 0, this.readings?.waitMs() ?? 0);
+  }
+
+  private stop(hold: Hold, at: number): number {
+    this.hold = hold;
+    return at;
   }
 
   private fail(v: GuardViolation): number {
@@ -141,7 +179,7 @@ export interface ConnectionMeta {
 /** Called when the guard cuts a connection or throttles it. Must not throw. */
 export interface GuardEvents {
   violation(v: GuardViolation, meta: ConnectionMeta, declaredBytes: number): void;
-  throttled(meta: ConnectionMeta): void;
+  throttled(meta: ConnectionMeta, limit: 'messages' | 'readings'): void;
 }
 
 /**
@@ -159,6 +197,12 @@ export class GuardedConnection extends Duplex {
   private retrying = false;
   /** The peer finished sending while bytes were held: end once they are passed on. */
   private endAfterHeld = false;
+  /** The end of the readable side was pushed, or is due after the held bytes. */
+  private ending = false;
+  /** The socket is closed: what is buffered here is still read; writes go nowhere. */
+  private socketGone = false;
+  /** A write waiting for the socket's 'drain'; called at once if the socket goes away instead. */
+  private drainWaiter: (() => void) | undefined;
   /** corkUntilNextTurn() corked the socket and its uncork is scheduled. */
   private corked = false;
 
@@ -169,14 +213,20 @@ export class GuardedConnection extends Duplex {
     this.meta = meta;
     this.events = events;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => {
-      if (this.held === undefined) this.push(null);
-      else this.endAfterHeld = true;
-    });
-    socket.on('error', (err) => this.destroy(err));
-    socket.on('close', () => {
-      if (!this.destroyed) this.destroy();
-    });
+    socket.on('end', () => this.endReadable());
+    socket.on('error', (err) => this.onSocketGone(err));
+    socket.on('close', () => this.onSocketGone(null));
+  }
+
+  /** The broker accepted the CONNECT: the packets the client sent after it go on. */
+  open(): void {
+    this.scanner.open();
+    if (this.held !== undefined && this.scanner.hold === 'connack' && this.timer === undefined) this.release();
+  }
+
+  /** The readings of a PUBLISH just decoded: later packets wait while the reading rate is exceeded. */
+  chargeReadings(n: number): void {
+    this.scanner.chargeReadings(n);
   }
 
   /**
@@ -199,20 +249,21 @@ export class GuardedConnection extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.socket.destroyed) return cb(new Error('connection closed'));
+    // The peer is gone: an answer can no longer reach it, but what it sent is still being read.
+    if (this.socket.destroyed) return cb();
     if (this.socket.write(chunk)) cb();
-    else this.socket.once('drain', () => cb());
+    else this.waitForDrain(cb);
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    if (this.socket.destroyed) return cb(new Error('connection closed'));
+    if (this.socket.destroyed) return cb();
     // mqtt-packet writes a packet as several small buffers: one TCP segment for all of them.
     this.socket.cork();
     let ok = true;
     for (const { chunk } of chunks) ok = this.socket.write(chunk);
     this.socket.uncork();
     if (ok) cb();
-    else this.socket.once('drain', () => cb());
+    else this.waitForDrain(cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -222,9 +273,47 @@ export class GuardedConnection extends Duplex {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     this.held = undefined;
+    this.flushDrainWaiter();
     this.socket.destroy();
     cb(err);
+  }
+
+  private waitForDrain(cb: () => void): void {
+    this.drainWaiter = cb;
+    this.socket.once('drain', () => this.flushDrainWaiter());
+  }
+
+  private flushDrainWaiter(): void {
+    const cb = this.drainWaiter;
+    this.drainWaiter = undefined;
+    cb?.();
+  }
+
+  /** No more bytes will come from the peer: end the readable side after what is held. */
+  private endReadable(): void {
+    if (this.ending) return;
+    this.ending = true;
+    if (this.held === undefined) this.push(null);
+    else this.endAfterHeld = true;
+  }
+
+  /**
+   * The socket closed (or failed). What it delivered before is the device's last packets, often a
+   * backlog followed by DISCONNECT: it goes on to the broker, which closes the client once it has
+   * read the end. Only a connection with nothing left to read is torn down here.
+   */
+  private onSocketGone(err: Error | null): void {
+    if (this.socketGone) return;
+    this.socketGone = true;
+    this.flushDrainWaiter();
+    if (this.destroyed) return;
+    if (this.held === undefined && this.readableLength === 0) {
+      this.destroy(err ?? undefined);
+      return;
+    }
+    this.endReadable();
   }
 
   private onData(chunk: Buffer): void {
@@ -243,12 +332,15 @@ export class GuardedConnection extends Duplex {
       this.destroy();
       return;
     }
-    // Over the rate: pass what came before the packet, keep the rest until a token is due.
+    // Held back: pass what came before the packet, keep the rest until it may go.
     if (passed > 0) this.push(chunk.subarray(0, passed));
     this.held = chunk.subarray(passed);
-    this.socket.pause();
+    if (!this.socket.destroyed) this.socket.pause();
+    const hold = this.scanner.hold;
+    // Before the CONNACK nothing is throttled: open() lets the rest go.
+    if (hold === 'connack' || hold === undefined) return;
     // A packet counts as throttled once, even if a timer wakes before its token is due.
-    if (passed > 0 || !this.retrying) this.events.throttled(this.meta);
+    if (passed > 0 || !this.retrying) this.events.throttled(this.meta, hold);
     // Timers run on whole milliseconds and may fire up to 1 ms early: round up and add one.
     this.timer = setTimeout(() => this.release(), Math.ceil(this.scanner.waitMs()) + 1);
   }
@@ -262,10 +354,21 @@ export class GuardedConnection extends Duplex {
     this.onData(held);
     this.retrying = false;
     if (this.held === undefined && this.endAfterHeld) {
+      this.endAfterHeld = false;
       this.push(null);
       return;
     }
-    // Still below the readable high-water mark and not throttled again: read on.
-    if (this.held === undefined && !this.destroyed && this.readableLength < this.readableHighWaterMark) this.socket.resume();
+    // Still below the readable high-water mark and not held again: read on.
+    if (this.held === undefined && !this.destroyed && !this.socket.destroyed && this.readableLength < this.readableHighWaterMark) this.socket.resume();
   }
+}
+
+/**
+ * Lets the packets a client sent after its CONNECT go on once aedes has accepted it: after the
+ * CONNACK, aedes handles them as they come instead of queueing them. Call once per broker instance.
+ */
+export function openOnConnack(aedes: { on(event: 'connackSent', listener: (packet: { returnCode?: number }, client: { conn?: unknown }) => void): unknown }): void {
+  aedes.on('connackSent', (packet, client) => {
+    if ((packet.returnCode ?? 0) === 0 && client.conn instanceof GuardedConnection) client.conn.open();
+  });
 }

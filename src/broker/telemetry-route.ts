@@ -37,7 +37,7 @@ export function filterCouldMatchTelemetry(filter: string): boolean {
 }
 
 /** A four-level `city/…/…/telemetry` topic outside `city/events/`, checked without allocating. */
-function isTelemetryShape(topic: string): boolean {
+export function isTelemetryShape(topic: string): boolean {
   if (!topic.startsWith('city/') || !topic.endsWith('/telemetry') || topic.startsWith('city/events/')) return false;
   const a = topic.indexOf('/', 5);
   return a > 5 && topic.indexOf('/', a + 1) === topic.length - 10 && topic.length - 10 > a + 1;

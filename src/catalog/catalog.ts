@@ -347,7 +347,7 @@ async function listCatalogFiles(dir: string): Promise<string[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new CitypipeError(
         ErrorCodes.CATALOG_INVALID,
-        `device catalog folder ${dir}${path.resolve(dir) === dir ? '' : ` (${path.resolve(dir)})`} does not exist. Create it and put the device JSON files there (the repository ships a demo fleet in devices/), or set CITYPIPE_DEVICES_DIR to the folder that holds them.`,
+        `device catalog folder ${dir}${path.resolve(dir) === dir ? '' : ` (${path.resolve(dir)})`} does not exist. Create it (empty is fine: \`npx citypipe devices add\` registers devices there), or set CITYPIPE_DEVICES_DIR to the folder that holds the device JSON files.`,
         { cause: err },
       );
     }

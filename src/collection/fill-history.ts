@@ -7,10 +7,10 @@
  * bin's newest time is ignored: a replay changes nothing. History is bounded per bin, by age
  * (relative to the bin's own newest sample, so a silent bin keeps what it last said) and by count.
  */
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { RuleInput } from '../dispatch/types.js';
+import { openPrivateDatabase } from '../fs/private-files.js';
 
 /** One fill measurement. */
 export interface FillSample {
@@ -152,8 +152,7 @@ export class FillHistory implements FillSource {
       db = this.opts.store.database;
     } else {
       const file = this.opts.store.file;
-      if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-      db = new Database(file);
+      db = openPrivateDatabase(file);
       db.pragma('journal_mode = WAL');
       // NORMAL: a power cut may lose the last few samples, which the next readings replace; the
       // prediction does not need every one.

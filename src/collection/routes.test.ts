@@ -5,7 +5,7 @@ import { registerHttpSecurity } from '../http/security.js';
 import type { RuleInput } from '../dispatch/types.js';
 import { FillHistory } from './fill-history.js';
 import { CollectionPlanner } from './planner.js';
-import { registerCollectionRoutes } from './routes.js';
+import { PLAN_REFRESH_MIN_MS, registerCollectionRoutes } from './routes.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.parse('2026-06-02T05:00:00Z');
@@ -41,7 +41,7 @@ async function build(now: { t: number }) {
   const planner = new CollectionPlanner({ devices: () => bins, history, thresholdOf: () => 0.8, now: () => now.t });
   app = Fastify();
   registerHttpSecurity(app, { token: TOKEN, ratePerS: 0 });
-  registerCollectionRoutes(app, { planner });
+  registerCollectionRoutes(app, { planner, now: () => now.t });
   await app.ready();
   return { app, planner, history };
 }
@@ -92,6 +92,17 @@ describe('GET /api/collection-plan', () => {
     expect(fresh.districts[0].stops[0]).toMatchObject({ deviceId: 'bin-o1', hoursToFull: 23 });
     const again = (await app.inject({ url: '/api/collection-plan', headers: auth })).json();
     expect(again.generatedAt).toBe('2026-06-02T22:00:00.000Z');
+  });
+
+  it('makes a new plan on refresh at most every 10 s, however often it is asked', async () => {
+    const now = { t: T0 };
+    const { app } = await build(now);
+    const generatedAt = async (url: string) => ((await app.inject({ url, headers: auth })).json() as { generatedAt: string }).generatedAt;
+    expect(await generatedAt('/api/collection-plan?refresh=true')).toBe(new Date(T0).toISOString());
+    now.t = T0 + PLAN_REFRESH_MIN_MS - 1;
+    expect(await generatedAt('/api/collection-plan?refresh=true')).toBe(new Date(T0).toISOString());
+    now.t = T0 + PLAN_REFRESH_MIN_MS;
+    expect(await generatedAt('/api/collection-plan?refresh=true')).toBe(new Date(T0 + PLAN_REFRESH_MIN_MS).toISOString());
   });
 
   it('filters by district', async () => {

@@ -9,7 +9,15 @@ import { planForDistrict } from './plan.js';
 /** What the route reads. */
 export interface CollectionRoutesDeps {
   readonly planner: Pick<CollectionPlanner, 'latest' | 'generate'>;
+  /** The planner's clock (plans are stamped with it). */
+  readonly now?: (() => number) | undefined;
 }
+
+/**
+ * `refresh=true` makes a new plan (a pass over every bin's history and a route per district) at most
+ * this often; asked sooner, it answers the plan just made.
+ */
+export const PLAN_REFRESH_MIN_MS = 10_000;
 
 const errorSchema = {
   type: 'object',
@@ -87,8 +95,10 @@ export function registerCollectionRoutes(app: FastifyInstance, deps: CollectionR
       },
     },
     async (req) => {
+      const latest = deps.planner.latest();
+      const recent = latest !== undefined && (deps.now ?? Date.now)() - Date.parse(latest.generatedAt) < PLAN_REFRESH_MIN_MS;
       // No plan yet (the service started after today's run): make one rather than answer empty.
-      const plan = req.query.refresh === true ? deps.planner.generate() : (deps.planner.latest() ?? deps.planner.generate());
+      const plan = latest === undefined || (req.query.refresh === true && !recent) ? deps.planner.generate() : latest;
       return req.query.district === undefined ? plan : planForDistrict(plan, req.query.district);
     },
   );

@@ -103,10 +103,20 @@ describe('loadConfig', () => {
       maxPacketBytes: 1024 * 1024,
       connectTimeoutMs: 10_000,
       maxKeepaliveS: 1200,
+      allowZeroKeepalive: false,
       drainTimeoutMs: 30_000,
       clientMessageRate: 100,
+      clientReadingRate: 1000,
       ipConnectRate: 50,
       maxConnections: 50_000,
+      session: {
+        maxInflightQos2: 32,
+        maxQueued: 1000,
+        queuedTotalBytes: 64 * 1024 * 1024,
+        retainedMaxBytes: 4096,
+        retainedPerDevice: 8,
+        retainedTotalBytes: 16 * 1024 * 1024,
+      },
     });
     expect(c.http).toMatchObject({ token: undefined, ratePerS: 50 });
   });
@@ -134,6 +144,35 @@ describe('loadConfig', () => {
     expect(c.http).toMatchObject({ token: 'a-long-enough-token', ratePerS: 7 });
   });
 
+  it('reads who may name the HTTP client (CITYPIPE_HTTP_TRUST_PROXY) and the event-stream caps, with safe defaults', () => {
+    expect(loadConfig({}).http).toMatchObject({ trustProxy: false, maxStreams: 32, maxStreamsPerAddress: 4 });
+    const trust = (v: string) => loadConfig({ CITYPIPE_HTTP_TRUST_PROXY: v }).http.trustProxy;
+    expect(trust('false')).toBe(false);
+    expect(trust('0')).toBe(false);
+    expect(trust('true')).toBe(true);
+    expect(trust('2')).toBe(2);
+    expect(trust('127.0.0.1, 10.0.0.0/8,::1,fd00::/8,loopback')).toEqual(['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8', 'loopback']);
+    expect(loadConfig({ CITYPIPE_HTTP_MAX_STREAMS: '100', CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS: '10' }).http).toMatchObject({ maxStreams: 100, maxStreamsPerAddress: 10 });
+  });
+
+  it.each([
+    ['CITYPIPE_HTTP_TRUST_PROXY', 'yes please', /^CITYPIPE_HTTP_TRUST_PROXY: "yes please" is not an IP address or CIDR; expected false, true, a hop count 1\.\.32, or a comma-separated list of proxy addresses or CIDRs/],
+    ['CITYPIPE_HTTP_TRUST_PROXY', '10.0.0.0/33', /^CITYPIPE_HTTP_TRUST_PROXY: "10\.0\.0\.0\/33": the prefix length after \/ must be 0\.\.32; expected false, true/],
+    ['CITYPIPE_HTTP_TRUST_PROXY', '127.0.0.1,,10.0.0.1', /^CITYPIPE_HTTP_TRUST_PROXY: an empty entry in the list; expected/],
+    ['CITYPIPE_HTTP_TRUST_PROXY', '99', /^CITYPIPE_HTTP_TRUST_PROXY: a hop count must be 1\.\.32; expected/],
+    ['CITYPIPE_HTTP_MAX_STREAMS', '0', /^CITYPIPE_HTTP_MAX_STREAMS: expected a number of open event streams \(GET \/api\/events\/stream\) ≥ 1; got "0"/],
+    ['CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS', 'many', /^CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS: expected a number of open event streams per client address; got "many"/],
+  ])('refuses %s=%s at start, naming the key and the fix', (key, value, message) => {
+    expect(failure({ [key]: value }).message).toMatch(message);
+  });
+
+  it('accepts keep alive 0 in lab mode unless told not to, and elsewhere only when told to', () => {
+    expect(loadConfig({}).mqtt.limits.allowZeroKeepalive).toBe(false);
+    expect(loadConfig({ CITYPIPE_MQTT_OPEN: 'true' }).mqtt.limits.allowZeroKeepalive).toBe(true);
+    expect(loadConfig({ CITYPIPE_MQTT_OPEN: 'true', CITYPIPE_MQTT_ALLOW_ZERO_KEEPALIVE: 'false' }).mqtt.limits.allowZeroKeepalive).toBe(false);
+    expect(loadConfig({ CITYPIPE_MQTT_ALLOW_ZERO_KEEPALIVE: 'true' }).mqtt.limits.allowZeroKeepalive).toBe(true);
+  });
+
   it('takes the deprecated CITYPIPE_MQTT_ALLOW_ANONYMOUS=true as lab mode, and says which key did it', () => {
     expect(loadConfig({ CITYPIPE_MQTT_ALLOW_ANONYMOUS: 'true' }).mqtt).toMatchObject({ open: true, openKey: 'CITYPIPE_MQTT_ALLOW_ANONYMOUS' });
     expect(loadConfig({ CITYPIPE_MQTT_ALLOW_ANONYMOUS: 'false' }).mqtt.open).toBe(false);
@@ -154,8 +193,8 @@ describe('loadConfig', () => {
     expect(c.dispatch).toEqual({
       rulesFile: rules,
       deliveryTargets: [
-        { kind: 'webhook', name: 'webhook:https://a.example/hook', url: 'https://a.example/hook', secret: 'a-signing-secret-0123456789' },
-        { kind: 'webhook', name: 'webhook:http://127.0.0.1:9000/x', url: 'http://127.0.0.1:9000/x', secret: 'a-signing-secret-0123456789' },
+        expect.objectContaining({ kind: 'webhook', label: 'webhook:https://a.example', url: 'https://a.example/hook', secret: 'a-signing-secret-0123456789' }),
+        expect.objectContaining({ kind: 'webhook', label: 'webhook:http://127.0.0.1:9000', url: 'http://127.0.0.1:9000/x', secret: 'a-signing-secret-0123456789' }),
         expect.objectContaining({ kind: 'open311', name: 'open311', apiKey: 'key-1' }),
       ],
       collectionPlanCron: '30 4 * * *',
@@ -166,7 +205,7 @@ describe('loadConfig', () => {
 
   it('names the missing partner key of webhooks and Open311 forwarding, a bad URL, a bad schedule and a missing rules file', () => {
     expect(failure({ CITYPIPE_WEBHOOK_URLS: 'https://a.example/hook' }).message).toMatch(/^CITYPIPE_WEBHOOK_SECRET: is required when CITYPIPE_WEBHOOK_URLS is set/);
-    expect(failure({ CITYPIPE_WEBHOOK_URLS: 'ftp://a.example/hook', CITYPIPE_WEBHOOK_SECRET: 'x'.repeat(20) }).message).toMatch(/^CITYPIPE_WEBHOOK_URLS: "ftp:\/\/a.example\/hook" must be an http:\/\/ or https:\/\/ URL/);
+    expect(failure({ CITYPIPE_WEBHOOK_URLS: 'ftp://a.example/hook', CITYPIPE_WEBHOOK_SECRET: 'x'.repeat(20) }).message).toMatch(/^CITYPIPE_WEBHOOK_URLS: entry 1 must be an http:\/\/ or https:\/\/ URL, not ftp:/);
     expect(failure({ CITYPIPE_OPEN311_FORWARD_URL: 'https://city.example/open311/v2' }).message).toMatch(/^CITYPIPE_OPEN311_API_KEY: is required when CITYPIPE_OPEN311_FORWARD_URL is set/);
     expect(failure({ CITYPIPE_COLLECTION_PLAN_CRON: 'every day' }).message).toMatch(/^CITYPIPE_COLLECTION_PLAN_CRON: expected a cron expression/);
     expect(failure({ CITYPIPE_RULES_FILE: '/nonexistent/rules.json' }).message).toMatch(/^CITYPIPE_RULES_FILE: cannot read \/nonexistent\/rules.json: ENOENT/);

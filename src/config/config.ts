@@ -12,6 +12,7 @@ import { parseAccounts, type MqttAccount } from '../security/accounts.js';
 import type { MqttLimits } from '../broker/broker.js';
 import { deliveryTargetsFrom } from '../delivery/config.js';
 import type { DeliveryTarget } from '../delivery/types.js';
+import { parseTrustProxy, type TrustProxy } from '../http/trust-proxy.js';
 
 const port = (hint: string) =>
   z.coerce
@@ -96,12 +97,28 @@ const schema = z.object({
   CITYPIPE_MQTT_CLIENT_RATE: rate('MQTT messages per connection', 1_000_000).default(100),
   CITYPIPE_MQTT_IP_CONNECT_RATE: rate('MQTT connections per client address', 1_000_000).default(50),
   CITYPIPE_MQTT_MAX_CONNECTIONS: positiveInt('a number of connections', 10_000_000).default(50_000),
+  CITYPIPE_MQTT_CLIENT_READING_RATE: rate('readings per connection', 10_000_000).default(1000),
+  /** Unset: accepted in lab mode only. */
+  CITYPIPE_MQTT_ALLOW_ZERO_KEEPALIVE: bool.optional(),
+  CITYPIPE_MQTT_MAX_INFLIGHT_QOS2: positiveInt('a number of QoS 2 messages awaiting PUBREL per client', 65_535).default(32),
+  CITYPIPE_MQTT_MAX_QUEUED: positiveInt('a number of messages queued per offline session', 1_000_000).default(1000),
+  CITYPIPE_MQTT_QUEUED_TOTAL_BYTES: positiveInt('a size in bytes, e.g. 67108864 for 64 MiB').default(64 * 1024 * 1024),
+  CITYPIPE_MQTT_RETAINED_MAX_BYTES: positiveInt('a retained payload size in bytes', 256 * 1024 * 1024).default(4096),
+  CITYPIPE_MQTT_RETAINED_PER_DEVICE: positiveInt('a number of retained topics per device', 1_000_000).default(8),
+  CITYPIPE_MQTT_RETAINED_TOTAL_BYTES: positiveInt('a size in bytes, e.g. 16777216 for 16 MiB').default(16 * 1024 * 1024),
   CITYPIPE_HTTP_TOKEN: z
     .string()
     .min(16, { error: 'expected a bearer token of at least 16 characters, e.g. from `openssl rand -base64 32`' })
     .regex(/^[\x21-\x7e]+$/, { error: 'expected printable ASCII without spaces (it travels in an HTTP header)' })
     .optional(),
   CITYPIPE_HTTP_RATE: rate('HTTP requests per client address', 1_000_000).default(50),
+  CITYPIPE_HTTP_TRUST_PROXY: z
+    .string()
+    .refine((v) => parseTrustProxy(v).ok, { error: (iss) => (parseTrustProxy(String(iss.input)) as { message?: string }).message ?? 'invalid' })
+    .transform((v) => (parseTrustProxy(v) as { value: TrustProxy }).value)
+    .default(false),
+  CITYPIPE_HTTP_MAX_STREAMS: positiveInt('a number of open event streams (GET /api/events/stream)', 100_000).default(32),
+  CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS: positiveInt('a number of open event streams per client address', 100_000).default(4),
   CITYPIPE_STOP_TIMEOUT_MS: positiveInt('a timeout in milliseconds', 3_600_000).default(30_000),
   CITYPIPE_SPOOL_MAX_BYTES: positiveInt('a size in bytes, e.g. 1073741824 for 1 GiB').default(1024 * 1024 * 1024),
   CITYPIPE_SPOOL_FSYNC: bool.default(true),
@@ -156,6 +173,11 @@ export interface Config {
     readonly token: string | undefined;
     /** Requests per second per client address; 0 = no limit. */
     readonly ratePerS: number;
+    /** Which peers may name the client in X-Forwarded-For (Fastify's trustProxy); false = none. */
+    readonly trustProxy: TrustProxy;
+    /** Open event streams (SSE), in all and per client address. */
+    readonly maxStreams: number;
+    readonly maxStreamsPerAddress: number;
   };
   readonly dataDir: string;
   readonly devicesDir: string;
@@ -201,7 +223,8 @@ export interface Config {
 export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
 
 /** Keys whose values are never echoed in an error message. */
-const SECRET_KEYS: ReadonlySet<string> = new Set(['CITYPIPE_HTTP_TOKEN', 'CITYPIPE_INFLUX_TOKEN', 'CITYPIPE_WEBHOOK_SECRET', 'CITYPIPE_OPEN311_API_KEY']);
+// Webhook URLs too: for Slack- and Teams-style receivers the path is the credential.
+const SECRET_KEYS: ReadonlySet<string> = new Set(['CITYPIPE_HTTP_TOKEN', 'CITYPIPE_INFLUX_TOKEN', 'CITYPIPE_WEBHOOK_SECRET', 'CITYPIPE_OPEN311_API_KEY', 'CITYPIPE_WEBHOOK_URLS']);
 
 /** A guess at what a user meant by an unknown key: the known key with the smallest edit distance. */
 function closestKey(key: string): string | undefined {
@@ -256,11 +279,13 @@ function readConfigFile(file: string): Record<string, string> {
 
 /**
  * Parses configuration from an environment (normally `process.env`, passed in by the entry point).
+ * `defaults` replace the built-in defaults of some keys for one command (`demo` drives the shipped
+ * demo fleet); the config file and the environment still win over them.
  * Throws CitypipeError naming the key, the bad value and the fix.
  */
-export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, defaults: Readonly<Record<string, string>> = {}): Config {
   const fromFile = env.CITYPIPE_CONFIG ? readConfigFile(env.CITYPIPE_CONFIG) : {};
-  const merged: Record<string, string> = { ...fromFile };
+  const merged: Record<string, string> = { ...defaults, ...fromFile };
   for (const [k, v] of Object.entries(env)) {
     if (k.startsWith('CITYPIPE_') && k !== 'CITYPIPE_CONFIG' && v !== undefined && v !== '') merged[k] = v;
   }
@@ -337,13 +362,32 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
         maxPacketBytes: r.CITYPIPE_MQTT_MAX_PACKET_BYTES,
         connectTimeoutMs: r.CITYPIPE_MQTT_CONNECT_TIMEOUT_MS,
         maxKeepaliveS: r.CITYPIPE_MQTT_MAX_KEEPALIVE_S,
+        // Interoperability suites connect without keep alive: lab mode accepts it unless told not to.
+        allowZeroKeepalive: r.CITYPIPE_MQTT_ALLOW_ZERO_KEEPALIVE ?? open,
         drainTimeoutMs: r.CITYPIPE_MQTT_DRAIN_TIMEOUT_MS,
         clientMessageRate: r.CITYPIPE_MQTT_CLIENT_RATE,
+        clientReadingRate: r.CITYPIPE_MQTT_CLIENT_READING_RATE,
         ipConnectRate: r.CITYPIPE_MQTT_IP_CONNECT_RATE,
         maxConnections: r.CITYPIPE_MQTT_MAX_CONNECTIONS,
+        session: {
+          maxInflightQos2: r.CITYPIPE_MQTT_MAX_INFLIGHT_QOS2,
+          maxQueued: r.CITYPIPE_MQTT_MAX_QUEUED,
+          queuedTotalBytes: r.CITYPIPE_MQTT_QUEUED_TOTAL_BYTES,
+          retainedMaxBytes: r.CITYPIPE_MQTT_RETAINED_MAX_BYTES,
+          retainedPerDevice: r.CITYPIPE_MQTT_RETAINED_PER_DEVICE,
+          retainedTotalBytes: r.CITYPIPE_MQTT_RETAINED_TOTAL_BYTES,
+        },
       },
     },
-    http: { host: r.CITYPIPE_HTTP_HOST, port: r.CITYPIPE_HTTP_PORT, token: r.CITYPIPE_HTTP_TOKEN, ratePerS: r.CITYPIPE_HTTP_RATE },
+    http: {
+      host: r.CITYPIPE_HTTP_HOST,
+      port: r.CITYPIPE_HTTP_PORT,
+      token: r.CITYPIPE_HTTP_TOKEN,
+      ratePerS: r.CITYPIPE_HTTP_RATE,
+      trustProxy: r.CITYPIPE_HTTP_TRUST_PROXY,
+      maxStreams: r.CITYPIPE_HTTP_MAX_STREAMS,
+      maxStreamsPerAddress: r.CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS,
+    },
     dataDir: path.resolve(r.CITYPIPE_DATA_DIR),
     devicesDir: path.resolve(r.CITYPIPE_DEVICES_DIR),
     influx: {

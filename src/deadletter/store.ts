@@ -5,12 +5,11 @@
  * Inserts are queued and committed in one transaction per flush: a flood of bad messages costs one
  * commit per spool read, not one per message.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { DeadLetter } from '../ingest/types.js';
 import type { DeadLetterReason } from '../errors/catalog.js';
 import type { Logger } from '../observability/logger.js';
+import { openPrivateDatabase } from '../fs/private-files.js';
 
 /** A stored dead letter. */
 export interface DeadLetterRecord extends DeadLetter {
@@ -50,8 +49,7 @@ export class DeadLetterStore {
   }
 
   start(): void {
-    if (this.opts.file !== ':memory:') mkdirSync(path.dirname(this.opts.file), { recursive: true });
-    const db = new Database(this.opts.file);
+    const db = openPrivateDatabase(this.opts.file);
     db.pragma('journal_mode = WAL');
     // FULL: a commit is on disk when it returns. A spool record that carries a dead letter is
     // released only after the commit, so this is what makes dead letters survive a power cut.
@@ -69,7 +67,8 @@ export class DeadLetterStore {
       payload TEXT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters(reason, id);
-    CREATE INDEX IF NOT EXISTS dead_letters_device ON dead_letters(device_id, id);`);
+    CREATE INDEX IF NOT EXISTS dead_letters_device ON dead_letters(device_id, id);
+    CREATE INDEX IF NOT EXISTS dead_letters_type ON dead_letters(type, id);`);
     const insert = db.prepare(
       `INSERT INTO dead_letters (received_at, reason, path, message, topic, device_id, type, batch_index, payload)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -2,6 +2,7 @@
  * The contract every delivery channel keeps, run against each one: how an answer (or no answer)
  * becomes a delivered, retryable or final result. The deliverer's retry and ordering rules rest on it.
  */
+import http from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -75,6 +76,31 @@ describe.each(kinds)('delivery channel contract: $kind', ({ build, okBody }) => 
     expect(r.ok === false && r.error).toContain('ECONNREFUSED');
   });
 
+  it.each([
+    [200, { ok: true, status: 200 }],
+    [500, { ok: false, retryable: true, status: 500 }],
+    [404, { ok: false, retryable: false, status: 404 }],
+  ] as const)('an endless answer body (status %i) is read up to 64 KiB, the download dropped, and judged by its status', async (status, expected) => {
+    const endless = await endlessReceiver(status);
+    try {
+      const before = process.memoryUsage();
+      const started = Date.now();
+      const r = await send(build(endless.url, 20_000));
+      expect(r).toMatchObject(expected);
+      if (!r.ok) expect(r.bodyExcerpt?.length).toBeLessThanOrEqual(513);
+      // Not read to the end nor to the timeout: the channel hung up after 64 KiB.
+      expect(Date.now() - started).toBeLessThan(15_000);
+      await endless.closed;
+      // What the receiver got out before the connection dropped: 64 KiB plus what the kernel's socket
+      // buffers take (a few MiB on loopback), nowhere near the 256 MiB it would have sent.
+      expect(endless.sentBytes()).toBeLessThan(32 * 1024 * 1024);
+      const grown = process.memoryUsage().rss - before.rss;
+      expect(grown).toBeLessThan(128 * 1024 * 1024);
+    } finally {
+      await endless.stop();
+    }
+  });
+
   it('no answer within the timeout is retryable', async () => {
     receiver = await new TestReceiver(() => ({ status: 200, body: okBody, delayMs: 3000 })).up();
     const started = Date.now();
@@ -83,6 +109,41 @@ describe.each(kinds)('delivery channel contract: $kind', ({ build, okBody }) => 
     expect(Date.now() - started).toBeLessThan(2500);
   });
 });
+
+/**
+ * A receiver that answers `status` with a body that does not end: 64 KiB chunks, as fast as the
+ * client takes them, until it hangs up (or 256 MiB, so a client that reads everything still ends).
+ */
+async function endlessReceiver(status: number): Promise<{ url: string; sentBytes(): number; closed: Promise<void>; stop(): Promise<void> }> {
+  let sent = 0;
+  let resolveClosed: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.on('close', resolveClosed);
+    const pump = (): void => {
+      while (!res.destroyed && sent < 256 * 1024 * 1024) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    sentBytes: () => sent,
+    closed,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
 
 /** A port nothing listens on (bound, then released). */
 async function freePort(): Promise<number> {

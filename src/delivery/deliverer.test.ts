@@ -260,6 +260,35 @@ describe('Deliverer', () => {
     expect(lines[0]).toMatchObject({ level: 50, code: 'CP_ERR_DELIVERY_REJECTED', target: 'city', ticketId: 'T-1', deviceId: 'bin-0042', key: 'T-1:1', status: 403, body: 'bad signature' });
   });
 
+  it('names a target by its label and never lets its secret path, key or secret into logs, events or stored errors', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const secretPath = '/services/T0SECRET01/B0SECRET02/XyZsecretPathToken123';
+    // Answers as some servers do: a 404 page that echoes the path, a 500 that echoes the whole URL,
+    // a redirect to a URL with a token; then it takes the message.
+    const answers = [
+      { status: 404, body: `Cannot POST ${secretPath}` },
+      { status: 500, body: `upstream failed for ${receiver.url}${secretPath}?a=1` },
+      { status: 302, headers: { location: `${receiver.url}/login?next=${encodeURIComponent(secretPath)}&token=T0SECRET03` } },
+    ];
+    receiver.respond = (_req, i) => answers[i] ?? { status: 204 };
+    const hook: DeliveryTarget = { kind: 'webhook', name: 'webhook:key', label: 'webhook:ops', url: `${receiver.url}${secretPath}`, secret: SECRET };
+    const run = start({ log: createLogger('debug', sink) }, [hook]);
+    for (const tr of lifecycle('T-1')) run.outbox.enqueue(tr);
+    await eventually(() => run.delivered.length + run.failed.length === 3, 'every message settled');
+    expect(run.failed.map((f) => f.status).sort()).toEqual([302, 404]);
+    expect(run.retries.map((r) => r.status)).toEqual([500]);
+    const seen = JSON.stringify({ lines, events: [run.delivered, run.retries, run.failed], stored: run.outbox.deliveriesOf('T-1'), stats: run.deliverer.stats() });
+    expect(seen).toContain('webhook:ops');
+    expect(seen).toContain('[redacted]');
+    for (const secret of ['T0SECRET01', 'B0SECRET02', 'XyZsecretPathToken123', 'T0SECRET03', SECRET]) expect(seen, secret).not.toContain(secret);
+  });
+
   it('a throwing listener does not stop deliveries', async () => {
     const run = start({
       onDelivered: () => {

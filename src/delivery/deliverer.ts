@@ -7,13 +7,18 @@
  * so a receiver that is down for an hour gets everything afterwards, in order. Any other answer is
  * final: the delivery is recorded as failed (status and body excerpt), logged, and the ticket's later
  * messages go on. Delivery is at least once: a receiver deduplicates by the idempotency key.
+ *
+ * Targets appear in logs, events (metrics) and stats by their label, never by URL, and every error
+ * text and answer excerpt passes through the target's redactor (redact.ts) before it is logged,
+ * stored or handed on: a receiver's 404 page may echo the secret path it was sent to.
  */
 import { ErrorCodes } from '../errors/catalog.js';
 import type { Logger } from '../observability/logger.js';
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
 import type { DeliveryRecord, Outbox, TargetStats } from './outbox.js';
 import { Open311Channel } from './open311.js';
-import type { DeliveryChannel, DeliveryTarget, OutgoingMessage, SendResult } from './types.js';
+import { redactorFor } from './redact.js';
+import { targetLabel, type DeliveryChannel, type DeliveryTarget, type OutgoingMessage, type SendResult } from './types.js';
 import { WebhookChannel } from './webhook.js';
 
 /** Log codes of this stage. Not yet in src/errors/catalog.ts. */
@@ -29,6 +34,7 @@ export const DeliveryLogCodes = {
 } as const;
 
 interface EventBase {
+  /** The target's label (never its URL). */
   readonly target: string;
   /** The idempotency key, `<ticketId>:<seq>`. */
   readonly key: string;
@@ -93,7 +99,7 @@ export interface DelivererOptions {
   readonly random?: (() => number) | undefined;
 }
 
-/** `stats()` per target. */
+/** `stats()` per target, keyed by label. */
 export interface DelivererTargetStats extends TargetStats {
   readonly inFlight: number;
 }
@@ -102,6 +108,10 @@ const DAY_MS = 24 * 3600_000;
 
 interface Line {
   readonly target: DeliveryTarget;
+  /** What logs and metrics call it. */
+  readonly label: string;
+  /** Hides the target's secrets in a text (redact.ts). */
+  readonly redact: (text: string) => string;
   readonly channel: DeliveryChannel;
   /** Ticket id → the attempt in flight for it. */
   readonly inFlight: Map<string, Promise<void>>;
@@ -134,6 +144,8 @@ export class Deliverer {
     const timeoutMs = this.opts.requestTimeoutMs ?? 10_000;
     this.lines = outbox.targets.map((target) => ({
       target,
+      label: targetLabel(target),
+      redact: redactorFor(target),
       channel: this.opts.channels?.[target.name] ?? channelFor(target, timeoutMs, this.now),
       inFlight: new Map(),
       retryLog: new RateLimitedLog(log, 60_000),
@@ -186,12 +198,14 @@ export class Deliverer {
     });
   }
 
-  /** Pending, oldest pending age and failed per target, plus attempts in flight. */
+  /** Pending, oldest pending age and failed per target label, plus attempts in flight. */
   stats(): Record<string, DelivererTargetStats> {
     const stored = this.opts.outbox.stats(this.now());
     const out: Record<string, DelivererTargetStats> = {};
     for (const [name, s] of Object.entries(stored)) {
-      out[name] = { ...s, inFlight: this.lines.find((l) => l.target.name === name)?.inFlight.size ?? 0 };
+      const line = this.lines.find((l) => l.target.name === name);
+      // Rows of a target no longer configured are counted under a name that shows no URL either.
+      out[line?.label ?? 'unconfigured'] = { ...s, inFlight: line?.inFlight.size ?? 0 };
     }
     return out;
   }
@@ -218,7 +232,7 @@ export class Deliverer {
         // Heads in flight are still pending, so ask for enough to fill the free slots past them.
         heads = this.opts.outbox.dueHeads(line.target.name, now, concurrency + line.inFlight.size);
       } catch (err) {
-        line.retryLog.warn({ err, code: DeliveryLogCodes.STORE, target: line.target.name }, 'cannot read the delivery outbox; will try again');
+        line.retryLog.warn({ err, code: DeliveryLogCodes.STORE, target: line.label }, 'cannot read the delivery outbox; will try again');
         continue;
       }
       for (const head of heads) {
@@ -258,17 +272,19 @@ export class Deliverer {
       this.record(line, rec, message, result);
     } catch (err) {
       // The outcome is lost; the row is still pending and is sent again (same idempotency key).
-      line.retryLog.warn({ err, code: DeliveryLogCodes.STORE, target: line.target.name, ticketId: rec.ticketId }, 'cannot record a delivery outcome; it will be sent again');
+      line.retryLog.warn({ err, code: DeliveryLogCodes.STORE, target: line.label, ticketId: rec.ticketId }, 'cannot record a delivery outcome; it will be sent again');
     }
   }
 
-  private record(line: Line, rec: DeliveryRecord, message: OutgoingMessage, result: SendResult): void {
+  private record(line: Line, rec: DeliveryRecord, message: OutgoingMessage, sent: SendResult): void {
     const { outbox, log } = this.opts;
-    const target = line.target.name;
+    const key = line.target.name;
+    const target = line.label;
     const base: EventBase = { target, key: rec.key, ticketId: rec.ticketId, seq: rec.seq, transition: rec.transition, attempt: message.attempt };
     const deviceId = rec.ticket.device_id ?? undefined;
+    const result = sent.ok ? sent : { ...sent, error: line.redact(sent.error), bodyExcerpt: sent.bodyExcerpt === undefined ? undefined : line.redact(sent.bodyExcerpt) };
     if (result.ok) {
-      outbox.markDelivered(rec.messageId, target, result.status, result.remoteId);
+      outbox.markDelivered(rec.messageId, key, result.status, result.remoteId);
       this.emit(this.opts.onDelivered, { ...base, status: result.status, latencyMs: Math.max(0, this.now() - rec.createdAt), remoteId: result.remoteId?.id });
       return;
     }
@@ -278,7 +294,7 @@ export class Deliverer {
         const pauseMs = Math.min(result.retryAfterMs, this.opts.backoff?.maxRetryAfterMs ?? 3600_000);
         line.pausedUntil = Math.max(line.pausedUntil, this.now() + pauseMs);
       }
-      outbox.markRetry(rec.messageId, target, this.now() + delayMs, result.status ?? null, result.error);
+      outbox.markRetry(rec.messageId, key, this.now() + delayMs, result.status ?? null, result.error);
       line.retryLog.warn(
         { code: DeliveryLogCodes.RETRYING, target, ticketId: rec.ticketId, deviceId, key: rec.key, attempt: message.attempt, status: result.status, error: result.error, delayMs },
         `delivery to ${target} failed; retrying`,
@@ -287,7 +303,7 @@ export class Deliverer {
       return;
     }
     const excerpt = result.bodyExcerpt ? `${result.error}: ${result.bodyExcerpt}` : result.error;
-    outbox.markFailed(rec.messageId, target, result.status ?? null, excerpt);
+    outbox.markFailed(rec.messageId, key, result.status ?? null, excerpt);
     log.error(
       { code: DeliveryLogCodes.REJECTED, target, ticketId: rec.ticketId, deviceId, key: rec.key, attempt: message.attempt, status: result.status, body: result.bodyExcerpt },
       `${target} rejected ${rec.key} (${result.error}); recorded as failed, not retried; the ticket's later messages still go`,

@@ -122,6 +122,37 @@ describe('Outbox', () => {
     expect(reopened.dueHeads('webhook:a', Date.now() + 1, 10).map((d) => d.key).sort()).toEqual(['T-7:3', 'T-8:1']);
   });
 
+  it('moves rows stored under a target\'s former name to its current one at open (a webhook once keyed by its URL path)', () => {
+    const legacy: DeliveryTarget = { kind: 'webhook', name: 'webhook:https://hooks.example/services/T0/B0/SECRET', url: 'https://hooks.example/services/T0/B0/SECRET', secret: 'x'.repeat(16) };
+    const before = new Outbox({ db: t.db, targets: [legacy] });
+    before.open();
+    for (const tr of lifecycle('T-9')) before.enqueue(tr);
+    before.markDelivered(before.deliveriesOf('T-9')[0]!.messageId, legacy.name, 201, { id: 'R-9', kind: 'service_request_id' });
+
+    const renamed: DeliveryTarget = { ...legacy, name: 'webhook:https://hooks.example#0123456789ab', label: 'webhook:https://hooks.example', formerNames: [legacy.name] };
+    const after = new Outbox({ db: t.db, targets: [renamed] });
+    after.open();
+    expect(after.deliveriesOf('T-9').map((d) => [d.target, d.seq])).toEqual([
+      [renamed.name, 1],
+      [renamed.name, 2],
+      [renamed.name, 3],
+    ]);
+    expect(after.remoteRefOf('T-9', renamed.name)).toEqual({ id: 'R-9', kind: 'service_request_id' });
+    const stored = t.db.prepare(`SELECT count(*) AS n FROM delivery_queue WHERE target LIKE '%SECRET%'`).get() as { n: number };
+    expect(stored.n).toBe(0);
+    expect(after.stats()[renamed.name]).toMatchObject({ pending: 2, failed: 0 });
+  });
+
+  it('counts pending and failed per target, delivered rows aside, and the age of the oldest pending one', () => {
+    const outbox = new Outbox({ db: t.db, targets: [webhook] });
+    outbox.open();
+    for (const id of ['T-10', 'T-11', 'T-12']) for (const tr of lifecycle(id)) outbox.enqueue(tr);
+    for (const d of outbox.deliveriesOf('T-10')) outbox.markDelivered(d.messageId, 'webhook:a', 200, undefined);
+    outbox.markFailed(outbox.deliveriesOf('T-11')[0]!.messageId, 'webhook:a', 400, 'HTTP 400');
+    expect(outbox.stats(Date.now() + 1000)['webhook:a']).toMatchObject({ pending: 5, failed: 1 });
+    expect(outbox.stats(Date.now() + 1000)['webhook:a']!.oldestPendingAgeMs).toBeGreaterThanOrEqual(1000);
+  });
+
   it('refuses duplicate target names, a bad seq, and use before open', () => {
     expect(() => new Outbox({ db: t.db, targets: [webhook, webhook] }).open()).toThrow('"webhook:a" is used twice');
     const outbox = new Outbox({ db: t.db, targets: [webhook] });

@@ -160,6 +160,7 @@ export class Outbox {
       at INTEGER NOT NULL,
       PRIMARY KEY (ticket_id, target)
     ) WITHOUT ROWID;`);
+    this.moveFormerNames();
     this.stmts = {
       insertMessage: db.prepare(
         `INSERT INTO delivery_messages (idem_key, ticket_id, seq, transition, occurred_at, ticket, created_at)
@@ -321,23 +322,47 @@ export class Outbox {
   }
 
   /** Per target that has rows or is configured. */
+  /**
+   * Per configured target. Read on every `/metrics` scrape (an open route), so it touches pending and
+   * failed rows through the (target, state, next_at) index only, never the delivered rows kept for
+   * days; the oldest pending row is the oldest line head (a ticket's first pending message).
+   */
   stats(now: number = this.now()): Record<string, TargetStats> {
     this.requireStmts();
-    const rows = this.db
-      .prepare(
-        `SELECT target,
-           sum(state = 'pending') AS pending,
-           min(CASE WHEN state = 'pending' THEN created_at END) AS oldest,
-           sum(state = 'failed') AS failed
-         FROM delivery_queue GROUP BY target`,
-      )
-      .all() as { target: string; pending: number; oldest: number | null; failed: number }[];
+    const count = this.db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM delivery_queue WHERE target = ? AND state = ?');
+    const oldest = this.db.prepare<[string, number], { at: number | null }>(
+      `SELECT min(created_at) AS at FROM delivery_queue WHERE target = ? AND state = 'pending' AND next_at < ?`,
+    );
     const out: Record<string, TargetStats> = {};
-    for (const t of this.targets) out[t.name] = { pending: 0, oldestPendingAgeMs: 0, failed: 0 };
-    for (const r of rows) {
-      out[r.target] = { pending: r.pending, oldestPendingAgeMs: r.oldest === null ? 0 : Math.max(0, now - r.oldest), failed: r.failed };
+    for (const t of this.targets) {
+      const at = oldest.get(t.name, WAITING)?.at ?? null;
+      out[t.name] = {
+        pending: count.get(t.name, 'pending')?.n ?? 0,
+        oldestPendingAgeMs: at === null ? 0 : Math.max(0, now - at),
+        failed: count.get(t.name, 'failed')?.n ?? 0,
+      };
     }
     return out;
+  }
+
+  /**
+   * Moves rows stored under a target's former names (e.g. a webhook keyed by its URL path before
+   * the path was known to be a credential) to its current name, in one transaction. A row that
+   * exists under both names keeps the current one.
+   */
+  private moveFormerNames(): void {
+    const db = this.db;
+    db.transaction(() => {
+      for (const t of this.targets) {
+        for (const former of t.formerNames ?? []) {
+          if (former === t.name) continue;
+          for (const table of ['delivery_queue', 'delivery_remote_ids']) {
+            db.prepare(`UPDATE OR IGNORE ${table} SET target = ? WHERE target = ?`).run(t.name, former);
+            db.prepare(`DELETE FROM ${table} WHERE target = ?`).run(former);
+          }
+        }
+      }
+    })();
   }
 
   /**

@@ -36,8 +36,16 @@ export interface TicketTransition {
 /** POSTs signed JSON events to a URL; gets every transition. */
 export interface WebhookTarget {
   readonly kind: 'webhook';
-  /** Stable name: delivery rows are keyed by it, so renaming a target orphans its pending rows. */
+  /** Stable name: delivery rows are keyed by it, so renaming a target orphans its pending rows. Not a secret. */
   readonly name: string;
+  /**
+   * What logs, metrics and errors call it (default `name`). Never the URL's path: for Slack- or
+   * Teams-style receivers the path is the credential.
+   */
+  readonly label?: string | undefined;
+  /** Keys earlier versions stored its rows under; `Outbox.open` moves those rows to `name`. */
+  readonly formerNames?: readonly string[] | undefined;
+  /** The whole URL, a credential in its own right: only the channel that sends to it reads it. */
   readonly url: string;
   /** HMAC-SHA256 key for `X-Citypipe-Signature`. */
   readonly secret: string;
@@ -47,6 +55,9 @@ export interface WebhookTarget {
 export interface Open311Target {
   readonly kind: 'open311';
   readonly name: string;
+  /** What logs and metrics call it (default `name`). */
+  readonly label?: string | undefined;
+  readonly formerNames?: readonly string[] | undefined;
   /** The endpoint base, e.g. `https://city.example/open311/v2`. */
   readonly url: string;
   readonly apiKey: string;
@@ -54,6 +65,11 @@ export interface Open311Target {
 }
 
 export type DeliveryTarget = WebhookTarget | Open311Target;
+
+/** What logs, metrics and errors call a target. */
+export function targetLabel(target: DeliveryTarget): string {
+  return target.label ?? target.name;
+}
 
 /** Whether a target takes a transition at all; decided at enqueue time. */
 export function targetWants(target: DeliveryTarget, transition: TransitionKind): boolean {

@@ -8,10 +8,9 @@
  * seconds of "latest" (the readings themselves are in the spool and InfluxDB). A reading older than
  * the one held (a stored batch uploaded late) does not replace it.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { RuleInput } from '../dispatch/types.js';
+import { openPrivateDatabase } from '../fs/private-files.js';
 
 export interface LatestReading {
   readonly deviceId: string;
@@ -32,8 +31,7 @@ export class LatestReadings {
 
   /** `file` is a SQLite path (':memory:' in tests). */
   constructor(file: string, saveEveryMs = 5000) {
-    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
+    this.db = openPrivateDatabase(file);
     this.db.pragma('journal_mode = WAL');
     // Losing the last transaction in a power cut only means an older "latest" value until the device reports again.
     this.db.pragma('synchronous = NORMAL');

@@ -6,9 +6,8 @@
  * The engine writes only state changes, one transaction per evaluated batch; most readings change
  * nothing and cost no write. Last-seen times for the deadman are flushed once a sweep.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
+import { openPrivateDatabase } from '../fs/private-files.js';
 
 /** The state of one rule for one device. */
 export type RuleStatus = 'ok' | 'pending' | 'raised';
@@ -80,8 +79,7 @@ export class RuleStateStore {
   }
 
   open(): void {
-    if (this.opts.file !== ':memory:') mkdirSync(path.dirname(this.opts.file), { recursive: true });
-    const db = new Database(this.opts.file);
+    const db = openPrivateDatabase(this.opts.file);
     db.pragma('journal_mode = WAL');
     // FULL: a committed state change is on disk, so a power cut cannot bring back a `for` timer
     // that had already fired (and raise a second time).

@@ -37,6 +37,7 @@ export const ErrorCodes = {
   MQTT_LIMIT: spec('CP_ERR_MQTT_LIMIT', true, 'an MQTT client went over a limit (packet size, message rate, connections per address); it was slowed down or disconnected'),
   HTTP_UNAUTHORIZED: spec('CP_ERR_HTTP_UNAUTHORIZED', false, 'the HTTP request needs the bearer token CITYPIPE_HTTP_TOKEN'),
   HTTP_RATE_LIMITED: spec('CP_ERR_HTTP_RATE_LIMITED', true, 'too many HTTP requests from one address; retry after Retry-After seconds'),
+  HTTP_STREAM_LIMIT: spec('CP_ERR_HTTP_STREAM_LIMIT', true, 'too many event streams are open (CITYPIPE_HTTP_MAX_STREAMS in all, CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS from one address); retry after Retry-After seconds or close one'),
   PORT_IN_USE: spec('CP_ERR_PORT_IN_USE', false, 'a port is already in use'),
   SPOOL_FULL: spec('CP_ERR_SPOOL_FULL', true, 'the spool is at its byte cap or the disk is full; publishes are refused until acknowledged records free space'),
   SPOOL_IO: spec('CP_ERR_SPOOL_IO', true, 'the spool could not write, sync or read its files'),
@@ -105,6 +106,7 @@ export const DeadLetterReasons = [
   'ts_in_seconds', // ts looks like epoch seconds
   'ts_too_old', // ts older than the accepted window
   'ts_in_future', // ts too far in the future
+  'ts_required', // no ts, and the device sent more readings without ts within a second than can be stamped apart
   'influx_rejected', // InfluxDB refused the point; the message is InfluxDB's own
 ] as const;
 

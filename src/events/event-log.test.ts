@@ -138,6 +138,45 @@ describe('EventLog', () => {
     expect(() => new EventLog({ db: tickets, maxRows: 0 })).toThrow('event log maxRows must be a positive integer, got 0');
   });
 
+  it('scans a bounded window of the log per step, whatever the filter matches, to the end and no further', () => {
+    // 12 000 events, one in 4000 from bin-2: a filtered `list` would read the whole table to fill a page.
+    const rows = Array.from({ length: 12_000 }, (_, i) => bare(ev({ state: 'raised', at: T0 + i, deviceId: i % 4000 === 3999 ? 'bin-2' : 'bin-1' })));
+    for (let i = 0; i < rows.length; i += 3000) log.append(rows.slice(i, i + 3000));
+    expect([log.firstId(), log.lastId()]).toEqual([1, 12_000]);
+
+    const steps: { ids: number[]; next: number | undefined }[] = [];
+    let cursor: number | undefined = 0;
+    while (cursor !== undefined) {
+      const step = log.scan({ deviceId: 'bin-2', afterId: cursor, limit: 100 }, 5000);
+      steps.push({ ids: step.events.map((e) => e.id), next: step.next });
+      cursor = step.next;
+    }
+    expect(steps).toEqual([
+      { ids: [4000], next: 5000 },
+      { ids: [8000], next: 10_000 },
+      { ids: [12_000], next: undefined },
+    ]);
+
+    // A full page ends at its last event; the window never reaches past it.
+    expect(log.scan({ afterId: 10, limit: 3 })).toMatchObject({ events: [{ id: 11 }, { id: 12 }, { id: 13 }], next: 13 });
+    // At the end of the log: nothing more to look at.
+    expect(log.scan({ afterId: 12_000, limit: 3 })).toEqual({ events: [], next: undefined });
+  });
+
+  it('starts a scan at the oldest row kept, not at id 0, once old rows are pruned', () => {
+    log.stop();
+    tickets.stop();
+    rmSync(dir, { recursive: true, force: true });
+    dir = mkdtempSync(path.join(tmpdir(), 'citypipe-event-log-'));
+    start(100);
+    log.append(Array.from({ length: 10_000 }, (_, i) => bare(ev({ state: 'raised', at: T0 + i }))));
+    expect(log.firstId()).toBe(9901);
+    // From Last-Event-ID 0 a window of 10 ids still finds the 100 events kept.
+    const step = log.scan({ afterId: 0, limit: 1000 }, 10);
+    expect(step.events.map((e) => e.id)).toEqual(Array.from({ length: 10 }, (_, i) => 9901 + i));
+    expect(step.next).toBe(9910);
+  });
+
   it('says what to do when used before start', () => {
     const early = new EventLog({ db: tickets });
     expect(() => early.list()).toThrow('event log not started: call start() after the ticket store has started');

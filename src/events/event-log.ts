@@ -50,9 +50,22 @@ export interface EventQuery {
   until?: number | undefined;
   /** Only events with a log id above this (paging, oldest first). */
   afterId?: number | undefined;
+  /** Only events with a log id at or below this. */
+  atOrBeforeId?: number | undefined;
   /** 1..1000, default 100. */
   limit?: number | undefined;
 }
+
+/** One bounded step through the log: `EventLog.scan`. */
+export interface EventScan {
+  /** Matching events, oldest first, at most `limit`. */
+  readonly events: LoggedEvent[];
+  /** Where the next step starts (its `afterId`); undefined once the scan has reached the end of the log. */
+  readonly next: number | undefined;
+}
+
+/** Log ids one `scan` step looks at, at most: with a filter few events match, a step stays this cheap. */
+export const SCAN_WINDOW = 5000;
 
 export interface EventLogOptions {
   /** The dispatch database, or anything holding it once started (the `TicketStore`). */
@@ -197,6 +210,7 @@ export class EventLog {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (q.afterId !== undefined) (where.push('id > ?'), args.push(q.afterId));
+    if (q.atOrBeforeId !== undefined) (where.push('id <= ?'), args.push(q.atOrBeforeId));
     if (q.deviceId !== undefined) (where.push('device_id = ?'), args.push(q.deviceId));
     if (q.rule !== undefined) (where.push('rule = ?'), args.push(q.rule));
     if (q.type !== undefined) (where.push('type = ?'), args.push(q.type));
@@ -208,9 +222,33 @@ export class EventLog {
     return (this.db().prepare(sql).all(...args, limit) as Row[]).map(fromRow);
   }
 
-  /** The highest log id so far (0 when empty). */
+  /**
+   * Like `list`, but the work is bounded whatever the filter matches: it looks at no more than
+   * `window` log ids after `afterId` (from the oldest kept row), and returns with `next` set when
+   * there is more log to look at. A filter that matches one event in 100 000 costs a page of
+   * `window` rows per step, never a scan of the whole table.
+   */
+  scan(q: EventQuery, window: number = SCAN_WINDOW): EventScan {
+    const from = Math.max(q.afterId ?? 0, this.firstId() - 1);
+    const to = from + Math.max(1, Math.trunc(window));
+    const events = this.list({ ...q, afterId: from, atOrBeforeId: to });
+    const limit = Math.min(Math.max(Math.trunc(q.limit ?? 100), 1), 1000);
+    if (events.length === limit) return { events, next: events.at(-1)!.id };
+    return { events, next: to < this.lastId() ? to : undefined };
+  }
+
+  /**
+   * The highest log id so far (0 when empty). `ORDER BY id … LIMIT 1` reads one row of the rowid
+   * b-tree; an aggregate such as `coalesce(max(id), 0)` is not optimised and reads every row (4.5 ms
+   * at 100 000 rows, per call).
+   */
   lastId(): number {
-    return (this.db().prepare('SELECT coalesce(max(id), 0) AS id FROM rule_events').get() as { id: number }).id;
+    return (this.db().prepare('SELECT id FROM rule_events ORDER BY id DESC LIMIT 1').get() as { id: number } | undefined)?.id ?? 0;
+  }
+
+  /** The lowest log id kept (0 when empty): one row read, as in `lastId`. */
+  firstId(): number {
+    return (this.db().prepare('SELECT id FROM rule_events ORDER BY id LIMIT 1').get() as { id: number } | undefined)?.id ?? 0;
   }
 
   /** Events not yet in InfluxDB, oldest first. */

@@ -1,5 +1,9 @@
 /**
  * The HTTP API. `buildApp` never listens, so tests call `app.inject()`; the service calls listen.
+ *
+ * Every route does a bounded amount of work per request (pages have a capped `limit`, aggregates
+ * over a table are computed at most once a second), so the per-address rate limit bounds what one
+ * client can cost; the event stream is bounded by its own caps (event-stream.ts).
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../observability/logger.js';
@@ -8,6 +12,8 @@ import { DeadLetterReasons, type DeadLetterReason } from '../errors/catalog.js';
 import type { ReplayResult } from '../pipeline/replay.js';
 import type { IngestStats } from '../observability/metrics.js';
 import { BODY_LIMIT_BYTES, registerHttpSecurity, type HttpSecurityOptions } from './security.js';
+import { trustsAnyPeer, type TrustProxy } from './trust-proxy.js';
+import { atMostEvery } from './at-most-every.js';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 
@@ -18,7 +24,10 @@ export interface AppDeps {
   metricsText(): Promise<{ contentType: string; body: string }>;
   /** Reasons the service is not ready; empty when ready. */
   notReadyReasons(): string[];
-  stats(): IngestStats & { oldestPendingAgeS: number; spoolBytes: number; deadLettersByReason: Record<string, number> };
+  /** Counters: cheap, read on every request. */
+  stats(): IngestStats & { oldestPendingAgeS: number; spoolBytes: number };
+  /** Dead letters by reason: a count over the whole store, so `/api/stats` reads it at most once a second. */
+  deadLettersByReason(): Record<string, number>;
   deadLetters: { list(q: DeadLetterQuery): { items: DeadLetterRecord[]; total: number } };
   replayDeadLetters(q: { reason?: DeadLetterReason | undefined; limit?: number | undefined }): Promise<ReplayResult>;
   /** Rate limit, bearer token for protected routes, security headers (security.ts). */
@@ -27,7 +36,14 @@ export interface AppDeps {
   routes?: ((app: FastifyInstance) => void) | undefined;
   /** The version shown in the OpenAPI description. */
   version?: string | undefined;
+  /** Clock for the `/api/stats` aggregate's age; default `Date.now`. */
+  now?: (() => number) | undefined;
 }
+
+/** How old `deadLettersByReason` in `/api/stats` may be: a count over the whole dead-letter store. */
+export const STATS_AGGREGATE_MAX_AGE_MS = 1000;
+/** The largest `limit` of one dead-letter replay request (the CLI replays in chunks far below it). */
+export const MAX_REPLAY_LIMIT = 1_000_000;
 
 const deadLetterSchema = {
   type: 'object',
@@ -59,7 +75,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: BODY_LIMIT_BYTES,
     // A client that sends its request slowly (slowloris) holds a socket for at most this long.
     requestTimeout: 30_000,
+    // Who the client is (rate limit, stream caps): see trust-proxy.ts.
+    trustProxy: fastifyTrustProxy(deps.security.trustProxy ?? false),
   });
+  if (deps.security.trustProxy !== undefined && trustsAnyPeer(deps.security.trustProxy)) {
+    deps.log.warn(
+      { code: 'CP_WARN_HTTP_TRUST_PROXY', trustProxy: deps.security.trustProxy },
+      `CITYPIPE_HTTP_TRUST_PROXY=${String(deps.security.trustProxy)} believes X-Forwarded-For from any peer: a client that reaches the HTTP port without the proxy can choose the address it is rate-limited as. List the proxy's address instead (e.g. 127.0.0.1), or make the port reachable only through the proxy`,
+    );
+  }
   registerHttpSecurity(app, deps.security);
   registerOpenApi(app, deps.version ?? '0.0.0');
   // Routes go in a plugin registered after the OpenAPI one, so that it sees every route.
@@ -92,6 +116,7 @@ function registerOpenApi(app: FastifyInstance, version: string): void {
 }
 
 function registerRoutes(app: FastifyInstance, deps: AppDeps): void {
+  const byReason = atMostEvery(STATS_AGGREGATE_MAX_AGE_MS, () => deps.deadLettersByReason(), deps.now ?? Date.now);
 
   app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({
     status: 'ok',
@@ -142,7 +167,7 @@ function registerRoutes(app: FastifyInstance, deps: AppDeps): void {
         },
       },
     },
-    async () => deps.stats(),
+    async () => ({ ...deps.stats(), deadLettersByReason: byReason() }),
   );
 
   app.get<{ Querystring: { reason?: (typeof DeadLetterReasons)[number]; device_id?: string; type?: string; before?: number; limit?: number } }>(
@@ -201,7 +226,7 @@ function registerRoutes(app: FastifyInstance, deps: AppDeps): void {
           additionalProperties: false,
           properties: {
             reason: { type: 'string', enum: [...DeadLetterReasons] },
-            limit: { type: 'integer', minimum: 1 },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_REPLAY_LIMIT },
           },
         },
         response: {
@@ -223,4 +248,10 @@ function registerRoutes(app: FastifyInstance, deps: AppDeps): void {
   );
 
   deps.routes?.(app);
+}
+
+/** The setting as Fastify's option: a hop count becomes the function Fastify itself would make of it. */
+function fastifyTrustProxy(value: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof value === 'number') return (_address, hop) => hop < value;
+  return typeof value === 'boolean' ? value : [...value];
 }

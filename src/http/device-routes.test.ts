@@ -69,6 +69,28 @@ describe('device routes', () => {
     expect(latest.items.map((l: { deviceId: string }) => l.deviceId)).toEqual(['light-1']);
   });
 
+  it('answers in pages of at most 1000, with the total', async () => {
+    const latest = new LatestReadings(':memory:');
+    const many = Array.from({ length: 1500 }, (_, i) => device({ id: `bin-${i}`, type: 'waste-bin', district: 'Centrum' }));
+    latest.observe(many.map((d) => ({ type: 'waste-bin', deviceId: d.id, district: 'Centrum', timeMs: 1, receivedAt: 1, fields: { fillingLevel: 0.1 } })));
+    const a = Fastify();
+    registerHttpSecurity(a, { token: TOKEN, ratePerS: 0 });
+    registerDeviceRoutes(a, {
+      devices: () => many,
+      latest,
+      alerts: () => new Map(),
+      openTickets: () => new Map(),
+    });
+    expect((await a.inject({ url: '/api/devices?limit=1001', headers: auth })).statusCode).toBe(400);
+    const first = (await a.inject({ url: '/api/devices', headers: auth })).json();
+    expect([first.total, first.items.length]).toEqual([1500, 1000]);
+    const second = (await a.inject({ url: '/api/devices?offset=1000', headers: auth })).json();
+    expect([second.total, second.items.length, second.items[0].id]).toEqual([1500, 500, 'bin-1000']);
+    const readings = (await a.inject({ url: '/api/readings/latest?limit=10&offset=1495', headers: auth })).json();
+    expect([readings.total, readings.items.length]).toEqual([1500, 5]);
+    expect((await a.inject({ url: '/api/readings/latest?limit=5000', headers: auth })).statusCode).toBe(400);
+  });
+
   it('ranks offline above alert above ok', () => {
     expect(deviceState(undefined, undefined)).toBe('unknown');
     expect(deviceState([], { deviceId: 'x', type: 't', timeMs: 1, receivedAt: 1, fields: {} })).toBe('ok');

@@ -2,6 +2,11 @@
  * Devices as operators ask about them: the catalog with each device's health (ok, alert, offline,
  * unknown), one device with its latest values, districts at a glance, and the latest reading of every
  * device. Every route shows locations, so every route needs the bearer token.
+ *
+ * Answers are bounded: lists are pages of at most `MAX_PAGE` (with `total` and `offset`), and a
+ * summary object is built for the page only. Each request still reads the raised alerts and the open
+ * tickets once (an answer must show a ticket opened a moment ago) and passes over the catalog in
+ * memory: work that grows with the city's fleet, not with what a client asks for.
  */
 import type { FastifyInstance } from 'fastify';
 // Route schemas carry OpenAPI tags and summaries (types from @fastify/swagger).
@@ -14,6 +19,9 @@ import type { LatestReading } from '../devices/latest-readings.js';
 export type DeviceState = 'ok' | 'alert' | 'offline' | 'unknown';
 const STATES: readonly DeviceState[] = ['ok', 'alert', 'offline', 'unknown'];
 const OFFLINE_RULE = 'device.offline';
+/** The largest page of `/api/devices` and `/api/readings/latest`. */
+export const MAX_PAGE = 1000;
+
 
 export interface DeviceRouteDeps {
   devices(): readonly DeviceRecord[];
@@ -108,7 +116,7 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRouteDeps
             district: { type: 'string' },
             type: { type: 'string', enum: [...deviceTypeNames] },
             state: { type: 'string', enum: [...STATES] },
-            limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: MAX_PAGE },
             offset: { type: 'integer', minimum: 0, default: 0 },
           },
         },
@@ -116,15 +124,15 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRouteDeps
       },
     },
     async (req) => {
-      const { district, type, state, limit = 1000, offset = 0 } = req.query;
+      const { district, type, state, limit = MAX_PAGE, offset = 0 } = req.query;
       const alerts = deps.alerts();
       const tickets = deps.openTickets();
-      const items = deps
+      // The state costs two map lookups; the summary (a new object per device) only for the page.
+      const matching = deps
         .devices()
         .filter((d) => (district === undefined || d.district === district) && (type === undefined || d.type === type))
-        .map((d) => summary(d, alerts, tickets))
-        .filter((d) => state === undefined || d.state === state);
-      return { total: items.length, items: items.slice(offset, offset + limit) };
+        .filter((d) => state === undefined || deviceState(alerts.get(d.id), deps.latest.get(d.id)) === state);
+      return { total: matching.length, items: matching.slice(offset, offset + limit).map((d) => summary(d, alerts, tickets)) };
     },
   );
 
@@ -208,7 +216,7 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRouteDeps
     },
   );
 
-  app.get<{ Querystring: { district?: string; type?: string } }>(
+  app.get<{ Querystring: { district?: string; type?: string; limit?: number; offset?: number } }>(
     '/api/readings/latest',
     {
       config: { protected: true },
@@ -218,20 +226,31 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRouteDeps
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { district: { type: 'string' }, type: { type: 'string', enum: [...deviceTypeNames] } },
+          properties: {
+            district: { type: 'string' },
+            type: { type: 'string', enum: [...deviceTypeNames] },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: MAX_PAGE },
+            offset: { type: 'integer', minimum: 0, default: 0 },
+          },
         },
-        response: { 200: { type: 'object', properties: { items: { type: 'array', items: latestSchema } } } },
+        response: {
+          200: {
+            type: 'object',
+            properties: { total: { type: 'integer', description: 'devices with a reading that match, over all pages' }, items: { type: 'array', items: latestSchema } },
+            required: ['total', 'items'],
+          },
+        },
       },
     },
     async (req) => {
-      const { district, type } = req.query;
-      const items = [];
+      const { district, type, limit = MAX_PAGE, offset = 0 } = req.query;
+      const matching: { d: DeviceRecord; latest: LatestReading }[] = [];
       for (const d of deps.devices()) {
         if ((district !== undefined && d.district !== district) || (type !== undefined && d.type !== type)) continue;
         const latest = deps.latest.get(d.id);
-        if (latest) items.push(latestView(latest, d.district));
+        if (latest) matching.push({ d, latest });
       }
-      return { items };
+      return { total: matching.length, items: matching.slice(offset, offset + limit).map(({ d, latest }) => latestView(latest, d.district)) };
     },
   );
 }

@@ -38,7 +38,8 @@ function build(extra: Partial<DispatchRouteDeps> = {}): FastifyInstance {
     log: silentLogger,
     metricsText: async () => ({ contentType: 'text/plain', body: '' }),
     notReadyReasons: () => [],
-    stats: () => ({ received: 0, recovered: 0, written: 0, deadLettered: 0, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0, deadLettersByReason: {} }),
+    stats: () => ({ received: 0, recovered: 0, written: 0, deadLettered: 0, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0 }),
+    deadLettersByReason: () => ({}),
     deadLetters: { list: () => ({ items: [], total: 0 }) },
     replayDeadLetters: async () => ({ replayed: 0, skipped: [] }) as never,
     security: { token: TOKEN, ratePerS: 0 },
@@ -198,13 +199,14 @@ describe('PATCH /api/tickets/:id', () => {
 });
 
 describe('GET /api/events', () => {
-  it('lists logged events without a token (no locations), filtered and paged', async () => {
+  it('needs the token (device ids and their problems); lists logged events, filtered and paged', async () => {
     record([
       ev({ state: 'raised', at: T0 }),
       ev({ state: 'raised', at: T0 + MIN, deviceId: 'bin-2', district: 'west', value: 'burning', rule: 'waste.fire', serviceCode: undefined }),
       ev({ state: 'cleared', at: T0 + 2 * MIN, value: 0.1 }),
     ]);
-    const res = await app.inject({ method: 'GET', url: '/api/events?device_id=bin-1' });
+    expect((await app.inject({ method: 'GET', url: '/api/events?device_id=bin-1' })).statusCode).toBe(401);
+    const res = await app.inject({ method: 'GET', url: '/api/events?device_id=bin-1', headers: auth });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
       items: [
@@ -213,16 +215,16 @@ describe('GET /api/events', () => {
       ],
       next: null,
     });
-    const page1 = await app.inject({ method: 'GET', url: '/api/events?limit=2' });
+    const page1 = await app.inject({ method: 'GET', url: '/api/events?limit=2', headers: auth });
     const p1 = page1.json<{ items: { id: number; value: unknown }[]; next: string }>();
     expect(p1.items.map((e) => e.id)).toEqual([1, 2]);
     expect(p1.items[1]!.value).toBe('burning');
     expect(p1.next).toBe('/api/events?limit=2&after_id=2');
-    const page2 = await app.inject({ method: 'GET', url: p1.next });
+    const page2 = await app.inject({ method: 'GET', url: p1.next, headers: auth });
     expect(page2.json()).toMatchObject({ items: [{ id: 3 }], next: null });
-    const byState = await app.inject({ method: 'GET', url: '/api/events?state=cleared&since=2026-06-01T10:01:00Z' });
+    const byState = await app.inject({ method: 'GET', url: '/api/events?state=cleared&since=2026-06-01T10:01:00Z', headers: auth });
     expect(byState.json<{ items: { id: number }[] }>().items.map((e) => e.id)).toEqual([3]);
-    const bad = await app.inject({ method: 'GET', url: '/api/events?since=last%20week' });
+    const bad = await app.inject({ method: 'GET', url: '/api/events?since=last%20week', headers: auth });
     expect(bad.statusCode).toBe(400);
     expect(bad.json<{ message: string }>().message).toMatch(/^since: not an ISO 8601 date-time/);
   });
@@ -315,7 +317,7 @@ describe('GET /api/events/stream (a real client over 127.0.0.1)', () => {
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     record([ev({ state: 'raised', at: T0 }), ev({ state: 'raised', at: T0, deviceId: 'bin-2', district: 'west' }), ev({ state: 'cleared', at: T0 + MIN })]);
 
-    const client = await SseClient.open(`${base}/api/events/stream?device_id=bin-1`, { 'last-event-id': '1' });
+    const client = await SseClient.open(`${base}/api/events/stream?device_id=bin-1`, { 'last-event-id': '1', ...auth });
     expect(client.status).toBe(200);
     expect(client.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     expect(client.headers['x-content-type-options']).toBe('nosniff');
@@ -342,14 +344,14 @@ describe('GET /api/events/stream (a real client over 127.0.0.1)', () => {
     app = build();
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     record([ev({ state: 'raised' })]);
-    const client = await SseClient.open(`${base}/api/events/stream?last_event_id=0&state=cleared`);
-    const plain = await SseClient.open(`${base}/api/events/stream`);
+    const client = await SseClient.open(`${base}/api/events/stream?last_event_id=0&state=cleared`, auth);
+    const plain = await SseClient.open(`${base}/api/events/stream`, auth);
     await plain.frame(); // retry + connected
     record([ev({ state: 'cleared', at: T0 + MIN })]);
     expect(await plain.event()).toMatchObject({ id: 2 });
     expect(await client.event()).toMatchObject({ id: 2, data: { state: 'cleared' } });
 
-    const bad = await fetch(`${base}/api/events/stream`, { headers: { 'last-event-id': 'abc' } });
+    const bad = await fetch(`${base}/api/events/stream`, { headers: { 'last-event-id': 'abc', ...auth } });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ message: expect.stringMatching(/last-event-id/) });
 
@@ -367,7 +369,7 @@ describe('a client too slow for the stream', () => {
     hub = new EventHub({ maxQueue: 5 });
     app = build();
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
-    const slow = await SseClient.open(`${base}/api/events/stream`);
+    const slow = await SseClient.open(`${base}/api/events/stream`, auth);
     expect(await slow.frame()).toMatch(/: connected$/);
     slow.pause();
     // 16 KiB messages fill the socket buffers quickly; then the hub queue overflows.
@@ -395,7 +397,7 @@ describe('a client too slow for the stream', () => {
     expect(lastId).toBeLessThan(published);
 
     // Reconnecting resumes exactly where it left off.
-    const again = await SseClient.open(`${base}/api/events/stream`, { 'last-event-id': String(lastId) });
+    const again = await SseClient.open(`${base}/api/events/stream`, { 'last-event-id': String(lastId), ...auth });
     const ids: number[] = [];
     while (ids.length < published - lastId) ids.push((await again.event()).id);
     expect(ids).toEqual(Array.from({ length: published - lastId }, (_, i) => lastId + 1 + i));

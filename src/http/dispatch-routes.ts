@@ -1,20 +1,25 @@
 /**
  * The dispatch HTTP API: Open311 GeoReport v2 (services and service requests, JSON only), manual
- * ticket close, the rule-event log and its live server-sent-event stream. See docs/DISPATCH-API.md.
+ * ticket close, the rule-event log and its live server-sent-event stream (event-stream.ts). See
+ * docs/DISPATCH-API.md.
  *
- * Protection follows security.ts: Open311 requests show device locations, so they need the bearer
- * token (`config: { protected: true }`); the service list and the events (which carry no location,
- * like `/api/dead-letters`) are open; PATCH needs the token because it changes state.
+ * Protection follows security.ts: Open311 requests show device locations, and the events (listed or
+ * streamed) name devices and their problems, so they need the bearer token (`config: { protected:
+ * true }`); the service list is open; PATCH needs the token because it changes state. Every answer
+ * is bounded: `requests.json` at GeoReport's 1000, `/api/events` at 1000 events and a bounded scan
+ * of the log per request (`EventLog.scan`), so a filter that matches little costs no table scan.
  *
  * Errors under `/open311/v2/` use GeoReport's `[{ code, description }]` shape (except 401 and 429,
  * which the security hooks answer before any route runs); `/api/…` errors use Fastify's shape.
  */
-import { PassThrough } from 'node:stream';
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
 import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
-import type { EventFilter, EventHub, HubSubscription } from '../events/event-hub.js';
-import type { EventLog, LoggedEvent } from '../events/event-log.js';
+import type { EventHub } from '../events/event-hub.js';
+import type { EventLog } from '../events/event-log.js';
 import { toOpen311, type TicketStore } from '../tickets/ticket-store.js';
+import { eventFilterProps, filterOf, registerEventStream, toApiEvent, type EventFilterQuery, type EventStreamOptions } from './event-stream.js';
+
+export { toApiEvent } from './event-stream.js';
 
 /** What the dispatch routes read and change. */
 export interface DispatchRouteDeps {
@@ -23,8 +28,8 @@ export interface DispatchRouteDeps {
   hub: EventHub;
   /** Open311 services of the ticket rules (`RulesStage.services()`). */
   services(): readonly ServiceDefinition[];
-  /** SSE timing: heartbeat comment every `heartbeatMs` (default 15 s), client `retry:` (default 3 s). */
-  stream?: { heartbeatMs?: number | undefined; retryMs?: number | undefined } | undefined;
+  /** The event stream: timing, caps on open streams, replay page size (event-stream.ts). */
+  stream?: EventStreamOptions | undefined;
   /** Clock for the default 90-day window of `requests.json`; default `Date.now`. */
   now?: (() => number) | undefined;
 }
@@ -33,8 +38,6 @@ export interface DispatchRouteDeps {
 export const DEFAULT_WINDOW_MS = 90 * 24 * 3600 * 1000;
 /** GeoReport v2's cap on one `requests.json` answer. */
 export const MAX_REQUESTS = 1000;
-const REPLAY_PAGE = 500;
-const OVERFLOW_GRACE_MS = 10_000;
 const DAY_MS = 24 * 3600 * 1000;
 
 const geoErrorSchema = {
@@ -105,30 +108,11 @@ const eventSchema = {
   required: ['id', 'at', 'rule', 'deviceId', 'district', 'type', 'severity', 'state', 'message', 'late'],
 } as const;
 
-const eventFilterProps = {
-  device_id: { type: 'string', maxLength: 64 },
-  rule: { type: 'string', maxLength: 128 },
-  type: { type: 'string', maxLength: 64, description: 'device type' },
-  state: { type: 'string', enum: ['raised', 'cleared'] },
-} as const;
-
 const jurisdiction = { jurisdiction_id: { type: 'string', maxLength: 128, description: 'accepted and ignored: citypipe serves one jurisdiction' } } as const;
-
-interface EventFilterQuery {
-  device_id?: string;
-  rule?: string;
-  type?: string;
-  state?: 'raised' | 'cleared';
-}
 
 /** Adds the dispatch routes to `app` (after `registerHttpSecurity`). */
 export function registerDispatchRoutes(app: FastifyInstance, deps: DispatchRouteDeps): void {
   const now = deps.now ?? Date.now;
-  const streams = new Set<() => void>();
-  // Open SSE streams would keep `app.close()` waiting for ever: end them first.
-  app.addHook('preClose', async () => {
-    for (const end of [...streams]) end();
-  });
 
   app.register(async (open311) => {
     open311.setErrorHandler((err: FastifyError, req, reply) => {
@@ -250,6 +234,8 @@ export function registerDispatchRoutes(app: FastifyInstance, deps: DispatchRoute
   app.get<{ Querystring: EventFilterQuery & { since?: string; until?: string; after_id?: number; limit?: number } }>(
     '/api/events',
     {
+      // Device ids and their problems: token holders only.
+      config: { protected: true },
       schema: {
         querystring: {
           type: 'object',
@@ -265,10 +251,14 @@ export function registerDispatchRoutes(app: FastifyInstance, deps: DispatchRoute
         response: {
           200: {
             type: 'object',
-            properties: { items: { type: 'array', items: eventSchema }, next: { type: ['string', 'null'], description: 'the next page, when this one was full' } },
+            properties: {
+              items: { type: 'array', items: eventSchema },
+              next: { type: ['string', 'null'], description: 'the next page while there is more log to look at (a page may hold fewer than `limit` events); null at the end' },
+            },
             required: ['items', 'next'],
           },
           400: errorSchema,
+          401: errorSchema,
         },
       },
     },
@@ -281,168 +271,19 @@ export function registerDispatchRoutes(app: FastifyInstance, deps: DispatchRoute
         return reply.code(400).send({ statusCode: 400, code: 'FST_ERR_VALIDATION', error: 'Bad Request', message });
       }
       const limit = q.limit ?? 100;
-      const items = deps.events.list({ ...filterOf(q), since, until, afterId: q.after_id, limit });
-      const last = items.at(-1);
+      const step = deps.events.scan({ ...filterOf(q), since, until, afterId: q.after_id, limit });
       let next: string | null = null;
-      if (last && items.length === limit) {
+      if (step.next !== undefined) {
         const params = new URLSearchParams();
         for (const [k, v] of Object.entries(q)) if (v !== undefined && k !== 'after_id') params.set(k, String(v));
-        params.set('after_id', String(last.id));
+        params.set('after_id', String(step.next));
         next = `/api/events?${params.toString()}`;
       }
-      return { items: items.map(toApiEvent), next };
+      return { items: step.events.map(toApiEvent), next };
     },
   );
 
-  app.get<{ Querystring: EventFilterQuery & { last_event_id?: number }; Headers: { 'last-event-id'?: string } }>(
-    '/api/events/stream',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            ...eventFilterProps,
-            last_event_id: { type: 'integer', minimum: 0, description: 'resume after this log id, for clients that cannot send Last-Event-ID' },
-          },
-        },
-        headers: {
-          type: 'object',
-          properties: { 'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$', description: 'resume after this log id (replayed from the log first)' } },
-        },
-        response: {
-          200: { description: 'text/event-stream: `id:` log id, `data:` one event as in /api/events', content: { 'text/event-stream': { schema: { type: 'string' } } } },
-          400: errorSchema,
-        },
-      },
-    },
-    (req, reply) => {
-      const header = req.headers['last-event-id'];
-      const resumeAfter = header !== undefined ? Number(header) : req.query.last_event_id;
-      const filter = filterOf(req.query);
-      // Subscribe before reading the log: an event committed meanwhile is in one or the other, and
-      // ids tell duplicates apart.
-      const sub = deps.hub.subscribe(filter);
-      const stream = new PassThrough();
-      const session = new SseSession(stream, sub, deps, filter, resumeAfter, req, () => streams.delete(end));
-      const end = (): void => session.end();
-      streams.add(end);
-      // The client went away: drop what is buffered for it.
-      reply.raw.on('close', () => session.end(true));
-      void session.run();
-      return reply.header('content-type', 'text/event-stream; charset=utf-8').header('x-accel-buffering', 'no').send(stream);
-    },
-  );
-}
-
-/** One SSE client: replay from the log, then live events, with heartbeats and backpressure. */
-class SseSession {
-  private ended = false;
-  private heartbeat: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly stream: PassThrough,
-    private readonly sub: HubSubscription,
-    private readonly deps: DispatchRouteDeps,
-    private readonly filter: EventFilter,
-    private lastId: number | undefined,
-    private readonly req: FastifyRequest,
-    private readonly onEnd: () => void,
-  ) {}
-
-  async run(): Promise<void> {
-    const heartbeatMs = this.deps.stream?.heartbeatMs ?? 15_000;
-    this.heartbeat = setInterval(() => {
-      // A comment line keeps proxies from timing out an idle stream; skipped while the client is behind.
-      if (!this.ended && !this.stream.writableNeedDrain) this.stream.write(': heartbeat\n\n');
-    }, heartbeatMs);
-    try {
-      await this.write(`retry: ${this.deps.stream?.retryMs ?? 3000}\n: connected\n\n`);
-      if (this.lastId !== undefined) {
-        for (;;) {
-          const page = this.deps.events.list({ ...this.filter, afterId: this.lastId, limit: REPLAY_PAGE });
-          for (const e of page) await this.send(e);
-          if (page.length < REPLAY_PAGE || this.ended) break;
-        }
-      }
-      for (;;) {
-        const e = await this.sub.next();
-        if (e === undefined) break;
-        if (this.lastId !== undefined && e.id <= this.lastId) continue;
-        await this.send(e);
-      }
-      // A client that does not read within OVERFLOW_GRACE_MS is cut off without the explanation; it
-      // resumes from its last received id all the same.
-      if (this.sub.ended === 'overflow') await this.write(': too far behind: disconnected; reconnect with Last-Event-ID to resume from the log\n\n', OVERFLOW_GRACE_MS);
-    } catch (err) {
-      this.req.log.error({ err, code: 'CP_ERR_HTTP_INTERNAL' }, 'event stream failed');
-    } finally {
-      this.end();
-    }
-  }
-
-  /**
-   * Ends the stream: gracefully (what is buffered still goes out) unless the client is gone or so
-   * far behind that waiting for it would hold up a shutdown.
-   */
-  end(gone = false): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearInterval(this.heartbeat);
-    this.sub.close();
-    if (gone || this.stream.writableNeedDrain) this.stream.destroy();
-    else this.stream.end();
-    this.onEnd();
-  }
-
-  private async send(e: LoggedEvent): Promise<void> {
-    if (this.ended) return;
-    await this.write(`id: ${e.id}\ndata: ${JSON.stringify(toApiEvent(e))}\n\n`);
-    this.lastId = e.id;
-  }
-
-  /** Writes, then waits while the client is behind (its hub queue fills meanwhile, up to the cap). */
-  private async write(chunk: string, maxWaitMs?: number): Promise<void> {
-    if (this.ended) return;
-    if (this.stream.write(chunk)) return;
-    await new Promise<void>((resolve) => {
-      const timer = maxWaitMs === undefined ? undefined : setTimeout(done, maxWaitMs);
-      const stream = this.stream;
-      function done(): void {
-        clearTimeout(timer);
-        stream.off('drain', done);
-        stream.off('close', done);
-        resolve();
-      }
-      stream.on('drain', done);
-      stream.on('close', done);
-    });
-  }
-}
-
-/** The API view of a logged event. */
-export function toApiEvent(e: LoggedEvent) {
-  return {
-    id: e.id,
-    at: new Date(e.at).toISOString(),
-    rule: e.rule,
-    serviceCode: e.serviceCode ?? null,
-    deviceId: e.deviceId,
-    district: e.district,
-    type: e.type,
-    severity: e.severity,
-    state: e.state,
-    value: e.value ?? null,
-    message: e.message,
-    late: e.late,
-    flapping: e.flapping ?? null,
-    ticketId: e.ticketId ?? null,
-    transition: e.transition ?? null,
-  };
-}
-
-function filterOf(q: EventFilterQuery): EventFilter {
-  return { deviceId: q.device_id, rule: q.rule, type: q.type, state: q.state };
+  registerEventStream(app, { events: deps.events, hub: deps.hub, stream: deps.stream });
 }
 
 function splitList(s: string): string[] {

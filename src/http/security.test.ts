@@ -6,7 +6,8 @@ const TOKEN = 'a-test-token-of-enough-length';
 let app: FastifyInstance | undefined;
 
 async function build(opts: Partial<HttpSecurityOptions> = {}, refused: string[] = []): Promise<FastifyInstance> {
-  app = Fastify();
+  // As buildApp does: Fastify derives req.ip from the same setting.
+  app = Fastify({ trustProxy: typeof opts.trustProxy === 'object' ? [...opts.trustProxy] : ((opts.trustProxy as boolean | undefined) ?? false) });
   registerHttpSecurity(app, { token: TOKEN, ratePerS: 0, events: { refused: (r) => refused.push(r) }, ...opts });
   app.get('/open', async () => ({ ok: true }));
   app.get('/locations', { config: { protected: true } }, async () => ({ ok: true }));
@@ -63,6 +64,40 @@ describe('rate limit', () => {
     expect(limited.json()).toMatchObject({ code: 'CP_ERR_HTTP_RATE_LIMITED' });
     expect((await a.inject({ method: 'GET', url: '/open', remoteAddress: '192.0.2.9' })).statusCode).toBe(200);
     expect(refused.every((r) => r === 'rate')).toBe(true);
+  });
+});
+
+describe('the client behind a reverse proxy (CITYPIPE_HTTP_TRUST_PROXY)', () => {
+  /** Requests until the first 429; the burst at 1 request/s is 10. */
+  async function allowed(a: FastifyInstance, remoteAddress: string, forwardedFor?: string): Promise<number> {
+    let n = 0;
+    const headers = forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor };
+    while ((await a.inject({ method: 'GET', url: '/open', remoteAddress, headers })).statusCode === 200) n++;
+    return n;
+  }
+
+  it('gives each client behind a trusted proxy its own bucket', async () => {
+    const a = await build({ ratePerS: 1, trustProxy: ['127.0.0.1'] });
+    expect(await allowed(a, '127.0.0.1', '203.0.113.1')).toBe(10);
+    // Another client through the same proxy: its own bucket, not the proxy's.
+    expect(await allowed(a, '127.0.0.1', '203.0.113.2')).toBe(10);
+    // A chain: the proxy appends the address it saw; the client is the last untrusted one.
+    expect(await allowed(a, '127.0.0.1', '198.51.100.7, 203.0.113.3')).toBe(10);
+  });
+
+  it('ignores X-Forwarded-For when no proxy is trusted: a client cannot spoof its way out of its bucket', async () => {
+    const a = await build({ ratePerS: 1 });
+    expect(await allowed(a, '192.0.2.50', '203.0.113.1')).toBe(10);
+    expect(await allowed(a, '192.0.2.50', '203.0.113.2')).toBe(0);
+    const limited = await a.inject({ method: 'GET', url: '/open', remoteAddress: '192.0.2.50', headers: { 'x-forwarded-for': '203.0.113.3' } });
+    // Behind a proxy that is not trusted, the refusal says which setting to change.
+    expect(limited.json<{ message: string }>().message).toMatch(/set CITYPIPE_HTTP_TRUST_PROXY to its address/);
+  });
+
+  it('ignores X-Forwarded-For from a peer that is not one of the trusted proxies', async () => {
+    const a = await build({ ratePerS: 1, trustProxy: ['127.0.0.1'] });
+    expect(await allowed(a, '192.0.2.50', '203.0.113.1')).toBe(10);
+    expect(await allowed(a, '192.0.2.50', '203.0.113.2')).toBe(0);
   });
 });
 

@@ -3,13 +3,19 @@
  * token for protected routes, and security headers on every answer.
  *
  * A route is protected when it changes state (any method but GET, HEAD and OPTIONS) or declares
- * `config: { protected: true }` (routes that show device locations). Unprotected routes stay open
- * so that probes (`/healthz`, `/readyz`) and Prometheus (`/metrics`) need no secret.
+ * `config: { protected: true }` (routes that show device locations, device ids with their problems,
+ * or hold a connection open). Unprotected routes stay open so that probes (`/healthz`, `/readyz`)
+ * and Prometheus (`/metrics`) need no secret; each of them does a bounded amount of work, so the
+ * rate limit bounds what one client can cost.
+ *
+ * The client is `req.ip`: the TCP peer, or with CITYPIPE_HTTP_TRUST_PROXY the address a trusted
+ * proxy names in X-Forwarded-For (Fastify's trustProxy, set by `buildApp`).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCodes } from '../errors/catalog.js';
 import { addressKey, KeyedTokenBuckets } from '../security/token-bucket.js';
+import type { TrustProxy } from './trust-proxy.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -24,8 +30,20 @@ export interface HttpSecurityOptions {
   token: string | undefined;
   /** Requests per second per client address (bursts of 10 s); 0 = no limit. */
   ratePerS: number;
+  /** Which peers may name the client in X-Forwarded-For; default false (none). `buildApp` gives it to Fastify. */
+  trustProxy?: TrustProxy | undefined;
   /** Counts refusals; must not throw. */
-  events?: { refused(reason: 'rate' | 'unauthorized'): void } | undefined;
+  events?: { refused(reason: HttpRefusal): void } | undefined;
+}
+
+/** Why the HTTP API refused a request; a metric label. */
+export type HttpRefusal = 'rate' | 'unauthorized' | 'streams';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Counts a refusal a route made itself (e.g. the event stream's caps) in the refusal metric. */
+    countRefusal(reason: HttpRefusal): void;
+  }
 }
 
 /** Largest request body accepted (Fastify answers 413 above it). */
@@ -52,6 +70,7 @@ export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOpt
   const buckets = new KeyedTokenBuckets(opts.ratePerS);
   const expected = opts.token === undefined ? undefined : digest(opts.token);
   const events = opts.events;
+  app.decorate('countRefusal', (reason: HttpRefusal) => events?.refused(reason));
 
   let sweep: NodeJS.Timeout | undefined;
   if (buckets.enabled) sweep = setInterval(() => buckets.sweep(), SWEEP_MS).unref();
@@ -60,14 +79,21 @@ export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOpt
   });
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    const key = addressKey(req.socket.remoteAddress);
+    const key = clientKey(req);
     if (!buckets.take(key)) {
       events?.refused('rate');
       const retryAfterS = Math.max(1, Math.ceil(buckets.waitMs(key) / 1000));
+      // Behind a proxy that is not trusted, every client shares the proxy's bucket: say so.
+      const hint = opts.trustProxy ? '' : req.headers['x-forwarded-for'] !== undefined ? '; behind a reverse proxy, set CITYPIPE_HTTP_TRUST_PROXY to its address so that clients are counted apart' : '';
       return reply
         .code(429)
         .header('retry-after', String(retryAfterS))
-        .send({ statusCode: 429, code: ErrorCodes.HTTP_RATE_LIMITED.code, error: 'Too Many Requests', message: `over CITYPIPE_HTTP_RATE (${opts.ratePerS} requests/s from one address); retry in ${retryAfterS} s` });
+        .send({
+          statusCode: 429,
+          code: ErrorCodes.HTTP_RATE_LIMITED.code,
+          error: 'Too Many Requests',
+          message: `over CITYPIPE_HTTP_RATE (${opts.ratePerS} requests/s from one address); retry in ${retryAfterS} s${hint}`,
+        });
     }
     const isProtected = req.routeOptions.config?.protected ?? !SAFE_METHODS.has(req.method);
     if (!isProtected) return;
@@ -84,6 +110,14 @@ export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOpt
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(name)) reply.header(name, value);
     return payload;
   });
+}
+
+/**
+ * The key a client is counted under (rate limit, stream caps): its address as Fastify derived it,
+ * IPv6 grouped by /64.
+ */
+export function clientKey(req: FastifyRequest): string {
+  return addressKey(req.ip);
 }
 
 /** Undefined when `header` carries the expected token; otherwise what is wrong. */

@@ -6,9 +6,9 @@
  */
 import { deviceType, deviceTypeNames } from '../device-types/registry.js';
 import type { DeviceRecord } from '../catalog/types.js';
-import type { DeadLetter, RawMessage } from '../ingest/types.js';
+import type { DeadLetter, RawMessage, ValidReading } from '../ingest/types.js';
 import { parseStatusTopic, parseTelemetryTopic } from '../ingest/topic.js';
-import { ReceiveClock } from '../ingest/receive-clock.js';
+import { ReceiveClock, RECEIVE_STAMP_WINDOW_MS } from '../ingest/receive-clock.js';
 import { deadLetterPayload, validateTelemetry, type ValidateOptions } from '../ingest/validate.js';
 import type { Outcome } from '../ingest/outcome.js';
 import { toLine } from '../sink/influx/line-protocol.js';
@@ -51,12 +51,16 @@ export class IngestPipeline {
     if (device.type !== def.name) {
       return this.refuse(msg, 'type_mismatch', def.name, topic.deviceId, `device "${topic.deviceId}" is a ${device.type} in the catalog, but published under city/${def.name}/`);
     }
-    const { readings, deadLetters } = validateTelemetry(def, topic, msg, this.deps.validate);
+    const validated = validateTelemetry(def, topic, msg, this.deps.validate);
+    let { readings, deadLetters } = validated;
     let stamped = 0;
     for (const r of readings) if (r.stampedAtReceive) stamped++;
     if (stamped > 0) {
-      let t = clock.reserve(topic.deviceId, msg.receivedAt, stamped);
-      for (const r of readings) if (r.stampedAtReceive) r.timeMs = t++;
+      const { first, granted } = clock.reserve(topic.deviceId, msg.receivedAt, stamped);
+      let t = first;
+      let left = granted;
+      for (const r of readings) if (r.stampedAtReceive && left-- > 0) r.timeMs = t++;
+      if (granted < stamped) ({ readings, deadLetters } = this.withoutUnstamped(readings, deadLetters, msg, topic.deviceId, def.name, granted));
     }
     const lines = new Array<string>(readings.length);
     for (let i = 0; i < readings.length; i++) lines[i] = toLine(def, readings[i]!, device.district);
@@ -70,6 +74,41 @@ export class IngestPipeline {
       readings,
       district: device.district,
     };
+  }
+
+  /**
+   * Moves the readings without `ts` past the first `granted` to dead letters: their device sent more
+   * than the receive clock can stamp apart within a second (receive-clock.ts).
+   */
+  private withoutUnstamped(
+    readings: ValidReading[],
+    deadLetters: DeadLetter[],
+    msg: RawMessage,
+    deviceId: string,
+    type: string,
+    granted: number,
+  ): { readings: ValidReading[]; deadLetters: DeadLetter[] } {
+    const kept: ValidReading[] = [];
+    const refused = [...deadLetters];
+    let left = granted;
+    for (const r of readings) {
+      if (!r.stampedAtReceive || left-- > 0) {
+        kept.push(r);
+        continue;
+      }
+      refused.push({
+        reason: 'ts_required',
+        path: 'ts',
+        message: `ts: required here: device "${deviceId}" sent more than ${RECEIVE_STAMP_WINDOW_MS} readings without ts within a second, and citypipe stamps readings without ts with distinct milliseconds no later than ${RECEIVE_STAMP_WINDOW_MS} ms after receipt; send ts with each reading of a backlog`,
+        topic: msg.topic,
+        deviceId,
+        type,
+        index: r.index,
+        payload: deadLetterPayload(Buffer.from(JSON.stringify(r.fields)), this.deps.validate.maxDeadLetterPayloadBytes),
+        receivedAt: msg.receivedAt,
+      });
+    }
+    return { readings: kept, deadLetters: refused };
   }
 
   private refuse(msg: RawMessage, reason: DeadLetterReason, type: string | undefined, deviceId: string | undefined, message: string): Outcome {

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { demoCredentialsFile } from '../paths.js';
+import { publishedSecrets } from './published-secrets.js';
 import { Authenticator } from './authenticator.js';
 import { DeviceCatalog } from '../catalog/catalog.js';
 import { hashSecret } from '../catalog/secrets.js';
@@ -45,5 +48,17 @@ describe('Authenticator', () => {
     expect((await auth.authenticate(req('bin-1', 'new-secret'))).outcome).toBe('ok');
     catalog = DeviceCatalog.fromRecords([{ ...device('bin-1', 'x'), secretHash: catalog.get('bin-1')!.secretHash, revokedAt: '2026-11-28T00:00:00Z' }]);
     expect((await auth.authenticate(req('bin-1', 'new-secret'))).outcome).toBe('not_authorized');
+  });
+
+  it('refuses a device presenting a published demo secret, whatever its catalog hash says', async () => {
+    const demo = JSON.parse(readFileSync(demoCredentialsFile, 'utf8')) as Record<string, string>;
+    const [id, secret] = Object.entries(demo)[0]!;
+    // The demo catalog's record, copied into a city's catalog.
+    const catalog = DeviceCatalog.fromRecords([device(id, secret)]);
+    const refused = await new Authenticator(() => catalog, [], publishedSecrets()).authenticate(req(id, secret));
+    expect(refused).toMatchObject({ outcome: 'not_authorized' });
+    expect((refused as { reason: string }).reason).toMatch(/published.*rotate-secret/s);
+    // The demo itself accepts them.
+    expect((await new Authenticator(() => catalog, []).authenticate(req(id, secret))).outcome).toBe('ok');
   });
 });

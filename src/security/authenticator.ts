@@ -23,11 +23,17 @@ export class Authenticator {
    * while the catalog still holds the same `secretHash` (a rotation or revocation invalidates it).
    */
   private readonly verified = new Map<string, { readonly secretHash: string; readonly digest: Buffer }>();
+  /** Secrets anyone can read (published-secrets.ts): refused for every device. */
+  private readonly published: ReadonlySet<string>;
 
-  /** `catalog` is read on every call: the service swaps in a new one when the files change. */
-  constructor(catalog: () => DeviceCatalog, accounts: readonly MqttAccount[]) {
+  /**
+   * `catalog` is read on every call: the service swaps in a new one when the files change.
+   * `published`: secrets to refuse whatever the catalog says (the demo fleet's, outside the demo).
+   */
+  constructor(catalog: () => DeviceCatalog, accounts: readonly MqttAccount[], published: ReadonlySet<string> = new Set()) {
     this.catalog = catalog;
     this.accounts = new Map(accounts.map((a) => [a.name, a.secretHash]));
+    this.published = published;
   }
 
   /** The account names that are also device ids in `catalog` (ambiguous usernames). */
@@ -54,6 +60,12 @@ export class Authenticator {
       return (await verifySecretAsync(password, accountHash)) ? { outcome: 'ok', identity: { kind: 'account', name: username } } : bad(`wrong secret for account ${username}`);
     }
     const record = catalog.get(username);
+    if (this.published.size > 0 && this.published.has(password.toString('utf8'))) {
+      return {
+        outcome: 'not_authorized',
+        reason: `device ${username} presented a secret that is published with citypipe's demo fleet (simulators/demo-credentials.json); only \`citypipe demo\` accepts those. Give it its own: \`npx citypipe devices rotate-secret ${username}\``,
+      };
+    }
     const digest = createHash('sha256').update(password).digest();
     const known = this.verified.get(username);
     if (record !== undefined && record.revokedAt === undefined && known !== undefined && known.secretHash === record.secretHash && timingSafeEqual(known.digest, digest)) {

@@ -5,10 +5,11 @@
  */
 import client from 'prom-client';
 import type { BrokerSecurityEvents } from '../broker/broker.js';
+import type { HttpRefusal } from '../http/security.js';
 
 /** What the HTTP layer reports. */
 export interface HttpSecurityEvents {
-  refused(reason: 'rate' | 'unauthorized'): void;
+  refused(reason: HttpRefusal): void;
 }
 
 /** The security counters of one service instance, and the hooks that feed them. */
@@ -28,7 +29,14 @@ export class SecurityMetrics {
     });
     const throttled = new client.Counter({
       name: 'citypipe_mqtt_throttled_total',
-      help: 'Times an MQTT client was slowed down for going over CITYPIPE_MQTT_CLIENT_RATE (its socket paused until its rate allowed the next packet).',
+      help: 'Times an MQTT client was slowed down (its socket paused until its rate allowed the next packet), by limit: messages (CITYPIPE_MQTT_CLIENT_RATE, packets of every type) or readings (CITYPIPE_MQTT_CLIENT_READING_RATE).',
+      labelNames: ['limit'],
+      registers,
+    });
+    const sessionLimit = new client.Counter({
+      name: 'citypipe_mqtt_session_limit_total',
+      help: 'What the broker turned away to bound its memory, by limit: retained_telemetry (retain flag on telemetry ignored), retained_too_large, retained_per_device, retained_total (retained message delivered but not kept), queue_full, queue_total (message not queued for an offline session), inflight_qos2 (QoS 2 PUBLISH refused, connection closed).',
+      labelNames: ['limit'],
       registers,
     });
     const denied = new client.Counter({
@@ -39,13 +47,14 @@ export class SecurityMetrics {
     });
     const httpRefused = new client.Counter({
       name: 'citypipe_http_requests_refused_total',
-      help: 'HTTP requests refused: rate (429, over CITYPIPE_HTTP_RATE) or unauthorized (401, no or wrong bearer token).',
+      help: 'HTTP requests refused: rate (429, over CITYPIPE_HTTP_RATE), unauthorized (401, no or wrong bearer token) or streams (429/503, over CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS or CITYPIPE_HTTP_MAX_STREAMS).',
       labelNames: ['reason'],
       registers,
     });
     this.broker = {
       connectionRefused: (reason) => refused.labels(reason).inc(),
-      throttled: () => throttled.inc(),
+      throttled: (limit) => throttled.labels(limit).inc(),
+      sessionLimit: (limit) => sessionLimit.labels(limit).inc(),
       denied: (action) => denied.labels(action).inc(),
     };
     this.http = { refused: (reason) => httpRefused.labels(reason).inc() };

@@ -25,6 +25,17 @@ describe('TokenBucket', () => {
     expect(b.isFull(1e9)).toBe(false);
     expect(b.isFull(1e9 + 3000)).toBe(true);
   });
+
+  it('charges costs known only afterwards into debt, which later events wait out', () => {
+    const b = new TokenBucket(1000, 1000, 0);
+    expect(b.ready(0)).toBe(true);
+    b.charge(3000, 0);
+    expect(b.ready(0)).toBe(false);
+    // 2,001 tokens owed at 1 per ms.
+    expect(b.waitMs(0)).toBe(2001);
+    expect(b.ready(2000)).toBe(false);
+    expect(b.ready(2001)).toBe(true);
+  });
 });
 
 describe('KeyedTokenBuckets', () => {

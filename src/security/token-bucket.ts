@@ -32,6 +32,21 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * Takes `n` tokens whether or not there are that many: the bucket may go into debt, which later
+   * events wait out. For costs known only after the event was let through (the readings in a PUBLISH).
+   */
+  charge(n: number, now = performance.now()): void {
+    this.refill(now);
+    this.tokens -= n;
+  }
+
+  /** True when a token is available (nothing owed); takes none. */
+  ready(now = performance.now()): boolean {
+    this.refill(now);
+    return this.tokens >= 1;
+  }
+
   /** Milliseconds until a token will be available (0 when one is). */
   waitMs(now = performance.now()): number {
     this.refill(now);

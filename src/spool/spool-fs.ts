@@ -33,7 +33,7 @@ function call<T>(fn: (cb: (err: NodeJS.ErrnoException | null, value: T) => void)
 
 /** The real file system. */
 export const nodeSpoolFs: SpoolFs = {
-  open: (path, flags) => call<number>((cb) => fs.open(path, flags, 0o644, cb)),
+  open: (path, flags) => call<number>((cb) => fs.open(path, flags, 0o600, cb)),
   close: (fd) => call<void>((cb) => fs.close(fd, (err) => cb(err, undefined))),
   write: (fd, buffer, offset, length, position) => call<number>((cb) => fs.write(fd, buffer, offset, length, position, (err, n) => cb(err, n))),
   read: (fd, buffer, offset, length, position) => call<number>((cb) => fs.read(fd, buffer, offset, length, position, (err, n) => cb(err, n))),
@@ -44,7 +44,7 @@ export const nodeSpoolFs: SpoolFs = {
   readdir: (path) => call<string[]>((cb) => fs.readdir(path, cb)),
   unlink: (path) => call<void>((cb) => fs.unlink(path, (err) => cb(err, undefined))),
   rename: (from, to) => call<void>((cb) => fs.rename(from, to, (err) => cb(err, undefined))),
-  mkdir: (path) => call<void>((cb) => fs.mkdir(path, { recursive: true }, (err) => cb(err, undefined))),
+  mkdir: (path) => call<void>((cb) => fs.mkdir(path, { recursive: true, mode: 0o700 }, (err) => cb(err, undefined))),
   readFile: (path) => call<Buffer>((cb) => fs.readFile(path, cb)),
 };
 

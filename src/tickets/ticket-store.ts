@@ -18,12 +18,12 @@
  *   for that (device, rule), neither by a flapping notice nor by `reconcile` at start, until the rule
  *   clears. The next raise after that clear opens a new ticket.
  */
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { DeviceRecord } from '../catalog/types.js';
 import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
 import type { ActiveAlert, RuleEvent } from '../dispatch/types.js';
+import { openPrivateDatabase } from '../fs/private-files.js';
 
 export type Severity = RuleEvent['severity'];
 export type TicketStatus = 'open' | 'closed';
@@ -141,8 +141,7 @@ export const DISPATCH_DB_FILE = 'dispatch.db';
  * relies on. `':memory:'` works for tests.
  */
 export function openDispatchDb(file: string): Database.Database {
-  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-  const db = new Database(file);
+  const db = openPrivateDatabase(file);
   db.pragma('journal_mode = WAL');
   // FULL: a ticket (and the notifications committed with it) is on disk when the commit returns.
   db.pragma('synchronous = FULL');
@@ -421,11 +420,15 @@ export class TicketStore {
   /** The ids of every open ticket, by device (for device health and the map). */
   openByDevice(): Map<string, string[]> {
     const out = new Map<string, string[]>();
-    for (const row of this.db.prepare("SELECT id, device_id FROM tickets WHERE status = 'open' ORDER BY id").all() as { id: number; device_id: string }[]) {
-      const list = out.get(row.device_id);
-      if (list) list.push(String(row.id));
-      else out.set(row.device_id, [String(row.id)]);
+    // No ORDER BY: with it SQLite reads every ticket ever kept in id order instead of the open ones
+    // through their partial index; a device has a handful of open tickets to sort.
+    const byDevice = new Map<string, number[]>();
+    for (const row of this.db.prepare("SELECT id, device_id FROM tickets WHERE status = 'open'").all() as { id: number; device_id: string }[]) {
+      const list = byDevice.get(row.device_id);
+      if (list) list.push(row.id);
+      else byDevice.set(row.device_id, [row.id]);
     }
+    for (const [device, ids] of byDevice) out.set(device, ids.sort((a, b) => a - b).map(String));
     return out;
   }
 

@@ -258,14 +258,15 @@ export class DispatchWiring {
   /** The HTTP routes of dispatch: Open311, tickets, events, devices, the collection plan. */
   registerRoutes(app: FastifyInstance): void {
     const { tickets, events, hub, rules, latest, planner } = this.started();
-    registerDispatchRoutes(app, { tickets, events, hub, services: () => rules.services(), now: this.now });
+    const { maxStreams, maxStreamsPerAddress } = this.opts.config.http;
+    registerDispatchRoutes(app, { tickets, events, hub, services: () => rules.services(), now: this.now, stream: { maxStreams, maxStreamsPerAddress } });
     registerDeviceRoutes(app, {
       devices: () => this.opts.catalog().all(),
       latest,
       alerts: () => this.alertsByDevice(),
       openTickets: () => tickets.openByDevice(),
     });
-    registerCollectionRoutes(app, { planner });
+    registerCollectionRoutes(app, { planner, now: this.now });
   }
 
   private alertsByDevice(): Map<string, ActiveAlert[]> {

@@ -1,4 +1,5 @@
-import { mkdirSync, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { makePrivateDir } from '../../fs/private-files.js';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
@@ -9,7 +10,7 @@ import { DeviceCatalog } from '../../catalog/catalog.js';
 import { startLocalInfluxd, type LocalInfluxd } from '../../influxd/local-influxd.js';
 import { influxql } from '../../query/influxql.js';
 import { deviceTypes } from '../../device-types/registry.js';
-import { demoCredentialsFile } from '../../paths.js';
+import { demoCredentialsFile, demoFleetDir } from '../../paths.js';
 import { credentialsFileFor, loadCredentials } from '../../../simulators/credentials.js';
 import { startFleet, type Fleet } from '../../../simulators/fleet.js';
 import { stdoutColours } from '../colour.js';
@@ -38,14 +39,15 @@ Examples
     .action(async (opts: { interval: string }) => {
       const intervalS = Number(opts.interval);
       if (!Number.isFinite(intervalS) || intervalS <= 0) throw new CliError(ExitCode.usage, `demo: --interval: expected seconds > 0, got ${opts.interval}`);
-      let config = loadConfig(process.env);
-      mkdirSync(config.dataDir, { recursive: true });
+      // The shipped demo fleet unless CITYPIPE_DEVICES_DIR names another catalog.
+      let config = loadConfig(process.env, { CITYPIPE_DEVICES_DIR: demoFleetDir });
+      makePrivateDir(config.dataDir);
       const logFile = path.join(config.dataDir, 'citypipe.log');
       // The console is for the person running the demo; the full log goes to a file, warnings to both.
       const log = createLogger(
         config.logLevel,
         pino.multistream([
-          { level: config.logLevel === 'silent' ? 'fatal' : config.logLevel, stream: createWriteStream(logFile, { flags: 'a' }) },
+          { level: config.logLevel === 'silent' ? 'fatal' : config.logLevel, stream: createWriteStream(logFile, { flags: 'a', mode: 0o600 }) },
           { level: 'warn', stream: process.stderr },
         ]),
       );
@@ -70,7 +72,8 @@ Examples
             d.influx.token = '';
           });
         }
-        service = new CitypipeService(config, log);
+        // The demo fleet's secrets are published: only the demo accepts them.
+        service = new CitypipeService(config, log, { acceptPublishedSecrets: true });
         await service.start();
         const catalog = await DeviceCatalog.load(config.devicesDir);
         const devices = catalog.all();

@@ -37,7 +37,7 @@ describe('planSimulation', () => {
 
   it('reads the service’s catalog folder by default, with the demo credentials and every generated file’s', async () => {
     expect(await devicesGenerate(() => dir, { count: '10', districts: '2' }, quietIo, cheap)).toBe(0);
-    await copyFile(path.join(packageRoot, 'devices', 'waste-bins.json'), path.join(dir, 'waste-bins.json'));
+    await copyFile(path.join(packageRoot, 'simulators', 'demo-fleet', 'waste-bins.json'), path.join(dir, 'waste-bins.json'));
     await writeFile(path.join(dir, 'extra.json'), JSON.stringify([{ id: 'lonely-1', type: 'streetlight', district: 'west', location: { lat: 52.37, lon: 4.86 } }]));
     const plan = await planSimulation({}, config({ CITYPIPE_MQTT_PORT: '18830', CITYPIPE_MAX_BATCH: '500', CITYPIPE_TS_MAX_AGE_S: '86400' }), NOW);
     expect(plan.catalogSource).toBe(dir);
