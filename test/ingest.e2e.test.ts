@@ -104,6 +104,7 @@ describe('valid readings reach InfluxDB', () => {
     const before = Date.now();
     await publish(c, telemetryTopic(light), Array.from({ length: 5 }, (_, i) => ({ seq: 9000 + i, powerState: 'on' })));
     await publish(c, telemetryTopic(light), { seq: 9005, powerState: 'off' });
+    const after = Date.now();
     const rows = await waitFor('6 points without ts', async () => {
       const r = await q(`SELECT seq FROM streetlight WHERE device_id = '${light.record.id}' AND seq >= 9000 AND seq <= 9005`);
       return r.length === 6 ? r : undefined;
@@ -112,7 +113,10 @@ describe('valid readings reach InfluxDB', () => {
     const times = rows.map((r) => r.time as number);
     expect(new Set(times).size).toBe(6);
     expect(times[0]).toBeGreaterThanOrEqual(before);
-    expect(times[5]! - times[0]!).toBeLessThan(1000);
+    // Stamped when received, before the second PUBACK came back: no later than then, but for the
+    // few ms the receive clock steps on so that readings received in one ms stay distinct. (A bound
+    // on the spread instead would be a bound on how fast a busy machine answers a PUBLISH.)
+    expect(times[5]).toBeLessThanOrEqual(after + 5);
   });
 
   it('accepts an ISO 8601 timestamp with an offset', async () => {

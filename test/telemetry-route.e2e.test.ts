@@ -3,7 +3,7 @@
  * the moment a client subscribes to a filter that can match it, it is, live and to a persistent
  * session that is away. Real service, real InfluxDB, mqtt.js clients.
  */
-import type { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { hashSecret } from '../src/catalog/secrets.js';
 import { influxQuery } from './helpers/influx.js';
@@ -36,6 +36,32 @@ function collect(c: MqttClient): number[] {
   return seqs;
 }
 
+/**
+ * Connects the device's persistent watcher session, listening for messages before it connects. The
+ * broker sends what it queued for the session right after CONNACK; when both arrive in one read (a
+ * busy machine), mqtt.js hands the message out before a listener added after `connect` could hear it.
+ */
+async function connectWatcher(): Promise<{ watcher: MqttClient; seen: number[] }> {
+  const watcher = mqtt.connect(svc.mqttUrl, {
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    clientId: `${bin.record.id}:watch`,
+    clean: false,
+    username: bin.record.id,
+    password: bin.secret,
+  });
+  const seen = collect(watcher);
+  await new Promise<void>((resolve, reject) => {
+    watcher.once('connect', () => resolve());
+    watcher.once('error', (err) => {
+      watcher.end(true);
+      reject(err);
+    });
+  });
+  return { watcher, seen };
+}
+
 describe('telemetry routing', () => {
   it('stores telemetry while only events are subscribed, and delivers it once a subscription can match it, also to a session that was away', async () => {
     const ops = await connectClient(svc.mqttUrl, { clientId: 'ops:board', username: 'ops', password: OPS_SECRET });
@@ -46,9 +72,7 @@ describe('telemetry routing', () => {
     await device.publishAsync(telemetryTopic(bin), reading(1), { qos: 1 });
 
     // The device watches its own topics from a second, persistent session.
-    const watchOpts = { clientId: `${bin.record.id}:watch`, clean: false };
-    let watcher = await connectDevice(svc.mqttUrl, bin, watchOpts);
-    let seen = collect(watcher);
+    let { watcher, seen } = await connectWatcher();
     await watcher.subscribeAsync(`city/waste-bin/${bin.record.id}/#`, { qos: 1 });
     await device.publishAsync(telemetryTopic(bin), reading(2), { qos: 1 });
     await waitFor('reading 2 at the watcher', () => seen.includes(2));
@@ -56,9 +80,8 @@ describe('telemetry routing', () => {
 
     await watcher.endAsync();
     await device.publishAsync(telemetryTopic(bin), reading(3), { qos: 1 });
-    watcher = await connectDevice(svc.mqttUrl, bin, watchOpts);
+    ({ watcher, seen } = await connectWatcher());
     clients.push(watcher);
-    seen = collect(watcher);
     await waitFor('reading 3, queued while the watcher was away', () => seen.includes(3));
 
     const rows = await waitFor('three readings in InfluxDB', async () => {

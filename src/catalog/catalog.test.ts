@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -26,6 +26,17 @@ afterEach(async () => {
 
 async function put(name: string, content: unknown): Promise<void> {
   await writeFile(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+}
+
+/**
+ * Like `put`, but the file appears whole, in one rename (written beside the folder, not in it). For
+ * the watch tests: a plain write truncates first, and a reload that a slow machine lets run between
+ * the truncation and the write reads an empty, invalid file; and it may fire more than one change.
+ */
+async function putWhole(name: string, content: unknown): Promise<void> {
+  const staged = `${dir}.${name}.staged`;
+  await writeFile(staged, JSON.stringify(content, null, 2));
+  await rename(staged, path.join(dir, name));
 }
 
 async function loadError(d = dir): Promise<CitypipeError> {
@@ -175,28 +186,34 @@ describe('watch', () => {
     const { log, lines } = captureLog();
     const seen: DeviceCatalog[] = [];
     const stop = catalog.watch((next) => seen.push(next), log, { debounceMs: 20 });
+    // Deadlines are generous for a loaded machine; each reload normally lands within ~50 ms.
     try {
-      await put('bins.json', [bin(1), bin(2)]);
-      await vi.waitFor(() => expect(seen.at(-1)?.size).toBe(2), { timeout: 3000 });
+      await putWhole('bins.json', [bin(1), bin(2)]);
+      await vi.waitFor(() => expect(seen.at(-1)?.size).toBe(2), { timeout: 10_000 });
+      expect(lines.filter((l) => l['level'] === 50)).toEqual([]);
 
       const before = seen.length;
-      await put('bins.json', [bin(1), bin(2, { location: { lat: 100, lon: 4 } })]);
-      await vi.waitFor(
-        () => expect(lines.some((l) => l['level'] === 50 && l['code'] === ErrorCodes.CATALOG_INVALID.code)).toBe(true),
-        { timeout: 3000 },
+      await putWhole('bins.json', [bin(1), bin(2, { location: { lat: 100, lon: 4 } })]);
+      const failure = await vi.waitFor(
+        () => {
+          const line = lines.find((l) => l['level'] === 50);
+          expect(line).toBeDefined();
+          return line!;
+        },
+        { timeout: 10_000 },
       );
-      const failure = lines.find((l) => l['level'] === 50)!;
+      expect(failure['code']).toBe(ErrorCodes.CATALOG_INVALID.code);
       expect(failure['msg']).toContain('keeping the previous catalog');
       expect(JSON.stringify(failure['err'])).toContain('location.lat: must be ≤ 90, got 100');
       expect(seen.length).toBe(before);
 
-      await put('bins.json', [bin(1), bin(2), bin(3)]);
-      await vi.waitFor(() => expect(seen.at(-1)?.size).toBe(3), { timeout: 3000 });
+      await putWhole('bins.json', [bin(1), bin(2), bin(3)]);
+      await vi.waitFor(() => expect(seen.at(-1)?.size).toBe(3), { timeout: 10_000 });
     } finally {
       stop();
     }
     const after = seen.length;
-    await put('bins.json', [bin(1)]);
+    await putWhole('bins.json', [bin(1)]);
     await new Promise((r) => setTimeout(r, 150));
     expect(seen.length).toBe(after);
   });
@@ -215,10 +232,10 @@ describe('watch', () => {
       { debounceMs: 20 },
     );
     try {
-      await put('bins.json', [bin(1), bin(2)]);
-      await vi.waitFor(() => expect(lines.some((l) => l['code'] === 'CP_ERR_CATALOG_LISTENER')).toBe(true), { timeout: 3000 });
-      await put('bins.json', [bin(1), bin(2), bin(3)]);
-      await vi.waitFor(() => expect(calls).toBeGreaterThanOrEqual(2), { timeout: 3000 });
+      await putWhole('bins.json', [bin(1), bin(2)]);
+      await vi.waitFor(() => expect(lines.some((l) => l['code'] === 'CP_ERR_CATALOG_LISTENER')).toBe(true), { timeout: 10_000 });
+      await putWhole('bins.json', [bin(1), bin(2), bin(3)]);
+      await vi.waitFor(() => expect(calls).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
     } finally {
       stop();
     }

@@ -94,12 +94,15 @@ describe('verifySecret', () => {
   });
 
   it('costs a few milliseconds per verification, not a password-grade 30+ ms', () => {
-    // Guards the reconnect-storm budget documented on SCRYPT_PARAMS. Generous bound for slow CI.
+    // Guards the reconnect-storm budget documented on SCRYPT_PARAMS (~1.7 ms a verification).
+    // Measured as this process's CPU time, not wall-clock time: a busy machine stretches the latter
+    // (other processes get the cores), not the former. The bound stays under password-grade cost.
     verifySecret(secret, stored);
     const n = 10;
-    const t0 = performance.now();
+    const t0 = process.cpuUsage();
     for (let i = 0; i < n; i++) verifySecret(secret, stored);
-    const perVerify = (performance.now() - t0) / n;
-    expect(perVerify).toBeLessThan(25);
+    const { user, system } = process.cpuUsage(t0);
+    const perVerifyMs = (user + system) / 1000 / n;
+    expect(perVerifyMs).toBeLessThan(25);
   });
 });

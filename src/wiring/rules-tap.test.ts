@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { IngestPipeline } from '../pipeline/ingest.js';
 import { decodeOutcome, encodeOutcome, type Outcome } from '../ingest/outcome.js';
@@ -20,10 +20,17 @@ function outcome(payload: unknown): Outcome {
   return o;
 }
 
-/** Past the tap's batching window. */
-const nextTurn = () => new Promise((r) => setTimeout(r, 60));
+/** Past the tap's batching window, on the fake clock: the batch timer fires however busy the machine is. */
+const nextTurn = () => vi.advanceTimersByTimeAsync(60);
 
 describe('RulesTap', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('gives the rules the same readings whether they come live or back from the stored record', async () => {
     const live: RuleInput[][] = [];
     const back: RuleInput[][] = [];
