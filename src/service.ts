@@ -55,6 +55,7 @@ export class CitypipeService {
   private catalog: DeviceCatalog | undefined;
   private stopWatch: (() => void) | undefined;
   private deadLetters: DeadLetterStore | undefined;
+  private metrics: Metrics | undefined;
   private sink: PointSink | undefined;
   private writer: InfluxWriter | undefined;
   private spool: Spool | undefined;
@@ -127,6 +128,7 @@ export class CitypipeService {
     // Payloads, dead letters, ticket locations: readable by citypipe's user only (also an older data folder).
     makePrivateTree(config.dataDir);
     const metrics = new Metrics({ pending: () => this.pending(), connections: () => this.broker?.connectedClients ?? 0 });
+    this.metrics = metrics;
     const securityMetrics = new SecurityMetrics(metrics.registry);
 
     const deadLetters = new DeadLetterStore({
@@ -313,7 +315,7 @@ export class CitypipeService {
 
     const app = buildApp({
       log,
-      metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      metricsText: () => metrics.text(),
       notReadyReasons: () => this.notReadyReasons(),
       stats: () => ({
         ...metrics.stats(this.pending()),
@@ -380,6 +382,7 @@ export class CitypipeService {
     this.deadLetters?.stop();
     await this.spool?.stop();
     await this.app?.close();
+    this.metrics?.stop();
     log.info('citypipe stopped');
   }
 

@@ -5,6 +5,7 @@
 import client from 'prom-client';
 import { deviceTypeNames } from '../device-types/registry.js';
 import type { DeadLetterReason } from '../errors/catalog.js';
+import { LiveHeap } from './live-heap.js';
 
 type Child = client.Counter.Internal;
 
@@ -23,6 +24,7 @@ export interface IngestStats {
 
 export class Metrics {
   readonly registry = new client.Registry();
+  private readonly liveHeap: LiveHeap;
   private readonly received: client.Counter<'type'>;
   private readonly written: client.Counter<'type'>;
   private readonly deadLettered: client.Counter<'type' | 'reason'>;
@@ -104,6 +106,7 @@ export class Metrics {
       registers,
     });
     client.collectDefaultMetrics({ register: this.registry, prefix: 'citypipe_' });
+    this.liveHeap = new LiveHeap(this.registry);
     for (const t of deviceTypeNames) {
       this.receivedByType.set(t, this.received.labels(t));
       this.writtenByType.set(t, this.written.labels(t));
@@ -160,6 +163,17 @@ export class Metrics {
       this.deadByKey.set(key, child);
     }
     child.inc();
+  }
+
+  /** The Prometheus text of every metric (`/metrics`). */
+  async text(): Promise<{ contentType: string; body: string }> {
+    this.liveHeap.sampleIfExposed();
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** Stops watching garbage collections. */
+  stop(): void {
+    this.liveHeap.stop();
   }
 
   /** Totals since start; `pending` comes from the spool. */

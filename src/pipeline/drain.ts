@@ -73,11 +73,14 @@ export class SpoolDrain {
   private readonly deps: DrainDeps;
   private running = false;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
-  private stopped: Promise<null> | undefined;
-  private signalStop: (() => void) | undefined;
+  /**
+   * Resumes the loop while it waits (for a read, for the writer to have room, for a stop). One
+   * promise per wait, settled by whichever comes first: never a race against a long-lived promise,
+   * which would keep a reaction (and through it the records of every read) per wait until it
+   * settles, i.e. for the life of the process (docs/BENCHMARKS.md, "Memory").
+   */
+  private resume: ((why: 'stop' | 'nudge' | 'room' | 'read' | 'idle') => void) | undefined;
   private finishBy: number | undefined;
-  private nudge: (() => void) | undefined;
   /** Readings of handed-out, unacknowledged records that are already done (for `pending`). */
   private doneInOpen = 0;
   private readonly awaitingFlush: Tracker[] = [];
@@ -97,7 +100,6 @@ export class SpoolDrain {
 
   start(): void {
     this.running = true;
-    this.stopped = new Promise<null>((resolve) => (this.signalStop = () => resolve(null)));
     this.loop = this.run();
   }
 
@@ -107,7 +109,7 @@ export class SpoolDrain {
    */
   async finish(deadline: number): Promise<void> {
     this.finishBy = deadline;
-    this.nudge?.();
+    this.resume?.('nudge');
     await Promise.race([this.loop, sleep(Math.max(0, deadline - Date.now()))]);
     await this.stop();
   }
@@ -118,7 +120,7 @@ export class SpoolDrain {
    */
   async stop(): Promise<void> {
     this.running = false;
-    this.signalStop?.();
+    this.resume?.('stop');
     await this.loop;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.retryDeadLetterFlush();
@@ -139,7 +141,7 @@ export class SpoolDrain {
       this.done(t, lines.count);
     }
     if (type !== undefined && run > 0) this.deps.metrics.countWritten(type, run);
-    this.wake?.();
+    this.resume?.('room');
   };
 
   /** Writer hook: InfluxDB refuses this line on its own; it becomes a dead letter. */
@@ -177,32 +179,51 @@ export class SpoolDrain {
   private async run(): Promise<void> {
     const { deps } = this;
     const max = deps.readBatch ?? 512;
-    const stopped = this.stopped!.then(() => 'stop' as const);
     // One read at a time, kept across wake-ups: a read abandoned while the spool fills it would
     // take records out of this run (they would only come back at the next start).
-    let reading: Promise<readonly SpoolItem[]> | undefined;
+    let reading: Promise<void> | undefined;
+    let read: { items?: readonly SpoolItem[]; err?: unknown } | undefined;
     while (this.running) {
       if (deps.writer.pending >= deps.maxInFlight) {
         // Resumed by onWritten: the writer has room again.
-        await Promise.race([new Promise<void>((resolve) => (this.wake = resolve)), stopped]);
-        this.wake = undefined;
+        await this.wait();
         continue;
       }
-      reading ??= deps.spool.read(max);
-      const signals: Promise<readonly SpoolItem[] | 'stop' | 'nudge' | 'idle'>[] = [
-        reading,
-        stopped,
-        new Promise<'nudge'>((resolve) => (this.nudge = () => resolve('nudge'))),
-      ];
-      if (this.finishBy !== undefined) signals.push(sleep(Math.min(IDLE_MS, Math.max(0, this.finishBy - Date.now()))).then(() => 'idle' as const));
-      const got = await Promise.race(signals);
-      this.nudge = undefined;
-      if (got === 'stop' || got === 'idle') break;
-      if (got === 'nudge') continue;
+      reading ??= deps.spool.read(max).then(
+        (items) => {
+          read = { items };
+          this.resume?.('read');
+        },
+        (err: unknown) => {
+          read = { err };
+          this.resume?.('read');
+        },
+      );
+      if (read === undefined) {
+        const idle = this.finishBy === undefined ? undefined : setTimeout(() => this.resume?.('idle'), Math.min(IDLE_MS, Math.max(0, this.finishBy - Date.now())));
+        const why = await this.wait();
+        clearTimeout(idle);
+        if (why === 'stop' || why === 'idle') break;
+        if (read === undefined) continue;
+      }
+      const got: { items?: readonly SpoolItem[]; err?: unknown } = read;
+      read = undefined;
       reading = undefined;
-      if (got.length === 0) break;
-      this.process(got);
+      if (got.err !== undefined) throw got.err;
+      if (got.items!.length === 0) break;
+      this.process(got.items!);
     }
+  }
+
+  /** Until something resumes the loop; every signal that could come meanwhile is checked first by the caller. */
+  private wait(): Promise<'stop' | 'nudge' | 'room' | 'read' | 'idle'> {
+    if (!this.running) return Promise.resolve('stop');
+    return new Promise((resolve) => {
+      this.resume = (why) => {
+        this.resume = undefined;
+        resolve(why);
+      };
+    });
   }
 
   private process(records: readonly { readonly seq: number; readonly data: Buffer }[]): void {
