@@ -226,6 +226,8 @@ export class CitypipeService {
       writer,
       deadLetters,
       metrics,
+      // Device state (last seen, latest reading) is saved before the records it came from are released.
+      beforeRelease: () => dispatch.persistDeviceState(),
       log: log.child({ stage: 'drain' }),
       // Enough to keep every write slot busy with full batches (three times as many slots in a
       // backlog) and two more ready, no more: the rest waits on disk.
@@ -309,6 +311,7 @@ export class CitypipeService {
     await this.broker.start();
     this.stopWatch = this.catalog.watch((next) => {
       this.catalog = next;
+      this.dispatch?.catalogChanged();
       // A revoked, removed or re-keyed device loses its session now, not at its next reconnect.
       this.broker?.revalidate((identity) => authenticator.stillValid(identity));
     }, log.child({ stage: 'catalog' }));
@@ -377,6 +380,8 @@ export class CitypipeService {
         log.warn({ code: 'CP_WARN_STOP_UNWRITTEN', unwritten: left }, `${left} readings not yet written to InfluxDB stay in the spool for the next start`);
       }
     }
+    // What the writer finished meanwhile: device state saved, records released, while dispatch runs.
+    this.drain?.releaseCompleted();
     await this.dispatch?.stop();
     await this.sink?.close();
     this.deadLetters?.stop();

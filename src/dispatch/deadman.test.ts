@@ -29,10 +29,10 @@ const bin = device({ id: 'bin-1', type: 'waste-bin', reportingIntervalS: 300 });
 const fast = device({ id: 'bin-fast', type: 'waste-bin', reportingIntervalS: 300 });
 const meter = device({ id: 'meter-1', type: 'parking-meter', reportingIntervalS: 600 });
 
-function build(file = ':memory:') {
+function build(file = ':memory:', devices: readonly (typeof bin)[] = [bin, fast, meter]) {
   const store = new RuleStateStore({ file });
   store.open();
-  const catalog = new TestCatalog([bin, fast, meter]);
+  const catalog = new TestCatalog(devices);
   const delivered: RuleEvent[][] = [];
   const deadman = new DeadmanSweep({ compiled: new CompiledRules(book), catalog, store, onEvents: (e) => delivered.push([...e]) });
   return { deadman, store, catalog, delivered };
@@ -94,7 +94,7 @@ describe('DeadmanSweep', () => {
       ],
     ],
   ])('%s', async (_name, d, steps) => {
-    const { deadman, store } = build();
+    const { deadman, store } = build(':memory:', [d]);
     deadman.start();
     for (const [what, minute, expected, deviceMinute] of steps) {
       const events = what === 'seen' ? deadman.observe([seen(d, minute, deviceMinute ?? minute)]) : deadman.sweep(T0 + minute * MIN);
@@ -105,7 +105,7 @@ describe('DeadmanSweep', () => {
   });
 
   it('describes the silence and carries the ticket fields', async () => {
-    const { deadman, store } = build();
+    const { deadman, store } = build(':memory:', [bin]);
     deadman.start();
     deadman.observe([seen(bin, 0)]);
     expect(deadman.sweep(T0 + 20 * MIN)).toEqual([
@@ -131,8 +131,35 @@ describe('DeadmanSweep', () => {
     store.close();
   });
 
+  it('watches every catalog device: one that never reports is raised "never reported" after 3 intervals', async () => {
+    const { deadman, store } = build(':memory:', [bin, meter]);
+    deadman.start();
+    expect(deadman.watchedDevices).toBe(2);
+    expect(deadman.sweep(T0 + 14 * MIN)).toEqual([]);
+    const raised = deadman.sweep(T0 + 15 * MIN);
+    expect(raised.map(summary)).toEqual(['bin-1 raised device.offline']);
+    expect(raised[0]).toMatchObject({ since: T0, message: 'Sensor offline: never reported (watched for 15 min; limit 3 × 5 min)' });
+    expect(deadman.sweep(T0 + 30 * MIN).map(summary)).toEqual(['meter-1 raised device.offline']);
+    // Its first reading clears it.
+    expect(deadman.observe([seen(bin, 31)]).map(summary)).toEqual(['bin-1 cleared device.offline']);
+    await deadman.stop();
+    store.close();
+  });
+
+  it('watches a device added to the catalog while running from then; its first reading clears it', async () => {
+    const { deadman, store, catalog } = build(':memory:', [meter]);
+    deadman.start();
+    catalog.set(bin);
+    deadman.catalogChanged(T0 + 10 * MIN);
+    expect(deadman.sweep(T0 + 24 * MIN)).toEqual([]);
+    expect(deadman.sweep(T0 + 25 * MIN).map(summary)).toEqual(['bin-1 raised device.offline']);
+    expect(deadman.observe([seen(bin, 26)]).map(summary)).toEqual(['bin-1 cleared device.offline']);
+    await deadman.stop();
+    store.close();
+  });
+
   it('counts silence from its own start, so citypipe’s downtime does not raise the fleet', async () => {
-    const { deadman, store } = build();
+    const { deadman, store } = build(':memory:', [bin]);
     store.saveLastSeen([['bin-1', T0 - 120 * MIN]]);
     deadman.start();
     expect(deadman.sweep(T0 + MIN)).toEqual([]);
@@ -145,7 +172,7 @@ describe('DeadmanSweep', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'citypipe-deadman-'));
     try {
       const file = path.join(dir, 'rule-state.db');
-      const first = build(file);
+      const first = build(file, [bin, meter]);
       first.deadman.start();
       first.deadman.observe([seen(bin, 0), seen(meter, 10)]);
       expect(first.deadman.sweep(T0 + 15 * MIN).map(summary)).toEqual(['bin-1 raised device.offline']);
@@ -153,7 +180,7 @@ describe('DeadmanSweep', () => {
       first.store.close();
 
       vi.setSystemTime(T0 + 16 * MIN);
-      const second = build(file);
+      const second = build(file, [bin, meter]);
       second.deadman.start();
       expect(second.deadman.watchedDevices).toBe(2);
       // Not raised twice; meter-1 (last seen at 10, limit 30 min) is raised 30 min after the restart.
@@ -168,8 +195,19 @@ describe('DeadmanSweep', () => {
     }
   });
 
+  it('persist() writes the last-seen times observed since the last one, which a restart reads back', async () => {
+    const { deadman, store } = build(':memory:', [bin]);
+    deadman.start();
+    deadman.observe([seen(bin, 3)]);
+    expect(store.loadLastSeen().get('bin-1')).toBeUndefined();
+    deadman.persist();
+    expect(store.loadLastSeen().get('bin-1')).toBe(T0 + 3 * MIN);
+    await deadman.stop();
+    store.close();
+  });
+
   it('stops watching a device that left the catalog', async () => {
-    const { deadman, store, catalog } = build();
+    const { deadman, store, catalog } = build(':memory:', [bin, meter]);
     deadman.start();
     deadman.observe([seen(bin, 0), seen(meter, 0)]);
     catalog.delete('bin-1');
@@ -179,13 +217,13 @@ describe('DeadmanSweep', () => {
     store.close();
   });
 
-  it('start() sweeps every minute with node-cron and delivers the events', async () => {
-    const { deadman, store, delivered } = build();
+  it('start() sweeps when the next device is due, not up to a minute later, and delivers the events', async () => {
+    const { deadman, store, delivered } = build(':memory:', [bin]);
     deadman.start();
     deadman.observe([seen(bin, 0)]);
-    await vi.advanceTimersByTimeAsync(14 * MIN);
+    await vi.advanceTimersByTimeAsync(15 * MIN - 1);
     expect(delivered).toEqual([]);
-    await vi.advanceTimersByTimeAsync(2 * MIN);
+    await vi.advanceTimersByTimeAsync(1);
     expect(delivered.map((batch) => batch.map(summary))).toEqual([['bin-1 raised device.offline']]);
     await vi.advanceTimersByTimeAsync(10 * MIN);
     expect(delivered).toHaveLength(1);

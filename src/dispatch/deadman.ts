@@ -1,86 +1,103 @@
 /**
- * The deadman sweep: a device that has sent nothing for `intervals` × its `reportingIntervalS`
- * (3 × by default, rule `device.offline`) is raised offline; its next reading clears it.
+ * The deadman: a device that has sent nothing for `intervals` × its `reportingIntervalS` (3 × by
+ * default, rule `device.offline`) is raised offline; its next reading clears it.
  *
- * Silence is measured on the wall clock against the time readings were *received*, not their device
- * time: a device uploading an old batch is back, whatever its timestamps say. Silence is also
- * counted from no earlier than this process's start, so that citypipe's own downtime does not
+ * Every device in the catalog is watched, whether it has ever reported or not: one that never does
+ * (a sensor installed but never joined) is raised "never reported" once it has been silent that
+ * long since it was first watched. Silence is measured on the wall clock against the time readings
+ * were *received*, not their device time: a device uploading an old batch is back, whatever its
+ * timestamps say. It is counted from no earlier than this process's start (or, for a device added
+ * to the catalog while running, from when it was added), so that citypipe's own downtime does not
  * raise the whole fleet offline at the first sweep after a restart.
  *
- * `sweep(nowMs)` does the work and is what tests drive with a fake clock; `start()` runs it every
- * minute with node-cron.
+ * Last-seen times are as durable as the readings they come from: `persist()` writes them, and the
+ * service releases a spool record only after the last-seen times of its readings were persisted
+ * (wiring/device-state-gate.ts), so after a crash they come back from the store or from the spool.
+ *
+ * `sweep(nowMs)` does the work and is what tests drive with a fake clock; `start()` runs it on a
+ * timer set to the next moment a device can go over its limit (at least every minute, at most
+ * every second), so an alarm is raised on time, not up to a sweep period late.
  */
-import cron, { type ScheduledTask } from 'node-cron';
-import { stopCronTask } from '../process/cron-task.js';
 import type { Logger } from '../observability/logger.js';
 import { ErrorCodes } from '../errors/catalog.js';
 import type { CompiledRules, SilentRule } from './rules/compile.js';
 import { formatDuration } from './rules/evaluate.js';
 import type { RuleStateRow, RuleStateStore } from './rule-state-store.js';
-import type { DeviceLookup, EventSink, RuleEvent, RuleInput } from './types.js';
+import type { DeviceList, EventSink, RuleEvent, RuleInput } from './types.js';
 
 /** What the sweep needs: the compiled rules (for `silent` rules), the catalog, the store, a sink. */
 export interface DeadmanOptions {
   compiled: CompiledRules;
-  catalog: DeviceLookup;
+  catalog: DeviceList;
   store: RuleStateStore;
   /** Where the scheduled sweeps deliver their events (after their state is committed). */
   onEvents: EventSink;
   /** Wall clock; tests pass a fake one. */
   now?: () => number;
-  /** node-cron expression of the sweep; every minute by default. */
-  schedule?: string;
   log?: Logger;
 }
 
 interface Watch {
-  /** Last receive time (wall clock, epoch ms). */
-  lastSeen: number;
+  /** Last receive time (wall clock, epoch ms); undefined while the device has never reported. */
+  lastSeen: number | undefined;
+  /** When this process started watching it: its start, or when the device joined the catalog. */
+  since: number;
   /** `silent` rules raised for this device: rule id → when. */
   offline: Map<string, number> | undefined;
 }
 
-const EVERY_MINUTE = '* * * * *';
+/** The longest a scheduled sweep waits, whatever the deadlines: catalog edits are noticed by then. */
+const MAX_SWEEP_WAIT_MS = 60_000;
+/** The shortest: a burst of deadlines is swept together. */
+const MIN_SWEEP_WAIT_MS = 1000;
 
-/** Raises `silent` rules (`device.offline`) for devices that stopped reporting; clears them on their next reading. */
+/** Raises `silent` rules (`device.offline`) for devices that stopped or never started reporting; clears them on their next reading. */
 export class DeadmanSweep {
   private readonly opts: DeadmanOptions;
   private readonly now: () => number;
   private readonly watching = new Map<string, Watch>();
-  /** Devices whose last-seen changed since the last flush. */
+  /** Devices whose last-seen changed since the last persist. */
   private readonly dirtySeen = new Set<string>();
-  private watchingSince = 0;
-  private task: ScheduledTask | undefined;
+  private startedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
 
   constructor(opts: DeadmanOptions) {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
   }
 
-  /** Loads last-seen times and raised offline states, then sweeps on the schedule. */
+  /** Loads last-seen times and raised offline states, watches the catalog, and sweeps on time. */
   start(): void {
-    this.watchingSince = this.now();
-    for (const [id, at] of this.opts.store.loadLastSeen()) {
-      const w = this.watching.get(id);
-      if (!w) this.watching.set(id, { lastSeen: at, offline: undefined });
-      else if (at > w.lastSeen) w.lastSeen = at;
-    }
+    const now = this.now();
+    this.startedAt = now;
+    const lastSeen = this.opts.store.loadLastSeen();
+    for (const record of this.opts.catalog.all()) this.watching.set(record.id, { lastSeen: lastSeen.get(record.id), since: now, offline: undefined });
     const silentIds = new Set(this.opts.compiled.book.rules.filter((r) => r.condition.kind === 'silent').map((r) => r.id));
     for (const row of this.opts.store.listActive()) {
-      if (!silentIds.has(row.rule)) continue;
-      const w = this.watching.get(row.deviceId) ?? { lastSeen: row.since, offline: undefined };
+      const w = this.watching.get(row.deviceId);
+      if (!w || !silentIds.has(row.rule)) continue;
       (w.offline ??= new Map()).set(row.rule, row.since);
-      this.watching.set(row.deviceId, w);
     }
-    this.task = cron.schedule(this.opts.schedule ?? EVERY_MINUTE, () => this.scheduledSweep(), { name: 'citypipe-deadman', noOverlap: true });
+    this.running = true;
+    this.schedule(now);
   }
 
   /** Stops the schedule and saves last-seen times. */
   async stop(): Promise<void> {
-    const task = this.task;
-    this.task = undefined;
-    await stopCronTask(task);
-    this.flushSeen();
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.persist();
+  }
+
+  /**
+   * The catalog changed: a device added is watched from `nowMs`, one removed is forgotten. The
+   * next sweep is brought forward if the new device's deadline comes first.
+   */
+  catalogChanged(nowMs: number = this.now()): void {
+    this.syncCatalog(nowMs);
+    if (this.running) this.schedule(nowMs);
   }
 
   /**
@@ -92,8 +109,8 @@ export class DeadmanSweep {
     let rows: RuleStateRow[] | undefined;
     for (const r of readings) {
       let w = this.watching.get(r.deviceId);
-      if (!w) this.watching.set(r.deviceId, (w = { lastSeen: r.receivedAt, offline: undefined }));
-      else if (r.receivedAt > w.lastSeen) w.lastSeen = r.receivedAt;
+      if (!w) this.watching.set(r.deviceId, (w = { lastSeen: r.receivedAt, since: r.receivedAt, offline: undefined }));
+      else if (w.lastSeen === undefined || r.receivedAt > w.lastSeen) w.lastSeen = r.receivedAt;
       this.dirtySeen.add(r.deviceId);
       if (!w.offline) continue;
       const rules = this.silentRules(r.deviceId);
@@ -122,27 +139,25 @@ export class DeadmanSweep {
   }
 
   /**
-   * Raises every watched device silent for longer than its rule allows at `nowMs` (wall clock),
-   * commits, saves last-seen times, and returns the `raised` events. Devices that left the catalog
-   * are no longer watched.
+   * Raises every catalog device silent for longer than its rule allows at `nowMs` (wall clock),
+   * commits, saves last-seen times, and returns the `raised` events.
    */
   sweep(nowMs: number): RuleEvent[] {
+    this.syncCatalog(nowMs);
     const events: RuleEvent[] = [];
     const rows: RuleStateRow[] = [];
     for (const [id, w] of this.watching) {
       const record = this.opts.catalog.get(id);
-      if (!record) {
-        this.watching.delete(id);
-        this.dirtySeen.delete(id);
-        continue;
-      }
-      const silentFor = nowMs - Math.max(w.lastSeen, this.watchingSince);
+      if (!record) continue;
+      const from = w.lastSeen === undefined ? w.since : Math.max(w.lastSeen, w.since);
+      const silentFor = nowMs - from;
       for (const rule of this.opts.compiled.forDevice(record).silent) {
         if (w.offline?.has(rule.id)) continue;
         const limitMs = rule.intervals * record.reportingIntervalS * 1000;
         if (silentFor < limitMs) continue;
         (w.offline ??= new Map()).set(rule.id, nowMs);
         rows.push({ deviceId: id, rule: rule.id, status: 'raised', since: nowMs, lastAt: nowMs, value: Math.round(silentFor / 1000), flapping: false, flaps: [] });
+        const limit = `limit ${rule.intervals} × ${formatDuration(record.reportingIntervalS * 1000)}`;
         const event: RuleEvent = {
           rule: rule.id,
           deviceId: id,
@@ -151,9 +166,12 @@ export class DeadmanSweep {
           severity: rule.rule.severity,
           state: 'raised',
           at: nowMs,
-          since: w.lastSeen,
+          since: w.lastSeen ?? w.since,
           value: Math.round(silentFor / 1000),
-          message: `${rule.label}: no reading for ${formatDuration(silentFor)} (limit ${rule.intervals} × ${formatDuration(record.reportingIntervalS * 1000)})`,
+          message:
+            w.lastSeen === undefined
+              ? `${rule.label}: never reported (watched for ${formatDuration(silentFor)}; ${limit})`
+              : `${rule.label}: no reading for ${formatDuration(silentFor)} (${limit})`,
           late: false,
           ...(rule.rule.ticket && rule.rule.serviceCode !== undefined ? { serviceCode: rule.rule.serviceCode } : {}),
         };
@@ -161,13 +179,54 @@ export class DeadmanSweep {
       }
     }
     this.opts.store.save(rows);
-    this.flushSeen();
+    this.persist();
     return events;
   }
 
-  /** Devices watched now (seen at least once, still in the catalog as of the last sweep). */
+  /** Writes the last-seen times that changed since the last call, in one transaction. */
+  persist(): void {
+    if (this.dirtySeen.size === 0) return;
+    const entries: [string, number][] = [];
+    for (const id of this.dirtySeen) {
+      const at = this.watching.get(id)?.lastSeen;
+      if (at !== undefined) entries.push([id, at]);
+    }
+    this.opts.store.saveLastSeen(entries);
+    this.dirtySeen.clear();
+  }
+
+  /** Devices watched now: those in the catalog as of the last sweep or change. */
   get watchedDevices(): number {
     return this.watching.size;
+  }
+
+  /** When the next device goes over its limit if nothing is heard (Infinity when none can). */
+  nextDeadline(): number {
+    let next = Infinity;
+    for (const [id, w] of this.watching) {
+      const record = this.opts.catalog.get(id);
+      if (!record) continue;
+      const from = w.lastSeen === undefined ? w.since : Math.max(w.lastSeen, w.since);
+      for (const rule of this.opts.compiled.forDevice(record).silent) {
+        if (w.offline?.has(rule.id)) continue;
+        next = Math.min(next, from + rule.intervals * record.reportingIntervalS * 1000);
+      }
+    }
+    return next;
+  }
+
+  /** Watches devices new in the catalog from `nowMs`, forgets those that left it. */
+  private syncCatalog(nowMs: number): void {
+    const seen = new Set<string>();
+    for (const record of this.opts.catalog.all()) {
+      seen.add(record.id);
+      if (!this.watching.has(record.id)) this.watching.set(record.id, { lastSeen: undefined, since: Math.max(nowMs, this.startedAt), offline: undefined });
+    }
+    for (const id of this.watching.keys()) {
+      if (seen.has(id)) continue;
+      this.watching.delete(id);
+      this.dirtySeen.delete(id);
+    }
   }
 
   private silentRules(deviceId: string): readonly SilentRule[] | undefined {
@@ -175,26 +234,24 @@ export class DeadmanSweep {
     return record && this.opts.compiled.forDevice(record).silent;
   }
 
-  /** Last-seen times are written once a sweep, not per reading: losing a minute of them in a crash is harmless (silence counts from start). */
-  private flushSeen(): void {
-    if (this.dirtySeen.size === 0) return;
-    const entries: [string, number][] = [];
-    for (const id of this.dirtySeen) {
-      const w = this.watching.get(id);
-      if (w) entries.push([id, w.lastSeen]);
-    }
-    this.opts.store.saveLastSeen(entries);
-    this.dirtySeen.clear();
+  /** Sets the timer to the next deadline, between MIN_SWEEP_WAIT_MS and MAX_SWEEP_WAIT_MS away. */
+  private schedule(nowMs: number): void {
+    const wait = Math.min(MAX_SWEEP_WAIT_MS, Math.max(MIN_SWEEP_WAIT_MS, this.nextDeadline() - nowMs));
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.scheduledSweep(), wait);
+    this.timer.unref();
   }
 
   private scheduledSweep(): void {
-    let events: RuleEvent[];
+    this.timer = undefined;
+    if (!this.running) return;
+    let events: RuleEvent[] = [];
     try {
       events = this.sweep(this.now());
     } catch (err) {
       this.opts.log?.error({ err, code: ErrorCodes.RULE_STATE_IO.code }, 'deadman sweep failed; trying again at the next one');
-      return;
     }
+    if (this.running) this.schedule(this.now());
     if (events.length === 0) return;
     try {
       this.opts.onEvents(events);

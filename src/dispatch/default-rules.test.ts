@@ -198,12 +198,16 @@ describe('default rules (CONTRACT §5)', () => {
   });
 
   it('device.offline: silent for 3 × reportingIntervalS (a sweep) → raised; the next reading clears it', () => {
-    stage.evaluate([reading(bin, T0, { fillingLevel: 0.1 })]);
+    stage.evaluate([reading(bin, T0, { fillingLevel: 0.1 }), reading(meter, T0 + MIN, meterFields(), T0 + MIN)]);
     stage.sweep(T0 + 14 * MIN);
     expect(delivered).toEqual([]);
     stage.sweep(T0 + 15 * MIN);
-    expect(delivered.map(summary)).toEqual(['bin-1 raised device.offline']);
+    // The lamp, in the catalog but never heard from, is watched too.
+    expect(delivered.map(summary)).toEqual(['bin-1 raised device.offline', 'light-1 raised device.offline']);
+    expect(delivered[1]!.message).toMatch(/never reported/);
     stage.evaluate([reading(bin, T0 + 16 * MIN, { fillingLevel: 0.1 })]);
-    expect(delivered.map(summary)).toEqual(['bin-1 raised device.offline', 'bin-1 cleared device.offline']);
+    expect(delivered.slice(2).map(summary)).toEqual(['bin-1 cleared device.offline']);
+    stage.sweep(T0 + 16 * MIN);
+    expect(delivered.slice(3).map(summary)).toEqual(['meter-1 raised device.offline']);
   });
 });

@@ -4,7 +4,8 @@
  * under the data dir.
  *
  * The engine writes only state changes, one transaction per evaluated batch; most readings change
- * nothing and cost no write. Last-seen times for the deadman are flushed once a sweep.
+ * nothing and cost no write. Last-seen times for the deadman are written when the service persists
+ * device state, before it releases the spool records they came from (wiring/device-state-gate.ts).
  */
 import Database from 'better-sqlite3';
 import { openPrivateDatabase } from '../fs/private-files.js';
@@ -131,6 +132,12 @@ export class RuleStateStore {
       }),
     };
     this.db = db;
+  }
+
+  /** The open database, for other device state kept beside the rule state (one transaction for all). */
+  get database(): Database.Database {
+    if (!this.db) throw new Error('rule state store is not open');
+    return this.db;
   }
 
   close(): void {

@@ -4,6 +4,7 @@
  * deadman sweep; it knows nothing of tickets, Open311 or MQTT, which consume its events.
  */
 import path from 'node:path';
+import type Database from 'better-sqlite3';
 import type { DeviceRecord } from '../catalog/types.js';
 import type { Logger } from '../observability/logger.js';
 import { ErrorCodes } from '../errors/catalog.js';
@@ -13,7 +14,7 @@ import { CompiledRules } from './rules/compile.js';
 import { RuleEngine, type RuleEngineCounts } from './rules/evaluate.js';
 import { RuleBook, type ServiceDefinition } from './rules/rule-book.js';
 import { RuleStateStore } from './rule-state-store.js';
-import type { ActiveAlert, DeviceLookup, EventSink, RuleEvent, RuleInput } from './types.js';
+import type { ActiveAlert, DeviceList, EventSink, RuleEvent, RuleInput } from './types.js';
 
 /** The rules shipped with citypipe (CONTRACT §5). */
 export const defaultRulesFile = path.join(packageRoot, 'rules', 'default.json');
@@ -24,7 +25,7 @@ export interface RulesStageOptions {
   rulesFile: string;
   /** SQLite file of rule state, e.g. `<dataDir>/rule-state.db`; ':memory:' in tests. */
   stateFile: string;
-  catalog: DeviceLookup;
+  catalog: DeviceList;
   /** Receives each batch's events after their state is committed. */
   onEvents: EventSink;
   log: Logger;
@@ -32,8 +33,6 @@ export interface RulesStageOptions {
   now?: () => number;
   /** Overrides the rules file's `settings.lateAfter`. */
   lateAfterMs?: number;
-  /** node-cron expression of the deadman sweep; every minute by default. */
-  sweepSchedule?: string;
 }
 
 /** The rules stage: `start()`, `evaluate(batch)` for every stored batch, `stop()`. */
@@ -67,7 +66,6 @@ export class RulesStage {
       now,
       log,
       onEvents: (events) => this.deliver(events),
-      ...(opts.sweepSchedule === undefined ? {} : { schedule: opts.sweepSchedule }),
     });
     deadman.start();
     this.parts = { book, compiled, store, engine, deadman };
@@ -102,10 +100,25 @@ export class RulesStage {
     if (events.length) this.deliver(events);
   }
 
-  /** Runs the deadman sweep now (the schedule does this every minute). */
+  /** Runs the deadman sweep now (its timer does this when the next device is due). */
   sweep(nowMs: number): void {
     const events = this.started().deadman.sweep(nowMs);
     if (events.length) this.deliver(events);
+  }
+
+  /** The catalog changed: the deadman watches new devices from now and forgets removed ones. */
+  catalogChanged(): void {
+    this.started().deadman.catalogChanged();
+  }
+
+  /** Writes the last-seen times of the readings evaluated so far (RuleStateStore, one transaction). */
+  persistLastSeen(): void {
+    this.started().deadman.persist();
+  }
+
+  /** The rule-state database, for other device state saved in the same transactions. */
+  get database(): Database.Database {
+    return this.started().store.database;
   }
 
   /** What is raised now, from the store: for a ticket consumer reconciling after a restart. */

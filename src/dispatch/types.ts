@@ -24,6 +24,11 @@ export interface DeviceLookup {
   get(id: string): DeviceRecord | undefined;
 }
 
+/** The catalog as a whole, for what watches every device (the deadman). */
+export interface DeviceList extends DeviceLookup {
+  all(): Iterable<DeviceRecord>;
+}
+
 /**
  * A rule changed state for a device. Consumers (tickets, Open311, MQTT `city/events/…`, InfluxDB
  * `events`) receive these in the order they happened, a batch at a time.

@@ -12,7 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import type { DeadLetter } from '../ingest/types.js';
 import { decodeOutcome, readPointsRecord, type PointsView } from '../ingest/outcome.js';
 import type { PendingLines } from '../sink/influx/types.js';
-import type { DeadLetterReason } from '../errors/catalog.js';
+import { ErrorCodes, type DeadLetterReason } from '../errors/catalog.js';
 
 /**
  * One spool record in progress, and its lines for the writer (it is their `context`). A reading is
@@ -61,6 +61,16 @@ export interface DrainDeps {
   maxInFlight: number;
   /** Records read per spool read. */
   readBatch?: number;
+  /**
+   * Called before done records are released to the spool (at most every `releaseIntervalMs`, with
+   * all that are done by then): the service saves the device state their readings changed
+   * (last-seen times, latest readings), so that state is as durable as the readings. A record
+   * released is gone; one not yet released is read again after a crash. Throws when it cannot
+   * save: the records are kept and it is tried again.
+   */
+  beforeRelease?: () => void;
+  /** Longest a done record waits for `beforeRelease`; default 250 ms. */
+  releaseIntervalMs?: number;
 }
 
 const DEAD_LETTER_RETRY_MS = 1000;
@@ -87,6 +97,10 @@ export class SpoolDrain {
   private flushTimer: NodeJS.Timeout | undefined;
   /** Records with lines InfluxDB refused in this turn: their dead letters are committed together. */
   private readonly refused = new Set<Tracker>();
+  /** Done records waiting for `beforeRelease`. */
+  private completed: Tracker[] = [];
+  private releaseTimer: NodeJS.Timeout | undefined;
+  private releaseFailing = false;
   private readonly view: PointsView = { type: '', start: 0, count: 0 };
 
   constructor(deps: DrainDeps) {
@@ -124,6 +138,32 @@ export class SpoolDrain {
     await this.loop;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.retryDeadLetterFlush();
+    this.releaseCompleted();
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = undefined;
+  }
+
+  /** Releases the done records now (after `beforeRelease`); the writer's stop calls this too. */
+  releaseCompleted(): void {
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = undefined;
+    if (this.completed.length === 0) return;
+    try {
+      this.deps.beforeRelease?.();
+    } catch (err) {
+      if (!this.releaseFailing) this.deps.log.error({ err, code: ErrorCodes.RULE_STATE_IO.code, records: this.completed.length }, 'cannot save device state; spool records are kept until it can');
+      this.releaseFailing = true;
+      this.releaseTimer = setTimeout(() => this.releaseCompleted(), this.deps.releaseIntervalMs ?? 250);
+      return;
+    }
+    if (this.releaseFailing) this.deps.log.info('device state saved again; held spool records released');
+    this.releaseFailing = false;
+    const done = this.completed;
+    this.completed = [];
+    for (const t of done) {
+      this.doneInOpen -= t.total;
+      this.deps.spool.ack(t.seq);
+    }
   }
 
   /** Writer hook: InfluxDB accepted these lines (whole records' or pieces of them). */
@@ -293,9 +333,14 @@ export class SpoolDrain {
   private done(t: Tracker, n: number): void {
     t.done += n;
     this.doneInOpen += n;
-    if (t.done === t.total) {
+    if (t.done !== t.total) return;
+    if (this.deps.beforeRelease === undefined) {
       this.doneInOpen -= t.total;
       this.deps.spool.ack(t.seq);
+      return;
     }
+    // Still counted as done-but-open (`pending` excludes it) until it is released.
+    this.completed.push(t);
+    this.releaseTimer ??= setTimeout(() => this.releaseCompleted(), this.deps.releaseIntervalMs ?? 250);
   }
 }

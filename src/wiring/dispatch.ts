@@ -145,20 +145,24 @@ export class DispatchWiring {
     const events = new EventLog({ db, maxRows: config.dispatch.eventsMax });
     events.start();
     const hub = new EventHub();
-    const latest = new LatestReadings(path.join(config.dataDir, 'latest.db'));
     const fills = new FillHistory({ store: { database: db } });
     fills.open();
 
     const rules = new RulesStage({
       rulesFile: config.dispatch.rulesFile ?? defaultRulesFile,
       stateFile: path.join(config.dataDir, 'rule-state.db'),
-      catalog: { get: (id) => catalog().get(id) },
+      catalog: { get: (id) => catalog().get(id), all: () => catalog().all() },
       onEvents: (batch) => this.onEvents(batch),
       log: log.child({ stage: 'rules' }),
       now: this.now,
     });
     rules.start();
     for (const problem of rules.check(catalog().all())) log.warn({ code: ErrorCodes.RULES_DEVICE.code }, problem);
+    // Each device's latest reading lives with its rule state and last-seen time: one transaction
+    // saves them all (persistDeviceState).
+    const latest = new LatestReadings(rules.database);
+    const imported = latest.importFrom(path.join(config.dataDir, 'latest.db'));
+    if (imported > 0) log.info({ devices: imported }, 'latest readings moved from latest.db into rule-state.db');
     const services = serviceLookup(rules.services());
 
     const deliverer = new Deliverer({
@@ -209,14 +213,34 @@ export class DispatchWiring {
     await parts.deliverer.stop(timeoutMs);
     await parts.side.tick().catch(() => undefined);
     await parts.side.stop();
+    // Latest readings share the rule-state database: saved before the rules stage closes it.
+    parts.latest.close();
     await parts.rules.stop();
     parts.hub.close();
     this.parts = undefined;
     parts.fills.close();
-    parts.latest.close();
     parts.events.stop();
     parts.tickets.stop();
     this.db?.close();
+  }
+
+  /**
+   * Evaluates every stored reading queued so far and saves the device state they changed (last-seen
+   * times, latest readings) in one transaction; throws when it cannot. The service calls it before
+   * it releases spool records (device-state-gate.ts).
+   */
+  persistDeviceState(): void {
+    const { tap, rules, latest } = this.started();
+    tap.flush();
+    rules.database.transaction(() => {
+      rules.persistLastSeen();
+      latest.save();
+    })();
+  }
+
+  /** The catalog changed: the deadman watches new devices from now and forgets removed ones. */
+  catalogChanged(): void {
+    this.parts?.rules.catalogChanged();
   }
 
   /** Where the ingest side hands stored readings (live and recovered). */

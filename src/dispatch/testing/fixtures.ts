@@ -4,7 +4,7 @@
  */
 import { deviceRecordSchema, type DeviceRecord } from '../../catalog/types.js';
 import type { z } from 'zod';
-import type { DeviceLookup, RuleEvent, RuleInput } from '../types.js';
+import type { DeviceList, RuleEvent, RuleInput } from '../types.js';
 
 /** 2026-06-01 10:00 UTC (noon in Amsterdam, sun high). */
 export const T0 = Date.parse('2026-06-01T10:00:00Z');
@@ -18,13 +18,16 @@ export function device(input: RecordInput): DeviceRecord {
 }
 
 /** A catalog the test can change (a reload replaces record objects). */
-export class TestCatalog implements DeviceLookup {
+export class TestCatalog implements DeviceList {
   private readonly byId = new Map<string, DeviceRecord>();
   constructor(records: readonly DeviceRecord[] = []) {
     for (const r of records) this.byId.set(r.id, r);
   }
   get(id: string): DeviceRecord | undefined {
     return this.byId.get(id);
+  }
+  all(): Iterable<DeviceRecord> {
+    return this.byId.values();
   }
   set(record: DeviceRecord): void {
     this.byId.set(record.id, record);
