@@ -32,3 +32,21 @@ describe('generated credentials', () => {
     expect(files.filter((f) => f.includes('credentials.json') && f.startsWith('devices/'))).toEqual([]);
   });
 });
+
+describe('set-up (scripts/setup.sh, which `npm run demo` and `npm test` run first)', () => {
+  it('does nothing and says nothing the second time (under `npm test` the first run was its pretest)', async () => {
+    await run('bash', ['scripts/setup.sh', '--with-test-tools', '--quiet'], { cwd: root });
+    const { stdout, stderr } = await run('bash', ['scripts/setup.sh', '--with-test-tools', '--quiet'], { cwd: root });
+    expect(stdout).toBe('');
+    expect(stderr).toBe('');
+  }, 120_000);
+
+  it('refuses an option it does not know, naming the ones it does', async () => {
+    const err = await run('bash', ['scripts/setup.sh', '--sudo'], { cwd: root }).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err?.code).toBe(2);
+    expect(err?.stderr).toMatch(/unknown option --sudo \(use --with-test-tools, --quiet\)/);
+  });
+});

@@ -81,7 +81,7 @@ describe('npm start', () => {
 });
 
 describe('npx citypipe demo', () => {
-  it('starts a local influxd and the demo fleet; all three types become queryable (about 4 s on an idle machine); Ctrl-C stops it cleanly', async () => {
+  it('starts a local influxd and the demo fleet; readings of all three types, then a ticket that opens and closes, within a minute; Ctrl-C stops it cleanly', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'citypipe-demo-'));
     const started = Date.now();
     const p = spawnCli(['demo', '--interval', '2'], {
@@ -105,6 +105,16 @@ describe('npx citypipe demo', () => {
     expect(out).toMatch(/InfluxDB\s+http:\/\/127\.0\.0\.1:\d+\s+database "citypipe"\s+\(local influxd, data in .*influxdb\)/);
     expect(out).toMatch(/influx -host 127\.0\.0\.1 -port \d+ -database citypipe -execute 'SELECT/);
     expect(out).toMatch(/Grafana: add an InfluxDB data source with query language InfluxQL/);
+
+    // The scripted bin's act: its ticket opens and closes while the newcomer watches.
+    const ticket = await waitFor('a ticket to open and close', () => {
+      const opened = /✓ ticket (\d+) opened: waste\.collect (\S+) /.exec(p.stdout());
+      return opened && p.stdout().includes(`✓ ticket ${opened[1]} closed: waste.collect ${opened[2]} `) ? opened : undefined;
+    }, 60_000, 200);
+    // The request it names is there, closed, for whoever holds the printed token.
+    const curl = new RegExp(`curl -s -H "Authorization: Bearer (\\S+)" (http://127\\.0\\.0\\.1:\\d+/open311/v2/requests/${ticket[1]}\\.json)`).exec(p.stdout())!;
+    const [request] = (await (await fetch(curl[2]!, { headers: { authorization: `Bearer ${curl[1]}` } })).json()) as { status: string; device_id: string }[];
+    expect(request).toMatchObject({ status: 'closed', device_id: ticket[2] });
 
     // The printed URL really holds the fleet's readings, tagged with the catalog's districts.
     const influx = /InfluxDB\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;

@@ -24,7 +24,7 @@ import type { ActiveAlert, RuleEvent } from '../dispatch/types.js';
 import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
 import { TicketStore, openDispatchDb, serviceLookup } from '../tickets/ticket-store.js';
 import { EventLog, toLine as eventLine } from '../events/event-log.js';
-import { EventHub } from '../events/event-hub.js';
+import { EventHub, type EventFilter, type HubSubscription } from '../events/event-hub.js';
 import { Outbox } from '../delivery/outbox.js';
 import { Deliverer, type BackoffOptions } from '../delivery/deliverer.js';
 import { LatestReadings } from '../devices/latest-readings.js';
@@ -236,6 +236,11 @@ export class DispatchWiring {
       rules.persistLastSeen();
       latest.save();
     })();
+  }
+
+  /** Live rule events, as logged (ticket transitions included): what the SSE stream serves. */
+  subscribeEvents(filter: EventFilter = {}): HubSubscription {
+    return this.started().hub.subscribe(filter);
   }
 
   /** The catalog changed: the deadman watches new devices from now and forgets removed ones. */

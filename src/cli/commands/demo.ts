@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { makePrivateDir } from '../../fs/private-files.js';
 import path from 'node:path';
@@ -13,6 +14,8 @@ import { deviceTypes } from '../../device-types/registry.js';
 import { demoCredentialsFile, demoFleetDir } from '../../paths.js';
 import { credentialsFileFor, loadCredentials } from '../../../simulators/credentials.js';
 import { startFleet, type Fleet } from '../../../simulators/fleet.js';
+import { pickScriptedDevice, startDemoScript, type DemoScript } from '../../../simulators/demo-script.js';
+import type { HubSubscription } from '../../events/event-hub.js';
 import { stdoutColours } from '../colour.js';
 import { CliError, ExitCode, stopOnSignals } from '../run.js';
 
@@ -55,7 +58,11 @@ Examples
       let local: LocalInfluxd | undefined;
       let service: CitypipeService | undefined;
       let fleet: Fleet | undefined;
+      let script: DemoScript | undefined;
+      let tickets: HubSubscription | undefined;
       const stopAll = async () => {
+        tickets?.close();
+        await script?.stop();
         await fleet?.stop();
         await service?.stop();
         await local?.stop();
@@ -72,6 +79,13 @@ Examples
             d.influx.token = '';
           });
         }
+        // Tickets are shown with a token: one for this run unless the environment sets one.
+        if (!config.http.token) {
+          const token = randomBytes(18).toString('base64url');
+          config = withOverrides(config, (d) => {
+            d.http.token = token;
+          });
+        }
         // The demo fleet's secrets are published: only the demo accepts them.
         service = new CitypipeService(config, log, { acceptPublishedSecrets: true });
         await service.start();
@@ -82,14 +96,15 @@ Examples
         for (const file of new Set(devices.map((d) => catalog.fileOf(d.id)))) {
           if (file !== undefined) for (const [id, secret] of loadCredentials(credentialsFileFor(file))) credentials.set(id, secret);
         }
-        fleet = await startFleet({
-          mqttUrl: `mqtt://127.0.0.1:${service.mqttPort}`,
-          devices,
-          credentials,
-          intervalS,
-          log,
-        });
-        printBanner(config, service, local, devices.length, intervalS, logFile);
+        const mqttUrl = `mqtt://127.0.0.1:${service.mqttPort}`;
+        tickets = service.dispatcher!.subscribeEvents();
+        void printTickets(tickets, `http://127.0.0.1:${service.httpPort}`, config.http.token!, catalog);
+        // One bin plays a short act (full in seconds, emptied half a minute later) so that a ticket
+        // opens and closes while the person who started the demo watches; the rest is the real thing.
+        const scripted = pickScriptedDevice(devices, credentials);
+        fleet = await startFleet({ mqttUrl, devices: devices.filter((d) => d !== scripted), credentials, intervalS, log });
+        if (scripted) script = await startDemoScript({ mqttUrl, device: scripted, secret: credentials.get(scripted.id)!, intervalS });
+        printBanner(config, service, local, devices.length, intervalS, logFile, scripted?.id);
         await confirmArrival(config, log);
       } catch (err) {
         await stopAll().catch(() => undefined);
@@ -98,7 +113,18 @@ Examples
     });
 }
 
-function printBanner(config: Config, service: CitypipeService, local: LocalInfluxd | undefined, devices: number, intervalS: number, logFile: string): void {
+/** Prints every ticket transition as it happens, with the Open311 request to look at. */
+async function printTickets(events: HubSubscription, httpUrl: string, token: string, catalog: DeviceCatalog): Promise<void> {
+  const c = stdoutColours();
+  for await (const e of events) {
+    if (e.transition === undefined || e.ticketId === undefined || e.transition === 'updated') continue;
+    const where = catalog.get(e.deviceId)?.address;
+    process.stdout.write(c.green(`✓ ticket ${e.ticketId} ${e.transition}: ${e.rule} ${e.deviceId}${where ? ` (${where})` : ''}: ${e.message}`) + '\n');
+    process.stdout.write(`    curl -s -H "Authorization: Bearer ${token}" ${httpUrl}/open311/v2/requests/${e.ticketId}.json\n`);
+  }
+}
+
+function printBanner(config: Config, service: CitypipeService, local: LocalInfluxd | undefined, devices: number, intervalS: number, logFile: string, scripted: string | undefined): void {
   const url = config.influx.url!;
   const [db] = config.influx.bucket.split('/');
   const u = new URL(url);
@@ -108,8 +134,10 @@ function printBanner(config: Config, service: CitypipeService, local: LocalInflu
     `  MQTT broker  mqtt://127.0.0.1:${service.mqttPort}   ${devices} simulated devices, a reading every ${intervalS} s each`,
     `  InfluxDB     ${url}   database "${db}"${local ? `   (local influxd, data in ${local.dataDir})` : ''}`,
     `  HTTP         http://127.0.0.1:${service.httpPort}/api/stats   /api/dead-letters   /metrics   /readyz`,
+    `  Tickets      http://127.0.0.1:${service.httpPort}/open311/v2/requests.json   (Authorization: Bearer ${config.http.token})`,
     `  Log          ${logFile}`,
     '',
+    ...(scripted ? [`${scripted} fills up now and is emptied in 30 s: watch its ticket open and close below.`, ''] : []),
     'Look at the data (InfluxQL):',
     `  influx -host ${u.hostname} -port ${u.port || 8086} -database ${db} -execute 'SELECT * FROM waste_bin GROUP BY district ORDER BY time DESC LIMIT 1'`,
     `  curl -sG ${url}/query --data-urlencode db=${db} --data-urlencode "q=SELECT count(fillingLevel) FROM waste_bin GROUP BY district"`,
