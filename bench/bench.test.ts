@@ -27,14 +27,27 @@ const TINY = [
   '--connections', '200',
   '--burst-batch', '2',
   '--phase-timeout', '30',
+  '--soak-devices', '40',
+  '--soak-rate', '40',
+  '--soak-seconds', '6',
 ];
 
 /**
  * The sizes without a command-line flag: a 3-second outage at 500 readings/s, one durability round,
- * and batches of 7 in the batched end-to-end variant (50 readings: 7 PUBLISHes of 7 and a last of 1).
+ * batches of 7 in the batched end-to-end variant (50 readings: 7 PUBLISHes of 7 and a last of 1),
+ * and a soak sampled every 2 s after a 2 s warm-up.
  */
 const E2E_BATCH = 7;
-const TINY_ENV_SIZES = { durabilityRounds: 1, drainRate: 500, drainWarmupSeconds: 2, outageSeconds: 3, drainAfterSeconds: 1, e2eBatch: E2E_BATCH };
+const TINY_ENV_SIZES = {
+  durabilityRounds: 1,
+  drainRate: 500,
+  drainWarmupSeconds: 2,
+  outageSeconds: 3,
+  drainAfterSeconds: 1,
+  e2eBatch: E2E_BATCH,
+  soakWarmupSeconds: 2,
+  soakSampleSeconds: 2,
+};
 
 /** Keys the issue requires of `bench --json`, each a measured number above zero. */
 const REQUIRED_POSITIVE = [
@@ -80,6 +93,14 @@ const ALSO_POSITIVE = [
   'drain_live_delay_ms_p99',
   'drain_readings_acked',
   'drain_readings_in_influx',
+  'soak_multiplexed_readings_per_s',
+  'soak_multiplexed_heap_live_mb_end',
+  'soak_multiplexed_external_live_mb_end',
+  'soak_multiplexed_rss_mb_end',
+  'soak_per_device_readings_per_s',
+  'soak_per_device_heap_live_mb_end',
+  'soak_per_device_external_live_mb_end',
+  'soak_per_device_rss_mb_end',
 ] as const;
 
 /**
@@ -89,19 +110,28 @@ const ALSO_POSITIVE = [
  */
 const BENCH_RUN_MS = 420_000;
 
-function runBench(): Promise<{ stdout: string; stderr: string }> {
+function runBench(args: readonly string[] = ['--json', '--report', reportFile, ...TINY]): Promise<{ stdout: string; stderr: string }> {
   if (!existsSync(path.join(root, 'dist', 'bench', 'load-generator.js'))) {
     throw new Error('dist/ is missing: run `npm run build` (npm test does it in pretest)');
   }
   return new Promise((resolve, reject) => {
     const env = { ...process.env, BENCH_SIZES: JSON.stringify(TINY_ENV_SIZES) };
-    execFile(process.execPath, [cli, 'bench', '--json', '--report', reportFile, ...TINY], { env, timeout: BENCH_RUN_MS, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+    execFile(process.execPath, [cli, 'bench', ...args], { env, timeout: BENCH_RUN_MS, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
       err ? reject(new Error(`citypipe bench failed: ${err.message}\n${stderr}`)) : resolve({ stdout, stderr }),
     );
   });
 }
 
 describe('citypipe bench (smoke)', () => {
+  it("prints its report and leaves the checkout's docs/BENCHMARKS.md alone unless --write-docs", { timeout: BENCH_RUN_MS }, async () => {
+    const docs = path.join(root, 'docs', 'BENCHMARKS.md');
+    const before = readFileSync(docs, 'utf8');
+    const { stdout, stderr } = await runBench(['--only', 'raw', '--raw-points', '2000', '--phase-timeout', '30']);
+    expect(stdout).toContain('| raw InfluxDB');
+    expect(stderr).not.toContain('report written');
+    expect(readFileSync(docs, 'utf8')).toBe(before);
+  });
+
   it('runs every phase and reports every figure as JSON and in the Markdown report', { timeout: BENCH_RUN_MS + 10_000 }, async () => {
     const { stdout } = await runBench();
     const result = JSON.parse(stdout) as Record<string, unknown>;
@@ -130,7 +160,17 @@ describe('citypipe bench (smoke)', () => {
     expect((result.notes as string[]).filter((note) => note.startsWith(batchLabel))).toEqual([]);
 
     const targets = result.targets as { name: string; met: boolean }[];
-    expect(targets.map((t) => typeof t.met)).toEqual(['boolean', 'boolean', 'boolean', 'boolean', 'boolean', 'boolean']);
+    expect(targets.map((t) => typeof t.met)).toEqual(Array(10).fill('boolean'));
+    // The soak: both modes, each with its samples; its slope and growth are numbers (their sign is
+    // up to the collector over a few seconds).
+    for (const mode of ['multiplexed', 'per_device']) {
+      expect(Number.isFinite(result[`soak_${mode}_slope_mb_per_min`]), mode).toBe(true);
+      expect(Number.isFinite(result[`soak_${mode}_growth_after_warmup_mb`]), mode).toBe(true);
+    }
+    expect((result.soak_runs as { mode: string; samples: unknown[] }[]).map((r) => [r.mode, r.samples.length >= 3])).toEqual([
+      ['multiplexed', true],
+      ['per-device', true],
+    ]);
     const processes = result.processes as Record<string, Record<string, { cpuPct: number; rssPeakMb: number }>>;
     expect(processes['citypipe end to end QoS 1']?.citypipe?.rssPeakMb).toBeGreaterThan(0);
     expect(processes['citypipe end to end QoS 1']?.influxd?.rssPeakMb).toBeGreaterThan(0);
@@ -146,6 +186,9 @@ describe('citypipe bench (smoke)', () => {
     expect(report).not.toContain(root);
     expect(report).toContain('| cost of durability');
     expect(report).toContain('| drain after a ');
+    expect(report).toContain('| soak, multiplexed: 40 devices');
+    expect(report).toContain('| soak, per-device: 40 devices');
+    expect(report).toContain('Soak samples');
     expect(report).toContain('<!-- bench:custom:end -->');
   });
 });

@@ -45,6 +45,16 @@ export interface BenchSizes {
   outageSeconds: number;
   /** Seconds of live ingest after the backlog is drained (live latency once caught up). */
   drainAfterSeconds: number;
+  /** Soak (bench/soak.ts): devices of the generated fleet, driven by `citypipe simulate`. */
+  soakDevices: number;
+  /** Soak: readings per second of the whole fleet (each device reports every devices ÷ rate seconds). */
+  soakReadingsPerS: number;
+  /** Soak: measured seconds per connection mode (multiplexed, then per device). */
+  soakSeconds: number;
+  /** Soak: seconds before the slope is measured (allocations that fill once: caches, pools, first tickets). */
+  soakWarmupSeconds: number;
+  /** Soak: seconds between two samples of the service's memory (each forces a full collection). */
+  soakSampleSeconds: number;
 }
 
 export const FULL: Readonly<BenchSizes> = Object.freeze({
@@ -65,6 +75,11 @@ export const FULL: Readonly<BenchSizes> = Object.freeze({
   drainWarmupSeconds: 20,
   outageSeconds: 300,
   drainAfterSeconds: 15,
+  soakDevices: 5_000,
+  soakReadingsPerS: 1_000,
+  soakSeconds: 480,
+  soakWarmupSeconds: 120,
+  soakSampleSeconds: 30,
 });
 
 export const QUICK: Readonly<BenchSizes> = Object.freeze({
@@ -86,6 +101,11 @@ export const QUICK: Readonly<BenchSizes> = Object.freeze({
   drainWarmupSeconds: 10,
   outageSeconds: 45,
   drainAfterSeconds: 10,
+  soakDevices: 5_000,
+  soakReadingsPerS: 1_000,
+  soakSeconds: 180,
+  soakWarmupSeconds: 60,
+  soakSampleSeconds: 15,
 });
 
 /** Most readings one PUBLISH may carry (the product contract: a batch is at most 1000 readings). */
@@ -128,13 +148,14 @@ export const SERVICE_FILE_RESERVE = 200;
 /**
  * The parts of a run; `--only` picks some (for profiling one of them). A full run runs all of them;
  * a quick run (`--quick` without `--only`) leaves out {@link SLOW_PHASES}: the drain phase alone
- * takes its outage plus the drain, which would not fit in 5 minutes.
+ * takes its outage plus the drain, and the soak its minutes per connection mode, which would not fit
+ * in 5 minutes.
  */
-export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'latency', 'connections', 'durability', 'drain'] as const;
+export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'latency', 'connections', 'durability', 'drain', 'soak'] as const;
 export type BenchPhase = (typeof BENCH_PHASES)[number];
 
 /** Phases a quick run leaves out unless `--only` names them (`--quick --only durability,drain`). */
-export const SLOW_PHASES: readonly BenchPhase[] = ['durability', 'drain'];
+export const SLOW_PHASES: readonly BenchPhase[] = ['durability', 'drain', 'soak'];
 
 /** The phases a run actually runs: a quick run's default set leaves out {@link SLOW_PHASES}. */
 export function phasesToRun(mode: 'full' | 'quick' | 'custom', phases: ReadonlySet<BenchPhase>): ReadonlySet<BenchPhase> {

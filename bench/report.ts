@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { BenchResult } from './run.js';
+import { formatSoak } from './soak-figures.js';
 
 /** A figure, or – for one that was not measured (a phase left out with --only). */
 function n(v: number): string {
@@ -91,6 +92,8 @@ export function formatReport(r: BenchResult, command: string): string {
         `${n(r.drain_readings_acked)} acknowledged, ${n(r.drain_readings_in_influx)} in InfluxDB by seq: ${r.drain_exactly_once ? 'every one exactly once' : `**${n(r.drain_readings_missing)} missing, ${n(r.drain_readings_duplicated)} duplicated**`} |`,
     );
   }
+  const soak = formatSoak(r);
+  out.push(...soak.rows);
   out.push('');
   out.push('| target | goal | measured | |');
   out.push('|---|---|---:|---|');
@@ -106,6 +109,10 @@ export function formatReport(r: BenchResult, command: string): string {
   out.push(`|---|${roles.map(() => '---:').join('|')}|`);
   for (const [phase, usage] of Object.entries(r.processes)) {
     out.push(`| ${phase} | ${roles.map((role) => (usage[role] ? `${usage[role].cpuPct} % / ${usage[role].rssPeakMb}` : '')).join(' | ')} |`);
+  }
+  if (soak.details.length > 0) {
+    out.push('');
+    out.push(...soak.details);
   }
   if (Object.keys(r.writes).length > 0) {
     out.push('');

@@ -9,7 +9,8 @@
  *   publish → queryable latency at a fixed rate; idle connections and RSS per connection; a
  *   burst in which every device reconnects at once and uploads its buffered batch; the cost of
  *   durability (QoS 1 with and without the spool's fdatasync); and the drain after an InfluxDB
- *   outage (influxd stopped while live ingest goes on, then started again).
+ *   outage (influxd stopped while live ingest goes on, then started again); and the soak
+ *   (soak.ts): a generated fleet for minutes, the service's memory after full collections.
  *
  * The service under test is `node bin/citypipe.js start` with CITYPIPE_* configuration and shipped
  * defaults otherwise; the load comes from separate generator processes (load-generator.ts).
@@ -30,6 +31,8 @@ import { CONNECTIONS_PER_GENERATOR, phasesToRun, SERVICE_FILE_RESERVE, sizesFrom
 import { BENCH_DEVICE_TYPES, readingBuilder } from './payloads.js';
 import { findChildPid, openFileLimits, ProcessSampler, readProc, round, tcpCounters, writeBytes, type ProcUsage } from './proc-stats.js';
 import { probeFdatasync, SyscallTrace, type SyscallSummary } from './syscall-trace.js';
+import { soakPhase } from './soak.js';
+import { soakFigures, soakTargets, type SoakFigures, type SoakRun } from './soak-figures.js';
 import { GeneratorProcess, ServiceProcess, startAedesOnly, startMosquitto, writesBetween, type BrokerProcess, type ServiceStats, type WriteMetrics } from './processes.js';
 
 /** One QoS 1 run of the durability phase. */
@@ -50,8 +53,8 @@ export interface TargetCheck {
   met: boolean;
 }
 
-/** Everything a run reports. The snake_case keys are the JSON contract of `bench --json`. */
-export interface BenchResult {
+/** Everything a run reports. The snake_case keys are the JSON contract of `bench --json` (the soak's: {@link SoakFigures}). */
+export interface BenchResult extends SoakFigures {
   /** Mean of the raw baseline measured before and after the end-to-end phases. */
   raw_influx_points_per_s: number;
   raw_influx_runs_points_per_s: number[];
@@ -461,6 +464,7 @@ class BenchRun {
     const mosqConn = want('connections') ? await this.mosquittoConnections(conn.connections) : NA;
     const dur = want('durability') ? await this.durability() : undefined;
     const drain = want('drain') ? await this.drainAfterOutage() : undefined;
+    const soak = want('soak') ? await this.soak() : undefined;
 
     const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 3) : Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : 0);
     const result: BenchResult = {
@@ -544,6 +548,7 @@ class BenchRun {
       drain_readings_missing: drain?.missing ?? NA,
       drain_readings_duplicated: drain?.duplicated ?? NA,
       drain_exactly_once: drain?.exactlyOnce ?? false,
+      ...soakFigures(soak, sizes),
       targets: [],
       processes: this.processes,
       writes: this.writes,
@@ -679,7 +684,14 @@ class BenchRun {
   // -------------------------------------------------------------------------------------------
   // citypipe end to end
 
-  private async startService(phase: string, devicesDir: string, db: string, nofile: number, extraEnv: Record<string, string> = {}): Promise<ServiceProcess> {
+  private async startService(
+    phase: string,
+    devicesDir: string,
+    db: string,
+    nofile: number,
+    extraEnv: Record<string, string> = {},
+    nodeArgs: readonly string[] = this.opts.serviceNodeArgs,
+  ): Promise<ServiceProcess> {
     await createDatabase(this.influx!.url, db);
     const dataDir = path.join(this.workDir, `data-${db}`);
     mkdirSync(dataDir, { recursive: true });
@@ -692,7 +704,7 @@ class BenchRun {
       cli: this.opts.cli,
       nofile,
       cpuProfDir,
-      nodeArgs: this.opts.serviceNodeArgs,
+      nodeArgs,
       startTimeoutMs: 60_000,
       env: {
         CITYPIPE_MQTT_HOST: HOST,
@@ -1205,6 +1217,21 @@ class BenchRun {
   }
 
   // -------------------------------------------------------------------------------------------
+  // the soak (soak.ts)
+
+  /** Both connection modes, one after the other, on one generated fleet. */
+  private soak(): Promise<SoakRun[]> {
+    return soakPhase(path.join(this.workDir, 'soak'), this.sizes, {
+      cli: this.opts.cli,
+      hardNofile: this.limits.hard,
+      serviceNodeArgs: this.opts.serviceNodeArgs,
+      services: { start: (s) => this.startService(s.name, s.devicesDir, s.db, s.nofile, s.env, s.nodeArgs), stop: (svc) => this.stopService(svc) },
+      log: this.log,
+      note: (text) => this.note(text),
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
   // latency at a fixed rate
 
   private async latency(): Promise<{ p50: number; p99: number; max: number; samples: number; lost: number; offered: number }> {
@@ -1559,5 +1586,6 @@ function checkTargets(r: BenchResult): TargetCheck[] {
       measured: Number.isNaN(r.drain_readings_per_s) ? 'not run' : `${fmt(r.drain_readings_per_s)} readings/s`,
       met: r.drain_readings_per_s >= TARGET_DRAIN_PER_S && r.drain_exactly_once,
     },
+    ...soakTargets(r),
   ];
 }

@@ -13,7 +13,10 @@ trap 'rm -rf "$work"' EXIT
 echo "test-node22: installing Node 22 from the npm registry (npm's node package)"
 npm install --prefix "$work/node22" --no-save --no-audit --no-fund --loglevel=error node@22 >/dev/null
 export PATH="$work/node22/node_modules/.bin:$PATH"
-headers=$(ls -d "$work"/node22/node_modules/node/node_modules/node-linux-* "$work"/node22/node_modules/node/node_modules/node-darwin-* 2>/dev/null | head -1)
+headers=""
+for candidate in "$work"/node22/node_modules/node/node_modules/node-linux-* "$work"/node22/node_modules/node/node_modules/node-darwin-*; do
+  if [[ -d "$candidate/include/node" ]]; then headers=$candidate; break; fi
+done
 [[ -n "$headers" && -d "$headers/include/node" ]] || { echo "test-node22: the node package came without headers ($headers)" >&2; exit 1; }
 echo "test-node22: $(node --version) at $(command -v node)"
 

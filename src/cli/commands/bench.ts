@@ -5,7 +5,7 @@ import { BENCH_PHASES, FULL, MAX_E2E_BATCH, QUICK, type BenchPhase, type BenchSi
 import { runBench } from '../../../bench/run.js';
 import { formatReport, writeReportBlock } from '../../../bench/report.js';
 
-/** Where `bench` keeps its results unless told otherwise. */
+/** Where `bench --write-docs` keeps its results (a section per kind of run). */
 const DEFAULT_REPORT = path.join(packageRoot, 'docs', 'BENCHMARKS.md');
 
 /** Command-line flag → size it overrides. */
@@ -21,6 +21,9 @@ const SIZE_FLAGS: readonly { flag: string; key: keyof BenchSizes; help: string }
   { flag: 'connections', key: 'connections', help: 'idle device connections (default 20000; capped by the open-files limit)' },
   { flag: 'burst-batch', key: 'burstBatch', help: 'readings each device uploads when the burst reconnects it' },
   { flag: 'phase-timeout', key: 'phaseTimeoutS', help: 'upper bound of one phase, seconds' },
+  { flag: 'soak-devices', key: 'soakDevices', help: 'devices of the soak\'s generated fleet' },
+  { flag: 'soak-rate', key: 'soakReadingsPerS', help: 'readings/s of the soak (the whole fleet)' },
+  { flag: 'soak-seconds', key: 'soakSeconds', help: 'measured seconds of the soak, per connection mode' },
 ];
 
 function phaseList(value: string): Set<BenchPhase> {
@@ -45,7 +48,8 @@ function camel(flag: string): string {
 interface BenchFlags {
   quick?: boolean;
   json?: boolean;
-  report: string | false;
+  writeDocs?: boolean;
+  report?: string;
   cpuProf?: boolean;
   cli: string;
   influxd: string;
@@ -66,8 +70,8 @@ export function registerBenchCommand(program: Command): void {
     .description('benchmark citypipe on this machine against raw InfluxDB, aedes alone and mosquitto (see docs/BENCHMARKS.md)')
     .option('--quick', 'smaller sizes; finishes within 5 minutes')
     .option('--json', 'print the results as one JSON object (progress still goes to stderr)')
-    .option('--report <file>', 'Markdown file whose bench section is rewritten with the results', DEFAULT_REPORT)
-    .option('--no-report', 'do not write the Markdown report')
+    .option('--write-docs', "rewrite this run's section of docs/BENCHMARKS.md with the results (by default nothing is written)")
+    .option('--report <file>', "rewrite this run's section of another Markdown file with the results")
     .option('--cpu-prof', 'profile the citypipe process (node --cpu-prof) and report its top self-time functions')
     .option('--cli <path>', 'bin/citypipe.js of the build to benchmark', path.join(packageRoot, 'bin', 'citypipe.js'))
     .option('--influxd <path>', 'influxd executable', 'influxd')
@@ -113,16 +117,13 @@ export function registerBenchCommand(program: Command): void {
     const args = process.argv.slice(process.argv.indexOf('bench') + 1).map((a) => (path.isAbsolute(a) ? path.relative(process.cwd(), a) || '.' : a));
     const invoked = ['npx citypipe bench', ...args].join(' ');
     const report = formatReport(result, invoked);
-    if (flags.report !== false) {
-      // A custom-sized run would overwrite the quick or full section with numbers nobody asked to
-      // keep, so it goes only where it is sent explicitly.
-      const explicit = command.getOptionValueSource('report') === 'cli';
-      if (mode !== 'custom' || explicit) {
-        writeReportBlock(flags.report, mode, report);
-        progress(`report written to ${flags.report}`);
-      } else {
-        progress('custom sizes: the report is not written to docs/BENCHMARKS.md (pass --report <file> to keep it)');
-      }
+    // Nothing in the checkout changes unless asked: a user's run prints, a maintainer's keeps.
+    // Each kind of run (full, quick, custom sizes) has its own section, so a custom-sized run never
+    // replaces the quick or full figures.
+    const target = flags.report ?? (flags.writeDocs ? DEFAULT_REPORT : undefined);
+    if (target !== undefined) {
+      writeReportBlock(target, mode, report);
+      progress(`report written to ${path.relative(process.cwd(), target) || target} (section "${mode}")`);
     }
     process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `\n${report}\n`);
   });
