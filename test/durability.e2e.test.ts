@@ -206,7 +206,7 @@ describe('a full spool', () => {
     cleanups.push(() => proxy.close());
     const svc = await startTestService(proxy.url, [bin], { CITYPIPE_SPOOL_MAX_BYTES: '16384', CITYPIPE_INFLUX_RETRY_MAX_MS: '300' });
     cleanups.push(() => svc.stop());
-    const pub = startPublisher(svc.mqttUrl, bin, { intervalMs: 0, maxMs: 30_000 });
+    const pub = startPublisher(svc.mqttUrl, bin, { intervalMs: 0, maxMs: SLOW_TEST_MS });
     cleanups.push(() => pub.stop());
     // Two refusals are two 5 s PUBACK timeouts: 10 s of the deadline are spoken for.
     await waitFor('publishes refused at the cap', () => pub.failures >= 2, 25_000);
@@ -297,5 +297,5 @@ describe('dead-letter replay', () => {
     expect(after.items.map((d) => [d.reason, d.path])).toEqual([['out_of_range', 'fillingLevel']]);
     svc.child.kill('SIGTERM');
     expect(await svc.exited).toBe(0);
-  });
+  }, SLOW_TEST_MS); // two processes of its own (the service and the CLI)
 });

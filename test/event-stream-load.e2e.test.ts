@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { EventLog } from '../src/events/event-log.js';
 import type { AppliedEvent } from '../src/tickets/ticket-store.js';
+import { waitFor } from './helpers/wait.js';
 import { quantile, startTestService, telemetryTopic, testDevice, type RunningService, type TestDevice } from './helpers/service.js';
 
 const influxUrl = inject('influxUrl');
@@ -266,8 +267,8 @@ describe('GET /api/events/stream under load', () => {
     // A device publishing a QoS 1 reading every 20 ms, timing each PUBACK.
     const device = deviceInWorker(svc.mqttUrl, bin, 20);
     try {
-      // Baseline: the same device with nothing else going on, for about 3 s (≥ 100 samples asserted).
-      await new Promise((r) => setTimeout(r, 3000));
+      // Baseline: the same device with nothing else going on, until 100 PUBACKs are back (about 2 s).
+      await waitFor('100 PUBACKs before the replays', async () => (await device.samples()).samples.length >= 100, 120_000, 200);
       const loadFrom = Date.now();
       const replays = replayInChild(url, { authorization: `Bearer ${TOKEN}`, 'last-event-id': '0' }, STREAMS, lastId);
       try {
