@@ -252,7 +252,7 @@ afterAll(async () => {
 });
 
 describe('GET /api/events/stream under load', () => {
-  it(`${STREAMS} replays of ${EVENTS} events from id 0 keep a device's PUBACK p99 under 200 ms; more streams are refused; no token, no stream`, async () => {
+  it(`${STREAMS} replays of ${EVENTS} events from id 0 keep a device's PUBACK p99 under 200 ms (or 5× its p99 alone); more streams are refused; no token, no stream`, async () => {
     const seedStart = Date.now();
     const lastId = seedEventLog(svc.service.config.dataDir, EVENTS);
     console.log(`seeded ${lastId} events in ${Date.now() - seedStart} ms`);
@@ -279,8 +279,10 @@ describe('GET /api/events/stream under load', () => {
         const during = samples.filter((s) => s.at >= loadFrom && s.at <= loadTo).map((s) => s.ms);
 
         // A distribution of PUBACK round trips measured while the replays ran (one every 20 ms, on the
-        // device's schedule), not one timer firing on time. 200 ms is > 10× the unloaded p99, generous
-        // for a loaded CI machine, and far below the seconds an unpaged replay holds the event loop.
+        // device's schedule), not one timer firing on time. The bound: 200 ms (> 10× the unloaded p99
+        // here), or 5× the p99 of the same device just before when the machine is busy with other
+        // work (a CPU hog, a parallel build): an unpaged replay held the event loop for seconds
+        // (PUBACK p99 3.3 s against 6 ms alone), far beyond either.
         const p99 = quantile(during, 0.99);
         console.log(
           `PUBACK p99: ${quantile(baseline, 0.99).toFixed(1)} ms alone (n=${baseline.length}), ` +
@@ -291,7 +293,7 @@ describe('GET /api/events/stream under load', () => {
         expect(baseline.length).toBeGreaterThanOrEqual(100);
         expect(during.length).toBeGreaterThanOrEqual(50);
         expect(failures).toBe(0);
-        expect(p99).toBeLessThan(200);
+        expect(p99).toBeLessThan(Math.max(200, 5 * quantile(baseline, 0.99)));
 
         // The streams are still open: one more is refused, saying which limit and which setting.
         const over = await get(url, { authorization: `Bearer ${TOKEN}`, 'last-event-id': '0' });
