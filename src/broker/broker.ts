@@ -223,7 +223,7 @@ export class MqttBroker {
     this.server = server;
     this.capConnections(server);
     await listen(server, this.opts.port, this.opts.host, 'CITYPIPE_MQTT_PORT');
-    server.on('error', (err) => log.error({ err, code: 'CP_ERR_MQTT_SERVER' }, 'mqtt listener error'));
+    server.on('error', (err) => log.error({ err, code: ErrorCodes.MQTT_SERVER.code }, 'mqtt listener error'));
     log.info({ host: this.opts.host, port: this.port }, 'mqtt broker listening');
 
     const t = this.opts.tls;
@@ -250,7 +250,7 @@ export class MqttBroker {
       this.tlsServer = tlsServer;
       this.capConnections(tlsServer);
       await listen(tlsServer, t.port, t.host, 'CITYPIPE_MQTT_TLS_PORT');
-      tlsServer.on('error', (err) => log.error({ err, code: 'CP_ERR_MQTT_SERVER' }, 'mqtt TLS listener error'));
+      tlsServer.on('error', (err) => log.error({ err, code: ErrorCodes.MQTT_SERVER.code }, 'mqtt TLS listener error'));
       log.info({ host: t.host, port: this.tlsPort, clientCertificates: t.clientCa ? (t.requireClientCert ? 'required' : 'optional') : 'off' }, 'mqtt TLS listener listening');
     }
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS).unref();

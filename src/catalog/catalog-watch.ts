@@ -38,7 +38,7 @@ export function watchCatalog(
       try {
         onChange(next);
       } catch (err) {
-        log.error({ err, dir, code: 'CP_ERR_CATALOG_LISTENER' }, 'device catalog change listener failed');
+        log.error({ err, dir, code: ErrorCodes.CATALOG_LISTENER.code }, 'device catalog change listener failed');
       }
     } catch (err) {
       if (stopped) return;
