@@ -35,6 +35,7 @@ export interface ClientHooksParts {
   readonly telemetryRouting: TelemetryRouting;
 }
 
+/** The broker hands aedes one closure per hook that calls the method of the same name here. */
 export class ClientHooks {
   private readonly opts: BrokerOptions;
   private readonly events: BrokerSecurityEvents;

@@ -7,11 +7,13 @@ import type tls from 'node:tls';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
 import type { ConnectionMeta } from './packet-guard.js';
 
+/** The port a server listens on; 0 before it does. */
 export function portOf(server: net.Server | undefined): number {
   const addr = server?.address();
   return typeof addr === 'object' && addr ? addr.port : 0;
 }
 
+/** Listens; a port in use is `CP_ERR_PORT_IN_USE` naming the setting `key` that chose it. */
 export function listen(server: net.Server, port: number, host: string, key: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
@@ -41,6 +43,7 @@ export function listen(server: net.Server, port: number, host: string, key: stri
 
 const LISTEN_BACKLOG = 4096;
 
+/** What the TLS handshake says about the client: whether it presented a certificate, and whose. */
 export function tlsMeta(socket: tls.TLSSocket): ConnectionMeta {
   const cert = socket.getPeerCertificate();
   const presented = cert !== null && typeof cert === 'object' && Object.keys(cert).length > 0;

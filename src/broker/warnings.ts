@@ -26,6 +26,7 @@ export class BrokerWarnings {
   }
 }
 
+/** What a session cap turned away, and the setting that raises it. */
 export function describeSessionLimit(limit: SessionLimit, caps: SessionCaps): string {
   switch (limit) {
     case 'retained_telemetry':
@@ -45,6 +46,7 @@ export function describeSessionLimit(limit: SessionLimit, caps: SessionCaps): st
   }
 }
 
+/** Why the packet guard cut a connection, and the setting that raises the limit. */
 export function describeViolation(v: GuardViolation, declared: number, maxPacket: number, maxConnect: number): string {
   switch (v) {
     case 'packet_too_large':

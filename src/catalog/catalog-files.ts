@@ -7,6 +7,7 @@ import path from 'node:path';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
 import { jsonKind } from './record-problems.js';
 
+/** The `*.json` files of the folder, sorted; a missing folder or a file in its place is `CATALOG_INVALID`. */
 export async function listCatalogFiles(dir: string): Promise<string[]> {
   let st;
   try {
@@ -35,8 +36,10 @@ export async function listCatalogFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
+/** A catalog file as an array of elements, or what is wrong with it. */
 export type FileContent = { ok: true; value: unknown[] } | { ok: false; error: string };
 
+/** Reads one file as a JSON array; never throws. */
 export async function readCatalogFile(dir: string, name: string, opts: { missingIsEmpty?: boolean } = {}): Promise<FileContent> {
   let text: string;
   try {
@@ -57,6 +60,7 @@ export async function readCatalogFile(dir: string, name: string, opts: { missing
   return { ok: true, value };
 }
 
+/** How citypipe writes a catalog file: indented, one element after another, a final newline. */
 export function serialize(records: readonly unknown[]): string {
   return JSON.stringify(records, null, 2) + '\n';
 }

@@ -28,6 +28,7 @@ export function catalogError(title: string, problems: readonly Problem[]): Cityp
   return new CitypipeError(onlyDuplicates ? ErrorCodes.CATALOG_DUPLICATE : ErrorCodes.CATALOG_INVALID, head);
 }
 
+/** ` (bin-0004)` after a record's place, when the record has an id to show. */
 export function idLabel(element: unknown): string {
   if (!isObject(element)) return '';
   const id = element['id'];
@@ -102,12 +103,14 @@ function show(value: unknown): string {
   return s.length > 60 ? `${s.slice(0, 60)}…` : s;
 }
 
+/** `null`, `an array`, `an object`, `a string`: what a file held instead of an array. */
 export function jsonKind(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
+/** A JSON object (not an array, not null). */
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

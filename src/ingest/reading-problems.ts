@@ -19,6 +19,7 @@ export interface Problem {
 
 type Issue = z.core.$ZodIssue;
 
+/** A rejected reading's problems from zod's issues, with a `ts` window problem first. */
 export function problemsFromIssues(
   def: DeviceTypeDefinition,
   reading: Record<string, unknown>,
@@ -155,6 +156,7 @@ export function tsProblem(ts: unknown, receivedAt: number, opts: ValidateOptions
   return undefined;
 }
 
+/** A `ts` that is neither ISO 8601 with an offset nor epoch milliseconds. */
 export function tsInvalid(ts: unknown): Problem {
   return {
     reason: 'ts_invalid',

@@ -57,6 +57,7 @@ export function toOpen311(t: Open311Request): Open311Request {
   };
 }
 
+/** A row as the stored ticket: times as ISO 8601 (UTC), the id as a decimal string. */
 export function toTicket(r: Row): Ticket {
   return {
     service_request_id: String(r.id),
@@ -80,6 +81,7 @@ export function toTicket(r: Row): Ticket {
   };
 }
 
+/** Epoch ms as ISO 8601 (UTC), as Open311 datetimes are written. */
 export function iso(ms: number): string {
   return new Date(ms).toISOString();
 }

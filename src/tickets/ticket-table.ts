@@ -9,6 +9,7 @@ import type { RuleEvent } from '../dispatch/types.js';
 export type Severity = RuleEvent['severity'];
 export type TicketStatus = 'open' | 'closed';
 
+/** Created if missing at every start (`IF NOT EXISTS`): a restart keeps every ticket. */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tickets (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -37,6 +38,7 @@ CREATE INDEX IF NOT EXISTS tickets_requested ON tickets(requested_at);
 CREATE INDEX IF NOT EXISTS tickets_device ON tickets(device_id, requested_at);
 `;
 
+/** A row of `tickets` as better-sqlite3 returns it. */
 export interface Row {
   id: number;
   status: TicketStatus;
@@ -59,6 +61,7 @@ export interface Row {
   held: number;
 }
 
+/** The statements the store runs on every event, prepared once. */
 export interface Statements {
   byId: Database.Statement<[number], Row>;
   openFor: Database.Statement<[string, string], Row>;
