@@ -28,7 +28,7 @@ import {
 } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 import { hashSecret } from '../src/catalog/secrets.js';
-import { revokeDevice, rotateSecret } from '../src/catalog/catalog.js';
+import { revokeDevice, rotateSecret } from '../src/catalog/catalog-edits.js';
 
 const run = promisify(execFile);
 const influxUrl = inject('influxUrl');

@@ -5,7 +5,8 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
 import { createLogger } from '../observability/logger.js';
-import { addDevice, DeviceCatalog, revokeDevice, rotateSecret, validateNewDevice, type NewDevice } from './catalog.js';
+import { DeviceCatalog } from './catalog.js';
+import { addDevice, revokeDevice, rotateSecret, validateNewDevice, type NewDevice } from './catalog-edits.js';
 import { generateSecret, hashSecret } from './secrets.js';
 
 const bin = (n: number, extra: Record<string, unknown> = {}) => ({

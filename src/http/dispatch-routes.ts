@@ -16,7 +16,8 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
 import type { EventHub } from '../events/event-hub.js';
 import type { EventLog } from '../events/event-log.js';
-import { toOpen311, type TicketStore } from '../tickets/ticket-store.js';
+import { toOpen311 } from '../tickets/open311-view.js';
+import type { TicketStore } from '../tickets/ticket-store.js';
 import { eventFilterProps, filterOf, registerEventStream, toApiEvent, type EventFilterQuery, type EventStreamOptions } from './event-stream.js';
 
 export { toApiEvent } from './event-stream.js';

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseIsoTimestamp, TRUNCATION_MARKER, validateTelemetry, type ValidateOptions, type ValidationResult } from './validate.js';
+import { TRUNCATION_MARKER } from './dead-letter-payload.js';
+import { parseIsoTimestamp } from './iso-timestamp.js';
+import { validateTelemetry, type ValidateOptions, type ValidationResult } from './validate.js';
 import type { RawMessage } from './types.js';
 import { deviceTypes, parkingMeter, streetlight, wasteBin } from '../device-types/registry.js';
 import { defineDeviceType, type DeviceTypeDefinition } from '../device-types/types.js';

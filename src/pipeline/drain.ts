@@ -281,7 +281,7 @@ export class SpoolDrain {
         outcome = decodeOutcome(data);
       } catch (err) {
         // Cannot happen for records this version wrote; keep going rather than stall the spool.
-        deps.log.error({ err, seq: rec.seq, code: 'CP_ERR_SPOOL_RECORD' }, 'unreadable spool record skipped');
+        deps.log.error({ err, seq: rec.seq, code: ErrorCodes.SPOOL_RECORD.code }, 'unreadable spool record skipped');
         deps.spool.ack(rec.seq);
         continue;
       }

@@ -8,7 +8,7 @@
 import type { DeadLetterReason } from '../errors/catalog.js';
 import type { DeadLetterRecord } from '../deadletter/store.js';
 import { ReceiveClock } from '../ingest/receive-clock.js';
-import { TRUNCATION_MARKER } from '../ingest/validate.js';
+import { TRUNCATION_MARKER } from '../ingest/dead-letter-payload.js';
 import type { Outcome } from '../ingest/outcome.js';
 import type { RawMessage } from '../ingest/types.js';
 

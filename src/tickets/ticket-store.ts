@@ -24,44 +24,11 @@ import type { DeviceRecord } from '../catalog/types.js';
 import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
 import type { ActiveAlert, RuleEvent } from '../dispatch/types.js';
 import { openPrivateDatabase } from '../fs/private-files.js';
+import { iso, toOpen311, toTicket, type Open311Request, type Ticket } from './open311-view.js';
+import { countOpenByService, listTickets, openTicketIdsByDevice, type TicketQuery } from './ticket-queries.js';
+import { prepareStatements, rowId, SCHEMA, type Row, type Severity, type Statements } from './ticket-table.js';
 
-export type Severity = RuleEvent['severity'];
-export type TicketStatus = 'open' | 'closed';
 export type TransitionKind = 'opened' | 'updated' | 'closed';
-
-/** A GeoReport v2 service request as the API serves it, plus `device_id` and `rule`. */
-export interface Open311Request {
-  /** Decimal string, e.g. `"1042"`. */
-  readonly service_request_id: string;
-  readonly status: TicketStatus;
-  readonly status_notes: string | null;
-  readonly service_code: string;
-  readonly service_name: string;
-  readonly description: string;
-  /** ISO 8601 (UTC): when the condition was raised (device time of the deciding reading). */
-  readonly requested_datetime: string;
-  /** ISO 8601 (UTC): when the ticket last changed (citypipe's clock). */
-  readonly updated_datetime: string;
-  /** From the catalog; null when the device is no longer catalogued. */
-  readonly lat: number | null;
-  readonly long: number | null;
-  readonly address: string | null;
-  readonly device_id: string;
-  readonly rule: string;
-}
-
-/** A stored ticket: the Open311 request and what citypipe keeps beside it. */
-export interface Ticket extends Open311Request {
-  readonly district: string;
-  /** Null for a ticket opened by `reconcile` without a `severityOf`. */
-  readonly severity: Severity | null;
-  /** Transitions so far: 1 after opening. */
-  readonly seq: number;
-  /** `rule` (cleared), `reconcile`, or who closed it by hand; null while open. */
-  readonly closed_by: string | null;
-  /** Closed by hand while its condition may still be raised: no new ticket until the rule clears. */
-  readonly held: boolean;
-}
 
 /** One ticket change, handed to `onTransition` inside the transaction that makes it. */
 export interface TicketTransition {
@@ -92,21 +59,6 @@ export interface TicketDeviceLookup {
 
 /** The Open311 service a rule files under; undefined for an event-only (or unknown) rule. */
 export type ServiceLookup = (rule: string) => ServiceDefinition | undefined;
-
-export interface TicketQuery {
-  status?: TicketStatus | undefined;
-  serviceCodes?: readonly string[] | undefined;
-  /** Epoch ms: `requested_datetime` at or after. */
-  start?: number | undefined;
-  /** Epoch ms: `requested_datetime` at or before. */
-  end?: number | undefined;
-  ids?: readonly string[] | undefined;
-  deviceId?: string | undefined;
-  rule?: string | undefined;
-  /** 1..10000, default 1000. */
-  limit?: number | undefined;
-  offset?: number | undefined;
-}
 
 export type CloseResult =
   | { readonly ok: true; readonly ticket: Ticket }
@@ -157,56 +109,6 @@ export function serviceLookup(services: readonly ServiceDefinition[]): ServiceLo
   return (rule) => byRule.get(rule);
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS tickets (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
-  status_notes TEXT,
-  service_code TEXT NOT NULL,
-  service_name TEXT NOT NULL,
-  description TEXT NOT NULL,
-  requested_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  closed_at INTEGER,
-  closed_by TEXT,
-  lat REAL,
-  long REAL,
-  address TEXT,
-  device_id TEXT NOT NULL,
-  rule TEXT NOT NULL,
-  district TEXT NOT NULL,
-  severity TEXT,
-  seq INTEGER NOT NULL,
-  held INTEGER NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX IF NOT EXISTS tickets_one_open ON tickets(device_id, rule) WHERE status = 'open';
-CREATE INDEX IF NOT EXISTS tickets_held ON tickets(device_id, rule) WHERE held = 1;
-CREATE INDEX IF NOT EXISTS tickets_requested ON tickets(requested_at);
-CREATE INDEX IF NOT EXISTS tickets_device ON tickets(device_id, requested_at);
-`;
-
-interface Row {
-  id: number;
-  status: TicketStatus;
-  status_notes: string | null;
-  service_code: string;
-  service_name: string;
-  description: string;
-  requested_at: number;
-  updated_at: number;
-  closed_at: number | null;
-  closed_by: string | null;
-  lat: number | null;
-  long: number | null;
-  address: string | null;
-  device_id: string;
-  rule: string;
-  district: string;
-  severity: Severity | null;
-  seq: number;
-  held: number;
-}
-
 interface NewTicket {
   serviceCode: string;
   serviceName: string;
@@ -217,19 +119,6 @@ interface NewTicket {
   district: string;
   severity: Severity | null;
   notes: string | null;
-}
-
-interface Statements {
-  byId: Database.Statement<[number], Row>;
-  openFor: Database.Statement<[string, string], Row>;
-  heldFor: Database.Statement<[string, string], { id: number }>;
-  insert: Database.Statement<unknown[]>;
-  update: Database.Statement<unknown[]>;
-  close: Database.Statement<unknown[]>;
-  release: Database.Statement<[string, string]>;
-  allOpen: Database.Statement<[], Row>;
-  allHeld: Database.Statement<[], { id: number; device_id: string; rule: string }>;
-  releaseId: Database.Statement<[number]>;
 }
 
 export class TicketStore {
@@ -254,24 +143,7 @@ export class TicketStore {
       this.owned = true;
     }
     db.exec(SCHEMA);
-    this.st = {
-      byId: db.prepare('SELECT * FROM tickets WHERE id = ?'),
-      openFor: db.prepare("SELECT * FROM tickets WHERE device_id = ? AND rule = ? AND status = 'open'"),
-      heldFor: db.prepare('SELECT id FROM tickets WHERE device_id = ? AND rule = ? AND held = 1 LIMIT 1'),
-      insert: db.prepare(
-        `INSERT INTO tickets (status, status_notes, service_code, service_name, description, requested_at, updated_at,
-           lat, long, address, device_id, rule, district, severity, seq)
-         VALUES ('open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-      ),
-      update: db.prepare('UPDATE tickets SET status_notes = ?, severity = coalesce(?, severity), updated_at = ?, seq = seq + 1 WHERE id = ?'),
-      close: db.prepare(
-        "UPDATE tickets SET status = 'closed', status_notes = ?, updated_at = ?, closed_at = ?, closed_by = ?, held = ?, seq = seq + 1 WHERE id = ?",
-      ),
-      release: db.prepare('UPDATE tickets SET held = 0 WHERE device_id = ? AND rule = ? AND held = 1'),
-      allOpen: db.prepare("SELECT * FROM tickets WHERE status = 'open' ORDER BY id"),
-      allHeld: db.prepare('SELECT id, device_id, rule FROM tickets WHERE held = 1'),
-      releaseId: db.prepare('UPDATE tickets SET held = 0 WHERE id = ?'),
-    };
+    this.st = prepareStatements(db);
     this.database = db;
   }
 
@@ -393,52 +265,17 @@ export class TicketStore {
 
   /** Newest request first. */
   list(q: TicketQuery = {}): Ticket[] {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (q.ids !== undefined) {
-      const ids = q.ids.map(rowId).filter((n): n is number => n !== undefined);
-      if (ids.length === 0) return [];
-      where.push(`id IN (${ids.map(() => '?').join(',')})`);
-      args.push(...ids);
-    }
-    if (q.status) (where.push('status = ?'), args.push(q.status));
-    if (q.serviceCodes !== undefined) {
-      if (q.serviceCodes.length === 0) return [];
-      where.push(`service_code IN (${q.serviceCodes.map(() => '?').join(',')})`);
-      args.push(...q.serviceCodes);
-    }
-    if (q.start !== undefined) (where.push('requested_at >= ?'), args.push(q.start));
-    if (q.end !== undefined) (where.push('requested_at <= ?'), args.push(q.end));
-    if (q.deviceId !== undefined) (where.push('device_id = ?'), args.push(q.deviceId));
-    if (q.rule !== undefined) (where.push('rule = ?'), args.push(q.rule));
-    const limit = Math.min(Math.max(Math.trunc(q.limit ?? 1000), 1), 10_000);
-    const offset = Math.max(Math.trunc(q.offset ?? 0), 0);
-    const sql = `SELECT * FROM tickets ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY requested_at DESC, id DESC LIMIT ? OFFSET ?`;
-    return (this.db.prepare(sql).all(...args, limit, offset) as Row[]).map(toTicket);
+    return listTickets(this.db, q);
   }
 
   /** The ids of every open ticket, by device (for device health and the map). */
   openByDevice(): Map<string, string[]> {
-    const out = new Map<string, string[]>();
-    // No ORDER BY: with it SQLite reads every ticket ever kept in id order instead of the open ones
-    // through their partial index; a device has a handful of open tickets to sort.
-    const byDevice = new Map<string, number[]>();
-    for (const row of this.db.prepare("SELECT id, device_id FROM tickets WHERE status = 'open'").all() as { id: number; device_id: string }[]) {
-      const list = byDevice.get(row.device_id);
-      if (list) list.push(row.id);
-      else byDevice.set(row.device_id, [row.id]);
-    }
-    for (const [device, ids] of byDevice) out.set(device, ids.sort((a, b) => a - b).map(String));
-    return out;
+    return openTicketIdsByDevice(this.db);
   }
 
   /** Open tickets per `service_code` (for metrics and the dashboard). */
   countOpenByService(): Record<string, number> {
-    const rows = this.db.prepare("SELECT service_code, count(*) AS n FROM tickets WHERE status = 'open' GROUP BY service_code").all() as {
-      service_code: string;
-      n: number;
-    }[];
-    return Object.fromEntries(rows.map((r) => [r.service_code, r.n]));
+    return countOpenByService(this.db);
   }
 
   private applyOne(st: Statements, e: RuleEvent, devices: TicketDeviceLookup, services: ServiceLookup): AppliedEvent {
@@ -529,59 +366,6 @@ export class TicketStore {
   }
 }
 
-/** The GeoReport v2 view of a ticket (drops what citypipe keeps internally). */
-export function toOpen311(t: Open311Request): Open311Request {
-  return {
-    service_request_id: t.service_request_id,
-    status: t.status,
-    status_notes: t.status_notes,
-    service_code: t.service_code,
-    service_name: t.service_name,
-    description: t.description,
-    requested_datetime: t.requested_datetime,
-    updated_datetime: t.updated_datetime,
-    lat: t.lat,
-    long: t.long,
-    address: t.address,
-    device_id: t.device_id,
-    rule: t.rule,
-  };
-}
-
-function toTicket(r: Row): Ticket {
-  return {
-    service_request_id: String(r.id),
-    status: r.status,
-    status_notes: r.status_notes,
-    service_code: r.service_code,
-    service_name: r.service_name,
-    description: r.description,
-    requested_datetime: iso(r.requested_at),
-    updated_datetime: iso(r.updated_at),
-    lat: r.lat,
-    long: r.long,
-    address: r.address,
-    device_id: r.device_id,
-    rule: r.rule,
-    district: r.district,
-    severity: r.severity,
-    seq: r.seq,
-    closed_by: r.closed_by,
-    held: r.held === 1,
-  };
-}
-
-/** A service_request_id as a row id; undefined for anything but a positive decimal integer. */
-function rowId(id: string): number | undefined {
-  if (!/^[1-9][0-9]{0,15}$/.test(id)) return undefined;
-  const n = Number(id);
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
 function key(deviceId: string, rule: string): string {
   return `${deviceId}\0${rule}`;
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
 }
