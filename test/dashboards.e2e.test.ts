@@ -16,6 +16,9 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { quoteString, escapeTag } from '../src/sink/influx/line-protocol.js';
 import { startFleet, type Fleet } from '../simulators/fleet.js';
+import { deviceTypes } from '../src/device-types/registry.js';
+import { registeredTypeFolders } from '../src/device-types/type-folder.js';
+import { boardFiles, typeBoard } from '../src/grafana/boards.js';
 import type { IngestStats } from '../src/observability/metrics.js';
 import {
   boardQueries,
@@ -209,6 +212,8 @@ afterAll(async () => {
 // ------------------------------------------------------------------ checking the boards
 
 const boards = loadDashboards(boardsDir);
+/** One board per registered device type, filtered by district and device. */
+const typeBoardUids = registeredTypeFolders().map((f) => String(typeBoard(f).dashboard['uid']));
 
 /** Runs the board's variable queries in order (a later one may use an earlier one), values as "All" selects them. */
 async function resolveVariables(d: Dashboard, base: Omit<ExpandContext, 'vars'>, problems: QueryProblem[]): Promise<Record<string, string[]>> {
@@ -257,17 +262,13 @@ async function checkBoard(d: Dashboard): Promise<{ failures: string[]; checked: 
 }
 
 describe('the provisioned boards', () => {
-  it('are the five boards, each with its template variables and rule-event annotations', () => {
-    expect(boards.map((b) => b.dashboard.title).sort()).toEqual([
-      'citypipe · City overview',
-      'citypipe · Parking',
-      'citypipe · Pipeline health',
-      'citypipe · Streetlights',
-      'citypipe · Waste',
-    ]);
+  it('are the city overview, one board per device type and pipeline health, each with its template variables and rule-event annotations', () => {
+    expect(boards.map((b) => b.dashboard.title).sort()).toEqual(boardFiles().map((b) => b.dashboard['title']).sort());
+    expect(boards.map((b) => b.dashboard.uid)).toEqual(expect.arrayContaining(['citypipe-overview', 'citypipe-pipeline', ...typeBoardUids]));
+    expect(boards).toHaveLength(deviceTypes.length + 2);
     for (const { dashboard: d } of boards) {
       const names = (d.templating?.list ?? []).map((v) => v.name);
-      if (['citypipe-waste', 'citypipe-parking', 'citypipe-streetlights'].includes(d.uid)) expect(names, d.title).toEqual(['district', 'device']);
+      if (typeBoardUids.includes(d.uid)) expect(names, d.title).toEqual(['district', 'device']);
       if (d.uid === 'citypipe-overview') expect(names, d.title).toEqual(['district']);
       for (const v of d.templating?.list ?? []) expect(String(v.query), `${d.title} $${v.name}`).toMatch(/^SHOW TAG VALUES FROM /);
       const annotations = (d.annotations?.list ?? []).filter((a) => !a.builtIn);
@@ -326,8 +327,8 @@ describe('the provisioned boards', () => {
 });
 
 describe('the seeded data the boards read', () => {
-  it('came through the real service: readings of all three types from the fleet and the scripted devices', async () => {
-    for (const m of ['waste_bin', 'parking_meter', 'streetlight']) {
+  it('came through the real service: readings of every type from the fleet and the scripted devices', async () => {
+    for (const m of deviceTypes.map((d) => d.measurement)) {
       const [row] = (await runInfluxql(influxUrl, svc.db, `SELECT count(*) FROM "${m}" WHERE time >= ${testStart - 3 * HOUR}ms`)).rows;
       const counts = Object.entries(row ?? {}).filter(([k]) => k.startsWith('count_'));
       expect(Math.max(...counts.map(([, v]) => Number(v))), m).toBeGreaterThan(100);

@@ -1,5 +1,5 @@
 /**
- * The daily waste collection plan: the bins predicted to reach their `waste.collect` threshold
+ * The daily waste collection plan: the bins predicted to reach their collection rule's threshold
  * within the horizon (and those already over it), grouped by district, each district ordered into a
  * short route. Pure: everything it needs comes in, so a test drives it with a fake clock.
  */
@@ -30,7 +30,7 @@ export interface PlanStop {
   readonly predictedFullAt: string;
   /** Hours from `generatedAt` to `predictedFullAt`; 0 for a bin already over its threshold. */
   readonly hoursToFull: number;
-  /** Its `waste.collect` threshold, overrides merged. */
+  /** Its collection rule's threshold (role `collection`, `waste.collect` by default), overrides merged. */
   readonly threshold: number;
   /** Device time of its newest reading (ISO 8601). */
   readonly lastReadingAt: string;
@@ -67,7 +67,7 @@ export interface PlanSummary {
   readonly noPrediction: number;
   /** No reading, or none within `staleAfterMs`. */
   readonly noRecentData: number;
-  /** The `waste.collect` rule is off for the bin. */
+  /** The collection rule is off for the bin (or the rules have none). */
   readonly noThreshold: number;
 }
 
@@ -80,7 +80,7 @@ export interface BuildPlanInput {
   /** Catalog devices; other types than `waste-bin` are ignored. */
   readonly bins: Iterable<DeviceRecord>;
   readonly history: FillSource;
-  /** The bin's `waste.collect` threshold (`RuleBook.thresholdAbove`); undefined = the rule is off for it. */
+  /** The bin's collection rule threshold (`RulesStage.roleThresholdAbove`); undefined = the rule is off for it. */
   readonly thresholdOf: (deviceId: string, device: DeviceRecord) => number | undefined;
   /** Where a district's route starts; default its first bin by device id. */
   readonly depots?: Readonly<Record<string, GeoPoint>>;

@@ -21,7 +21,7 @@ export interface CollectionPlannerOptions {
   /** The catalog's devices now (read at every run, so a catalog reload is seen). Non-bins are ignored. */
   readonly devices: () => Iterable<DeviceRecord>;
   readonly history: FillSource;
-  /** The bin's `waste.collect` threshold, e.g. `(id, d) => ruleBook.thresholdAbove(d, 'waste.collect')`. */
+  /** The bin's collection rule threshold, e.g. `(id, d) => rules.roleThresholdAbove('collection', d)`. */
   readonly thresholdOf: (deviceId: string, device: DeviceRecord) => number | undefined;
   /** node-cron expression; default {@link DEFAULT_PLAN_SCHEDULE}. Validated by `start()`. */
   readonly schedule?: string;

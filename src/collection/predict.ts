@@ -129,7 +129,7 @@ export function fitFillRate(samples: readonly FillSample[], opts: FitOptions = {
  * Predicts when a bin reaches `threshold` from the samples of its current fill cycle (oldest first).
  *
  * - `due` when the newest reading or the fitted current level is at or over the threshold (the
- *   newest reading is what the `waste.collect` rule raises on, so a bin with an open request is due);
+ *   newest reading is what the collection rule raises on, so a bin with an open request is due);
  * - `rising` with the time the fitted line crosses the threshold, when the rate is at least
  *   `minRatePerHour` and `minTStat` standard errors above zero;
  * - `none` otherwise: no samples, too few, or not (clearly) filling.

@@ -36,7 +36,7 @@ const stopSchema = {
     fillRatePerHour: { type: ['number', 'null'], description: 'fitted fill rate, ratio per hour' },
     predictedFullAt: { type: 'string', format: 'date-time' },
     hoursToFull: { type: 'number', description: '0 = over its threshold already' },
-    threshold: { type: 'number', description: 'its waste.collect threshold' },
+    threshold: { type: 'number', description: 'the threshold of its collection rule (waste.collect by default)' },
     lastReadingAt: { type: 'string', format: 'date-time' },
   },
   required: ['order', 'deviceId', 'lat', 'long', 'fillingLevel', 'fillRatePerHour', 'predictedFullAt', 'hoursToFull', 'threshold', 'lastReadingAt'],

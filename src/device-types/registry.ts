@@ -1,7 +1,8 @@
 /**
  * The registry of device types. Adding a type: a folder beside this file (definition, fixtures,
- * README), a behaviour model in simulators/, and one line here. `registry.test.ts` fails if a piece
- * is missing.
+ * README, default rules in `rules.json`, Grafana board in `grafana.json`), a behaviour model in
+ * simulators/, and one line here; then `npm run generate` for rules/default.json and the boards.
+ * `registry.test.ts` fails if a piece is missing.
  */
 import type { DeviceTypeDefinition } from './types.js';
 import { wasteBin } from './waste-bin/definition.js';

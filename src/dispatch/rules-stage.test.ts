@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -83,7 +83,7 @@ describe('RulesStage', () => {
     second.start();
     expect(second.activeAlerts()).toEqual([
       { deviceId: 'bin-1', rule: 'device.battery', since: T0, value: 0.1, flapping: false },
-      { deviceId: 'bin-1', rule: 'waste.collect', since: T0, value: 0.9, flapping: false },
+      { deviceId: 'bin-1', rule: 'waste.collect', since: T0, value: 0.9, flapping: false, role: 'collection' },
     ]);
     expect(second.services().map((s) => s.serviceCode)).toContain('waste.collect');
     await second.stop();
@@ -97,6 +97,44 @@ describe('RulesStage', () => {
     stage.evaluate([reading(unrated, T0, { powerState: 'on', powerConsumption: 0 })]);
     expect(log.warn).toHaveBeenCalledWith({ deviceId: 'light-2', code: 'CP_ERR_RULES_DEVICE' }, expect.stringContaining('powerRating is missing'));
     await stage.stop();
+  });
+
+  describe('finds the rules citypipe needs by role, not id', () => {
+    const shipped = () => JSON.parse(readFileSync(defaultRulesFile, 'utf8')) as { rules: Record<string, unknown>[] };
+    const startWith = (file: object) => {
+      const rulesFile = path.join(dir, 'city.json');
+      writeFileSync(rulesFile, JSON.stringify(file));
+      const stage = new RulesStage({ rulesFile, stateFile: ':memory:', catalog: new TestCatalog([bin]), onEvents: () => {}, log: silentLogger });
+      stage.start();
+      return stage;
+    };
+    const offlineNow = (stage: RulesStage) => {
+      stage.sweep(T0 + 60 * MIN);
+      return stage.activeAlerts().filter((a) => a.role === 'offline').map((a) => a.rule);
+    };
+
+    it('a city that renames the collection and offline rules keeps its plan threshold and offline devices', async () => {
+      const rename: Record<string, string> = { collection: 'waste.pickup', offline: 'sensor.silent' };
+      const rules = shipped().rules.map((r) => (typeof r.role === 'string' ? { ...r, id: rename[r.role], serviceCode: rename[r.role] } : r));
+      const stage = startWith({ rules, overrides: [{ match: { deviceId: 'bin-1' }, rules: { 'waste.pickup': { condition: { above: 0.6 } } } }] });
+      expect(stage.roleThresholdAbove('collection', bin)).toBe(0.6);
+      expect(offlineNow(stage)).toEqual(['sensor.silent']);
+      await stage.stop();
+    });
+
+    it('a city file copied from the defaults before rules had roles keeps working', async () => {
+      const rules = shipped().rules.map(({ role: _role, ...r }) => r);
+      const stage = startWith({ rules });
+      expect(stage.roleThresholdAbove('collection', bin)).toBe(0.8);
+      expect(offlineNow(stage)).toEqual(['device.offline']);
+      await stage.stop();
+    });
+
+    it('a city without a collection rule plans no bins', async () => {
+      const stage = startWith({ rules: shipped().rules.filter((r) => r.role !== 'collection' && r.deviceType !== 'waste-bin') });
+      expect(stage.roleThresholdAbove('collection', bin)).toBeUndefined();
+      await stage.stop();
+    });
   });
 
   it('is unusable before start and after stop', async () => {

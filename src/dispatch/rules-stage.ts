@@ -13,11 +13,26 @@ import { DeadmanSweep } from './deadman.js';
 import { CompiledRules } from './rules/compile.js';
 import { RuleEngine, type RuleEngineCounts } from './rules/evaluate.js';
 import { RuleBook, type ServiceDefinition } from './rules/rule-book.js';
+import type { RuleRole } from './rules/schema.js';
 import { RuleStateStore } from './rule-state-store.js';
 import type { ActiveAlert, DeviceList, EventSink, RuleEvent, RuleInput } from './types.js';
 
-/** The rules shipped with citypipe (CONTRACT §5). */
+/** The rules shipped with citypipe (CONTRACT §5), generated from the registry (default-rules.ts). */
 export const defaultRulesFile = path.join(packageRoot, 'rules', 'default.json');
+
+/**
+ * The roles of the shipped rules, by id: a city file copied from the defaults before rules declared
+ * roles keeps its collection plan and offline devices (RuleBookOptions.rolesById).
+ */
+function shippedRoles(): Map<string, RuleRole> {
+  const book = RuleBook.load(defaultRulesFile);
+  const roles = new Map<string, RuleRole>();
+  for (const r of book.rules) {
+    const role = book.roleOf(r.id);
+    if (role) roles.set(r.id, role);
+  }
+  return roles;
+}
 
 /** Everything the stage needs from the service: files, the catalog, where events go, a logger. */
 export interface RulesStageOptions {
@@ -51,7 +66,7 @@ export class RulesStage {
   start(): void {
     const { opts } = this;
     const log = opts.log;
-    const book = RuleBook.load(opts.rulesFile);
+    const book = RuleBook.load(opts.rulesFile, path.resolve(opts.rulesFile) === defaultRulesFile ? {} : { rolesById: shippedRoles() });
     const compiled = new CompiledRules(book, {
       onProblem: (deviceId, problem) => log.warn({ deviceId, code: ErrorCodes.RULES_DEVICE.code }, problem),
     });
@@ -123,9 +138,13 @@ export class RulesStage {
 
   /** What is raised now, from the store: for a ticket consumer reconciling after a restart. */
   activeAlerts(): ActiveAlert[] {
-    return this.started()
-      .store.listActive()
-      .map((r) => ({ deviceId: r.deviceId, rule: r.rule, since: r.since, value: r.value ?? undefined, flapping: r.flapping }));
+    const { store, book } = this.started();
+    return store
+      .listActive()
+      .map((r) => {
+        const role = book.roleOf(r.rule);
+        return { deviceId: r.deviceId, rule: r.rule, since: r.since, value: r.value ?? undefined, flapping: r.flapping, ...(role ? { role } : {}) };
+      });
   }
 
   /** Open311 services of the ticket rules. */
@@ -136,6 +155,16 @@ export class RulesStage {
   /** The level at which a device's `above` threshold rule raises, overrides merged (RuleBook.thresholdAbove). */
   thresholdAbove(device: DeviceRecord, ruleId: string): number | undefined {
     return this.started().book.thresholdAbove(device, ruleId);
+  }
+
+  /**
+   * The `above` level of the rule playing `role` (e.g. `collection`) for a device, overrides merged;
+   * undefined when no rule plays it, or it is off for the device.
+   */
+  roleThresholdAbove(role: RuleRole, device: DeviceRecord): number | undefined {
+    const { book } = this.started();
+    const rule = book.ruleWithRole(role);
+    return rule && book.thresholdAbove(device, rule.id);
   }
 
   /** Problems the rules have with these devices (a missing `powerRating`, overrides that do not combine). */

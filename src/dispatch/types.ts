@@ -3,6 +3,7 @@
  * never its code.
  */
 import type { DeviceRecord } from '../catalog/types.js';
+import type { RuleRole } from './rules/schema.js';
 
 /** A validated reading, after it is durably stored. */
 export interface RuleInput {
@@ -75,6 +76,8 @@ export interface ActiveAlert {
   readonly since: number;
   readonly value: number | string | undefined;
   readonly flapping: boolean;
+  /** The role its rule plays (`offline`: the device is offline), if any. */
+  readonly role?: RuleRole;
 }
 
 /** Where events go. Called after the state that produced them is committed. */

@@ -19,7 +19,7 @@ function app() {
   ]);
   const alerts = new Map<string, ActiveAlert[]>([
     ['bin-1', [{ deviceId: 'bin-1', rule: 'waste.collect', since: Date.parse('2026-11-28T10:00:00Z'), value: 0.85, flapping: false }]],
-    ['light-1', [{ deviceId: 'light-1', rule: 'device.offline', since: Date.parse('2026-11-28T09:00:00Z'), value: undefined, flapping: false }, { deviceId: 'light-1', rule: 'light.dayburner', since: 0, value: 'on', flapping: false }]],
+    ['light-1', [{ deviceId: 'light-1', rule: 'device.offline', since: Date.parse('2026-11-28T09:00:00Z'), value: undefined, flapping: false, role: 'offline' }, { deviceId: 'light-1', rule: 'light.dayburner', since: 0, value: 'on', flapping: false }]],
   ]);
   const a = Fastify();
   registerHttpSecurity(a, { token: TOKEN, ratePerS: 0 });

@@ -18,7 +18,6 @@ import type { LatestReading } from '../devices/latest-readings.js';
 
 export type DeviceState = 'ok' | 'alert' | 'offline' | 'unknown';
 const STATES: readonly DeviceState[] = ['ok', 'alert', 'offline', 'unknown'];
-const OFFLINE_RULE = 'device.offline';
 /** The largest page of `/api/devices` and `/api/readings/latest`. */
 export const MAX_PAGE = 1000;
 
@@ -32,9 +31,9 @@ export interface DeviceRouteDeps {
   openTickets(): ReadonlyMap<string, readonly string[]>;
 }
 
-/** A device's health: offline beats alert; never heard from is unknown. */
+/** A device's health: offline (an alert of a rule with role `offline`) beats alert; never heard from is unknown. */
 export function deviceState(alerts: readonly ActiveAlert[] | undefined, latest: LatestReading | undefined): DeviceState {
-  if (alerts?.some((a) => a.rule === OFFLINE_RULE)) return 'offline';
+  if (alerts?.some((a) => a.role === 'offline')) return 'offline';
   if (alerts && alerts.length > 0) return 'alert';
   return latest ? 'ok' : 'unknown';
 }

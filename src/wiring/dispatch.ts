@@ -38,7 +38,6 @@ import { deviceStateLines, selfStatsLines, type DeviceMapEntry, type SelfStatsSn
 import { RulesTap } from './rules-tap.js';
 import { SideWriter, type SideSource } from './side-writer.js';
 
-const COLLECT_RULE = 'waste.collect';
 /** How often events go to InfluxDB; self-monitoring and device states are written every STATS_EVERY_MS. */
 const SIDE_WRITE_MS = 1000;
 const STATS_EVERY_MS = 10_000;
@@ -177,7 +176,7 @@ export class DispatchWiring {
     const planner = new CollectionPlanner({
       devices: () => catalog().all(),
       history: fills,
-      thresholdOf: (_id, device) => rules.thresholdAbove(device, COLLECT_RULE),
+      thresholdOf: (_id, device) => rules.roleThresholdAbove('collection', device),
       schedule: config.dispatch.collectionPlanCron,
       now: this.now,
       onPlan: (plan) => {

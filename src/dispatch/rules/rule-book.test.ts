@@ -51,6 +51,15 @@ describe('rules file validation names the file, the rule and the key', () => {
     ['an override of the id', { rules: [collect], overrides: [{ match: { district: 'west' }, rules: { 'waste.collect': { id: 'x' } } }] }, 'overrides[0] (district=west) rule "waste.collect": id: cannot be overridden'],
     ['an override for another type', { rules: [collect], overrides: [{ match: { type: 'streetlight' }, rules: { 'waste.collect': { for: 60 } } }] }, 'match.type: the rule is for waste-bin, so this override never applies'],
     ['an override that matches nothing', { rules: [collect], overrides: [{ match: {}, rules: {} }] }, 'rules/city.json: overrides[0]: match: give at least one of type, district, deviceId'],
+    ['an unknown role', { rules: [{ ...collect, role: 'pickup' }] }, 'rules/city.json: rule "waste.collect" (rules[0]): role: must be one of collection, offline, got "pickup"'],
+    [
+      'two rules playing a singular role',
+      { rules: [{ ...collect, role: 'collection' }, { ...collect, id: 'waste.collect.early', role: 'collection' }] },
+      'rules/city.json: rule "waste.collect.early" (rules[1]): role: "collection" is already played by rule "waste.collect" (rules[0]); only one rule may play it',
+    ],
+    ['a collection rule the plan cannot predict', { rules: [{ ...collect, role: 'collection', condition: { kind: 'enum', field: 'status', in: ['burning'] } }] }, 'rule "waste.collect" (rules[0]): role: a "collection" rule needs a threshold condition with `above`'],
+    ['an offline rule that is not silent', { rules: [{ ...collect, role: 'offline' }] }, 'rule "waste.collect" (rules[0]): role: an "offline" rule needs a `silent` condition'],
+    ['an override of the role', { rules: [collect], overrides: [{ match: { district: 'west' }, rules: { 'waste.collect': { role: 'collection' } } }] }, 'overrides[0] (district=west) rule "waste.collect": role: cannot be overridden'],
   ])('%s', (_name, file, expected) => {
     expect(problemsOf(file)).toEqual(expect.arrayContaining([expect.stringContaining(expected)]));
   });
@@ -129,6 +138,33 @@ describe('overrides', () => {
   });
 });
 
+describe('roles', () => {
+  const offline = { id: 'device.offline', deviceType: '*', condition: { kind: 'silent', intervals: 3 }, severity: 'warning', ticket: false };
+  const bin = { id: 'bin-1', type: 'waste-bin', district: 'west' };
+
+  it('finds a renamed rule by the role it declares', () => {
+    const book = RuleBook.parse({ rules: [{ ...collect, id: 'waste.pickup', role: 'collection', condition: { ...collect.condition, above: 0.7 } }, { ...offline, id: 'sensor.silent', role: 'offline' }] });
+    expect(book.ruleWithRole('collection')?.id).toBe('waste.pickup');
+    expect(book.thresholdAbove(bin, book.ruleWithRole('collection')!.id)).toBe(0.7);
+    expect(book.roleOf('sensor.silent')).toBe('offline');
+  });
+
+  it('lets several rules be offline (one per type, say)', () => {
+    const book = RuleBook.parse({ rules: [{ ...offline, role: 'offline' }, { ...offline, id: 'light.offline', deviceType: 'streetlight', role: 'offline' }] });
+    expect([book.roleOf('device.offline'), book.roleOf('light.offline')]).toEqual(['offline', 'offline']);
+  });
+
+  it('gives a file written before roles the roles of the shipped rules with the same ids', () => {
+    const rolesById = new Map([['waste.collect', 'collection'], ['device.offline', 'offline']] as const);
+    const old = RuleBook.parse({ rules: [collect, offline] }, 'rules/city.json', { rolesById });
+    expect([old.ruleWithRole('collection')?.id, old.roleOf('device.offline')]).toEqual(['waste.collect', 'offline']);
+    // A role the file gives to a rule of its own is not given to the shipped id as well.
+    const renamed = RuleBook.parse({ rules: [collect, { ...collect, id: 'waste.pickup', role: 'collection' }] }, 'rules/city.json', { rolesById });
+    expect([renamed.ruleWithRole('collection')?.id, renamed.roleOf('waste.collect')]).toEqual(['waste.pickup', undefined]);
+    expect(RuleBook.parse({ rules: [collect] }).ruleWithRole('collection')).toBeUndefined();
+  });
+});
+
 describe('the default rules file (CONTRACT §5)', () => {
   const book = RuleBook.load(defaultRulesFile);
 
@@ -148,6 +184,7 @@ describe('the default rules file (CONTRACT §5)', () => {
       ['device.offline', '*', 'device.offline'],
     ]);
     expect(book.rules.find((r) => r.id === 'waste.fire')!.severity).toBe('urgent');
+    expect([book.ruleWithRole('collection')?.id, book.roleOf('device.offline')]).toEqual(['waste.collect', 'offline']);
     expect(book.rules.filter((r) => r.for > 0).map((r) => [r.id, r.for / 60_000])).toEqual([
       ['parking.full', 30],
       ['light.out', 15],

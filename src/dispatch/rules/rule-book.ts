@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ErrorCodes } from '../../errors/catalog.js';
-import { PATCHABLE_KEYS, overrideSchema, ruleSchema, rulesFileSchema, settingsSchema, type ConditionSpec, type OverrideSpec, type RuleSpec, type RulesSettings } from './schema.js';
+import { PATCHABLE_KEYS, RULE_ROLES, overrideSchema, ruleRoles, ruleSchema, rulesFileSchema, settingsSchema, type ConditionSpec, type OverrideSpec, type RuleRole, type RuleSpec, type RulesSettings } from './schema.js';
 
 /** The flapping guard of one rule: more than `maxTransitions` raises + clears within `windowMs` holds it raised. */
 export interface FlapGuard {
@@ -44,6 +44,15 @@ export interface DeviceKey {
   readonly id: string;
   readonly type: string;
   readonly district: string;
+}
+
+/** How a rules file is read. */
+export interface RuleBookOptions {
+  /**
+   * Rule id → role, for a file written before rules declared roles: a role no rule of the file
+   * claims goes to the rule with this id (the shipped default rule that plays it), if the file has one.
+   */
+  readonly rolesById?: ReadonlyMap<string, RuleRole>;
 }
 
 /** Stable code of a rules file that cannot be used (see the error catalog's `CP_ERR_…` codes). */
@@ -100,9 +109,11 @@ export class RuleBook {
   private readonly overrides: readonly Override[];
   private readonly devicesWithOverrides: ReadonlySet<string>;
   private readonly serviceList: readonly ServiceDefinition[];
+  /** Rule id → the role it plays. */
+  private readonly roles: ReadonlyMap<string, RuleRole>;
   private readonly resolved = new Map<string, { rules: readonly ResolvedRule[]; problems: readonly string[] }>();
 
-  private constructor(file: string, settings: RulesSettings, rules: RuleSpec[], raw: Map<string, Json>, overrides: Override[], services: ServiceDefinition[]) {
+  private constructor(file: string, settings: RulesSettings, rules: RuleSpec[], raw: Map<string, Json>, overrides: Override[], services: ServiceDefinition[], roles: Map<string, RuleRole>) {
     this.file = file;
     this.settings = settings;
     this.rules = rules;
@@ -110,10 +121,11 @@ export class RuleBook {
     this.overrides = overrides;
     this.devicesWithOverrides = new Set(overrides.flatMap((o) => (o.match.deviceId === undefined ? [] : [o.match.deviceId])));
     this.serviceList = services;
+    this.roles = roles;
   }
 
   /** Reads and validates a rules file. Throws {@link RulesFileError} listing every problem. */
-  static load(file: string): RuleBook {
+  static load(file: string, options: RuleBookOptions = {}): RuleBook {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -126,11 +138,11 @@ export class RuleBook {
     } catch (err) {
       throw new RulesFileError(file, [`${file}: is not valid JSON: ${(err as Error).message}`]);
     }
-    return RuleBook.parse(value, file);
+    return RuleBook.parse(value, file, options);
   }
 
   /** Validates a parsed rules file; `file` names it in errors. Throws {@link RulesFileError}. */
-  static parse(value: unknown, file = '(memory)'): RuleBook {
+  static parse(value: unknown, file = '(memory)', options: RuleBookOptions = {}): RuleBook {
     const top = rulesFileSchema.safeParse(value);
     if (!top.success) throw new RulesFileError(file, describeIssues(top.error, value).map((p) => `${file}: ${p}`));
     const problems: string[] = [];
@@ -145,6 +157,7 @@ export class RuleBook {
     const rules: RuleSpec[] = [];
     const raw = new Map<string, Json>();
     const invalidIds = new Set<string>();
+    const fileIndex = new Map<string, number>();
     top.data.rules.forEach((element, i) => {
       const id = isObject(element) && typeof element.id === 'string' ? element.id : undefined;
       const label = `${file}: ${id === undefined ? `rules[${i}]` : `rule "${id}" (rules[${i}])`}`;
@@ -160,7 +173,9 @@ export class RuleBook {
       }
       raw.set(parsed.data.id, element as Json);
       rules.push(parsed.data);
+      fileIndex.set(parsed.data.id, i);
     });
+    const roles = assignRoles(rules, options.rolesById, (r) => `rule "${r.id}" (rules[${fileIndex.get(r.id)}])`, file, problems);
 
     const services = new Map<string, { name: string; description: string | undefined; rules: string[] }>();
     const addService = (r: RuleSpec) => {
@@ -210,12 +225,22 @@ export class RuleBook {
     // Stable sort: among equally specific overrides, the later one in the file wins.
     overrides.sort((a, b) => a.specificity - b.specificity || a.index - b.index);
     const serviceList = [...services].map(([serviceCode, s]) => ({ serviceCode, serviceName: s.name, description: s.description, rules: s.rules }));
-    return new RuleBook(file, settings.data, rules, raw, overrides, serviceList);
+    return new RuleBook(file, settings.data, rules, raw, overrides, serviceList, roles);
   }
 
   /** Open311 services of the ticket rules, overrides included (for `services.json`). */
   services(): readonly ServiceDefinition[] {
     return this.serviceList;
+  }
+
+  /** The role a rule plays (`role` in the file), or undefined. */
+  roleOf(ruleId: string): RuleRole | undefined {
+    return this.roles.get(ruleId);
+  }
+
+  /** The rule that plays a singular role, or undefined when none does. */
+  ruleWithRole(role: RuleRole): RuleSpec | undefined {
+    return this.rules.find((r) => this.roles.get(r.id) === role);
   }
 
   /** True when an override names this device id: its rules are resolved for it alone. */
@@ -301,6 +326,32 @@ export class RuleBook {
       flapping: flap === false ? undefined : { maxTransitions: flap.maxTransitions, windowMs: flap.window },
     };
   }
+}
+
+/**
+ * The role of each rule: what the file declares, and for a role no rule declares, the rule whose id
+ * `rolesById` gives it (a file copied from the defaults before roles existed). A singular role
+ * claimed twice is a problem naming both rules.
+ */
+function assignRoles(
+  rules: readonly RuleSpec[],
+  rolesById: ReadonlyMap<string, RuleRole> | undefined,
+  label: (r: RuleSpec) => string,
+  file: string,
+  problems: string[],
+): Map<string, RuleRole> {
+  const roles = new Map<string, RuleRole>();
+  for (const role of ruleRoles) {
+    let claimed = rules.filter((r) => r.role === role);
+    if (claimed.length === 0 && rolesById) claimed = rules.filter((r) => r.role === undefined && rolesById.get(r.id) === role);
+    if (RULE_ROLES[role].singular && claimed.length > 1) {
+      const [first, ...others] = claimed.map(label);
+      for (const other of others) problems.push(`${file}: ${other}: role: "${role}" is already played by ${first}; only one rule may play it`);
+      continue;
+    }
+    for (const r of claimed) roles.set(r.id, role);
+  }
+  return roles;
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

@@ -155,6 +155,22 @@ const flappingSchema = z.union([
 
 const RULE_ID = /^[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)*$/;
 
+/**
+ * What a rule does for citypipe besides raising events. Code that needs a particular rule (the
+ * collection plan, the device map) finds it by its role, never by its id, so a city may rename it.
+ * A singular role is played by one rule at most.
+ */
+export const RULE_ROLES = {
+  /** Its `above` level is what the collection plan predicts each bin reaches. */
+  collection: { singular: true },
+  /** A device it is raised for is offline (device map, `/api/devices`), not merely in alert. */
+  offline: { singular: false },
+} as const satisfies Record<string, { singular: boolean }>;
+
+export type RuleRole = keyof typeof RULE_ROLES;
+
+export const ruleRoles = Object.keys(RULE_ROLES) as [RuleRole, ...RuleRole[]];
+
 const ruleKeys = {
   description: z.string().optional(),
   enabled: z.boolean().default(true),
@@ -174,9 +190,14 @@ export const ruleSchema = z
   .strictObject({
     id: z.string().max(64).regex(RULE_ID, 'must be lowercase words separated by dots, e.g. waste.collect'),
     deviceType: z.enum(['*', ...deviceTypeNames]),
+    role: z.enum(ruleRoles).optional(),
     ...ruleKeys,
   })
   .superRefine((r, ctx) => {
+    if (r.role === 'collection' && (r.condition.kind !== 'threshold' || r.condition.above === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['role'], message: 'a "collection" rule needs a threshold condition with `above` (the level the plan predicts)' });
+    }
+    if (r.role === 'offline' && r.condition.kind !== 'silent') ctx.addIssue({ code: 'custom', path: ['role'], message: 'an "offline" rule needs a `silent` condition' });
     if (r.ticket && r.serviceCode === undefined) ctx.addIssue({ code: 'custom', path: ['serviceCode'], message: 'is required when ticket is true (the Open311 service_code)' });
     if (r.ticket && r.serviceName === undefined) ctx.addIssue({ code: 'custom', path: ['serviceName'], message: 'is required when ticket is true (the Open311 service_name)' });
     if (r.condition.kind === 'silent') {
@@ -227,7 +248,7 @@ export const rulesFileSchema = z.strictObject({
 
 export type RulesSettings = z.output<typeof settingsSchema>;
 
-/** Keys an override may patch: everything but the rule's identity. */
+/** Keys an override may patch: everything but the rule's identity (`id`, `deviceType`, `role`). */
 export const PATCHABLE_KEYS: ReadonlySet<string> = new Set(Object.keys(ruleKeys));
 
 /** The kind of a field of a device type (`*`: the common fields), or undefined if it has none such. */
