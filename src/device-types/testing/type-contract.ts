@@ -74,6 +74,19 @@ function simulateDevice(mod: DeviceTypeModule, device: DeviceRecord, start: numb
   return out;
 }
 
+/** Asserts that a generated fleet holds every type of `types` in its `fleet.share`, to the device (largest remainder). */
+export function expectFleetShares(records: readonly DeviceRecord[], types: readonly DeviceTypeModule[]): void {
+  const byType = new Map<string, number>();
+  for (const r of records) byType.set(r.type, (byType.get(r.type) ?? 0) + 1);
+  const totalShare = types.reduce((s, m) => s + m.fleet.share, 0);
+  for (const m of types) {
+    const exact = (records.length * m.fleet.share) / totalShare;
+    expect(byType.get(m.definition.name), m.definition.name).toBeGreaterThanOrEqual(Math.floor(exact));
+    expect(byType.get(m.definition.name), m.definition.name).toBeLessThanOrEqual(Math.ceil(exact));
+  }
+  expect([...byType.keys()].sort()).toEqual(types.map((m) => m.definition.name).sort());
+}
+
 /** Runs the contract for one type; `folder` is its folder (a `file:` URL ending in `/`). */
 export function describeDeviceType(mod: DeviceTypeModule, folder: URL): void {
   const def = mod.definition;
