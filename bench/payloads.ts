@@ -1,5 +1,6 @@
 /**
- * What the bench's devices send, and the line protocol citypipe makes of it.
+ * What the bench's devices send, and the line protocol citypipe makes of it: each type's
+ * `src/device-types/<type>/bench.ts`, by type name.
  *
  * Built by string concatenation, not JSON.stringify: the load generator runs on the same two cores
  * as the broker under test, and every microsecond it spends per message is taken from the broker.
@@ -10,37 +11,20 @@
  * Values vary with `seq` so that InfluxDB cannot compress a run of identical floats to nothing,
  * which a real fleet would not let it do either.
  */
-import type { DeviceTypeName } from '../src/device-types/registry.js';
+import type { BenchPayload } from '../src/device-types/module.js';
+import { deviceTypeModules, type DeviceTypeName } from '../src/device-types/registry.js';
 
 /** The JSON text of one reading (an object). */
 export type ReadingBuilder = (ts: number, seq: number) => string;
 
-const builders: Record<DeviceTypeName, ReadingBuilder> = {
-  // Keys in the schema's order (common fields, then the type's), which is the order of the fields
-  // in the line citypipe writes.
-  'waste-bin': (ts, seq) =>
-    `{"ts":${ts},"seq":${seq},"batteryLevel":0.87,"rssi":-92,"fillingLevel":${(seq % 1000) / 1000},"temperature":${12 + (seq % 10)},"status":"ok"}`,
-  'parking-meter': (ts, seq) =>
-    `{"ts":${ts},"seq":${seq},"batteryLevel":0.64,"rssi":-101,"totalSpotNumber":24,"availableSpotNumber":${seq % 25},"status":"ok","coinBoxLevel":${(seq % 100) / 100},"transactions":${seq % 7},"revenue":${(seq % 7) * 250}}`,
-  streetlight: (ts, seq) =>
-    `{"ts":${ts},"seq":${seq},"batteryLevel":0.99,"rssi":-77,"powerState":"on","status":"ok","illuminanceLevel":0.7,"powerConsumption":${40 + (seq % 100) / 10},"voltage":231.5,"current":0.19,"powerFactor":0.95,"ambientLight":3.5,"energyConsumed":${1000 + seq / 100}}`,
-};
+// Each type's payload is its folder's `bench.ts`; these tables are built once, so a message costs
+// the same property read it always did.
+const builders = Object.fromEntries(deviceTypeModules.map((m) => [m.definition.name, m.bench.reading])) as Record<DeviceTypeName, ReadingBuilder>;
+const measurements = Object.fromEntries(deviceTypeModules.map((m) => [m.definition.name, m.definition.measurement])) as Record<DeviceTypeName, string>;
+const fieldBuilders = Object.fromEntries(deviceTypeModules.map((m) => [m.definition.name, m.bench.fields])) as Record<DeviceTypeName, BenchPayload['fields']>;
 
-const measurements: Record<DeviceTypeName, string> = {
-  'waste-bin': 'waste_bin',
-  'parking-meter': 'parking_meter',
-  streetlight: 'streetlight',
-};
-
-const fieldBuilders: Record<DeviceTypeName, (seq: number) => string> = {
-  'waste-bin': (seq) => `seq=${seq}i,batteryLevel=0.87,rssi=-92,fillingLevel=${(seq % 1000) / 1000},temperature=${12 + (seq % 10)},status="ok"`,
-  'parking-meter': (seq) =>
-    `seq=${seq}i,batteryLevel=0.64,rssi=-101,totalSpotNumber=24i,availableSpotNumber=${seq % 25}i,status="ok",coinBoxLevel=${(seq % 100) / 100},transactions=${seq % 7}i,revenue=${(seq % 7) * 250}i`,
-  streetlight: (seq) =>
-    `seq=${seq}i,batteryLevel=0.99,rssi=-77,powerState="on",status="ok",illuminanceLevel=0.7,powerConsumption=${40 + (seq % 100) / 10},voltage=231.5,current=0.19,powerFactor=0.95,ambientLight=3.5,energyConsumed=${1000 + seq / 100}`,
-};
-
-export const BENCH_DEVICE_TYPES: readonly DeviceTypeName[] = ['waste-bin', 'parking-meter', 'streetlight'];
+/** Every registered type: the bench's publishers take them in turn. */
+export const BENCH_DEVICE_TYPES: readonly DeviceTypeName[] = deviceTypeModules.map((m) => m.definition.name);
 
 /** The reading builder for a device type. */
 export function readingBuilder(type: DeviceTypeName): ReadingBuilder {

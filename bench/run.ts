@@ -299,7 +299,7 @@ function checkPayloads(): void {
   for (const type of BENCH_DEVICE_TYPES) {
     const sample = readingBuilder(type)(Date.now(), 123);
     const parsed = deviceType(type)!.schema.safeParse(JSON.parse(sample));
-    if (!parsed.success) throw new Error(`bench payload for ${type} no longer passes its schema (update bench/payloads.ts): ${JSON.stringify(parsed.error.issues)}`);
+    if (!parsed.success) throw new Error(`bench payload for ${type} no longer passes its schema (update its src/device-types/<type>/bench.ts): ${JSON.stringify(parsed.error.issues)}`);
   }
 }
 

@@ -9,10 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { deviceRecordSchema, type DeviceRecord } from '../src/catalog/types.js';
 import { modelFor } from './index.js';
 import { localTime } from './local-time.js';
-import { PARKING_METER_HAZARDS } from './parking-meter.js';
+import { PARKING_METER_HAZARDS } from '../src/device-types/parking-meter/model.js';
 import { deviceSeed, mulberry32 } from './prng.js';
-import { STREETLIGHT_HAZARDS } from './streetlight.js';
-import { WASTE_BIN_HAZARDS } from './waste-bin.js';
+import { STREETLIGHT_HAZARDS } from '../src/device-types/streetlight/model.js';
+import { WASTE_BIN_HAZARDS } from '../src/device-types/waste-bin/model.js';
 
 const HOUR = 3_600_000;
 const WEEK_H = 7 * 24;

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DeviceCatalog } from '../src/catalog/catalog.js';
 import { verifySecret } from '../src/catalog/secrets.js';
+import { deviceTypeModule, deviceTypeModules, deviceTypeNames } from '../src/device-types/registry.js';
 import { modelFor } from './index.js';
 import { deviceSeed, mulberry32 } from './prng.js';
 
@@ -19,7 +20,7 @@ describe('the shipped demo fleet', async () => {
     expect(devices.length).toBeGreaterThanOrEqual(35);
     expect(devices.length).toBeLessThanOrEqual(45);
     expect(new Set(devices.map((d) => d.district))).toEqual(new Set(DISTRICTS));
-    expect(new Set(devices.map((d) => d.type))).toEqual(new Set(['waste-bin', 'parking-meter', 'streetlight']));
+    expect(new Set(devices.map((d) => d.type))).toEqual(new Set(deviceTypeNames));
     for (const d of devices) {
       expect(d.location.lat, d.id).toBeGreaterThan(52.27);
       expect(d.location.lat, d.id).toBeLessThan(52.44);
@@ -29,13 +30,20 @@ describe('the shipped demo fleet', async () => {
     }
   });
 
-  it('reports at each type’s interval and carries the attributes the models and rules use', () => {
-    const interval = { 'waste-bin': 900, 'parking-meter': 300, streetlight: 600 } as Record<string, number>;
+  it('is what the types’ demo.ts declare, each in its type’s file at its type’s interval (make-demo-fleet was run)', () => {
+    expect(devices.map((d) => d.id).sort()).toEqual(deviceTypeModules.flatMap((m) => m.demo.devices.map((s) => s.id)).sort());
     for (const d of devices) {
-      expect(d.reportingIntervalS, d.id).toBe(interval[d.type]);
-      if (d.type === 'waste-bin') expect(d.attributes).toMatchObject({ binCapacity: expect.any(Number), wasteKind: expect.any(String) });
-      if (d.type === 'parking-meter') expect(d.attributes).toMatchObject({ tariffZone: expect.any(String), bays: expect.any(Number) });
-      if (d.type === 'streetlight') expect(d.attributes).toMatchObject({ powerRating: expect.any(Number), lampType: expect.any(String) });
+      const mod = deviceTypeModule(d.type)!;
+      const spec = mod.demo.devices.find((s) => s.id === d.id);
+      expect(spec, `${d.id} is a ${d.type} demo device`).toBeDefined();
+      expect(catalog.fileOf(d.id)).toBe(path.join(root, 'simulators', 'demo-fleet', mod.demo.file));
+      expect(d).toMatchObject({
+        reportingIntervalS: mod.fleet.reportingIntervalS,
+        district: spec!.district,
+        address: spec!.address,
+        location: { lat: spec!.lat, lon: spec!.lon },
+        attributes: spec!.attributes,
+      });
     }
   });
 

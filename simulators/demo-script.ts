@@ -1,26 +1,15 @@
 /**
- * The demo's scripted device: a waste bin that fills up within seconds of the start and is emptied
- * half a minute later, so that someone watching `citypipe demo` sees what citypipe is for within the
- * first minute: a rule raises, a ticket opens, the rule clears, the ticket closes. The rest of the
- * fleet behaves like the real thing, which takes hours to fill a bin. After its act the bin reports
- * a slowly rising fill level like any other.
+ * The demo's scripted device: one device plays its type's demo act (`demo.act` in
+ * `src/device-types/<type>/demo.ts`; the waste bin's fills up within seconds of the start and is
+ * emptied half a minute later), so that someone watching `citypipe demo` sees what citypipe is for
+ * within the first minute: a rule raises, a ticket opens, the rule clears, the ticket closes. The
+ * rest of the fleet behaves like the real thing, which takes hours to fill a bin. After its act the
+ * device goes on reporting as the act's `next` says.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { DeviceRecord } from '../src/catalog/types.js';
-
-/** One step of the act: seconds after the start, and the fill level reported then. */
-export interface DemoStep {
-  readonly atS: number;
-  readonly fillingLevel: number;
-}
-
-/** Rising to full (`waste.collect` raises at 0.8) in seconds, emptied (it clears below 0.3) at 30 s. */
-export const DEMO_ACT: readonly DemoStep[] = [
-  { atS: 2, fillingLevel: 0.55 },
-  { atS: 6, fillingLevel: 0.72 },
-  { atS: 10, fillingLevel: 0.86 },
-  { atS: 30, fillingLevel: 0.04 },
-];
+import type { DemoAct } from '../src/device-types/module.js';
+import { deviceTypeModule } from '../src/device-types/registry.js';
 
 export interface DemoScript {
   /** The device the script plays. */
@@ -28,17 +17,19 @@ export interface DemoScript {
   stop(): Promise<void>;
 }
 
-/** The device the script plays: the first waste bin of the catalog that has a secret. */
+/** The device the script plays: the first device of the catalog whose type has a demo act and that has a secret. */
 export function pickScriptedDevice(devices: readonly DeviceRecord[], credentials: ReadonlyMap<string, string>): DeviceRecord | undefined {
-  return devices.find((d) => d.type === 'waste-bin' && credentials.has(d.id));
+  return devices.find((d) => deviceTypeModule(d.type)?.demo.act !== undefined && credentials.has(d.id));
 }
 
 /**
- * Plays the act as `device`, then reports every `intervalS` seconds with the fill level rising by
- * 1 % a reading. Connects with the device's own credentials (client id `<id>:demo`).
+ * Plays the act of `device`'s type as `device`, then reports every `intervalS` seconds as the act's
+ * `next` says. Connects with the device's own credentials (client id `<id>:demo`).
  */
-export async function startDemoScript(opts: { mqttUrl: string; device: DeviceRecord; secret: string; intervalS: number; act?: readonly DemoStep[] }): Promise<DemoScript> {
+export async function startDemoScript(opts: { mqttUrl: string; device: DeviceRecord; secret: string; intervalS: number; act?: DemoAct }): Promise<DemoScript> {
   const { device } = opts;
+  const act = opts.act ?? deviceTypeModule(device.type)?.demo.act;
+  if (act === undefined) throw new Error(`device type ${device.type} has no demo act`);
   const client: MqttClient = await mqtt.connectAsync(opts.mqttUrl, {
     protocolVersion: 4,
     clientId: `${device.id}:demo`,
@@ -49,19 +40,18 @@ export async function startDemoScript(opts: { mqttUrl: string; device: DeviceRec
   });
   const topic = `city/${device.type}/${device.id}/telemetry`;
   let seq = 0;
-  let level = 0;
-  const publish = (fillingLevel: number) => {
-    level = fillingLevel;
-    const reading = { ts: Date.now(), seq: seq++, fillingLevel: Math.round(fillingLevel * 1000) / 1000, temperature: 14, status: 'ok', batteryLevel: 0.93 };
+  let last = 0;
+  const publish = (value: number) => {
+    last = value;
+    const reading = { ts: Date.now(), seq: seq++, ...act.reading(value) };
     client.publish(topic, JSON.stringify(reading), { qos: 1 });
   };
   const timers: NodeJS.Timeout[] = [];
-  const act = opts.act ?? DEMO_ACT;
-  for (const step of act) timers.push(setTimeout(() => publish(step.fillingLevel), step.atS * 1000));
-  const afterS = (act.at(-1)?.atS ?? 0) + opts.intervalS;
+  for (const step of act.steps) timers.push(setTimeout(() => publish(step.value), step.atS * 1000));
+  const afterS = (act.steps.at(-1)?.atS ?? 0) + opts.intervalS;
   timers.push(
     setTimeout(() => {
-      timers.push(setInterval(() => publish(Math.min(0.78, level + 0.01)), opts.intervalS * 1000));
+      timers.push(setInterval(() => publish(act.next(last)), opts.intervalS * 1000));
     }, afterS * 1000),
   );
   return {

@@ -1,6 +1,8 @@
 /**
- * A generated device catalog: N devices of all three types spread over K districts around a real
- * city, with the attributes the behaviour models and the rules read, and a fresh secret per device.
+ * A generated device catalog: N devices of every registered type spread over K districts around a
+ * real city, with the attributes the behaviour models and the rules read, and a fresh secret per
+ * device. What a device of each type looks like (id, share, interval, attributes) is the type's
+ * fleet defaults (`src/device-types/<type>/fleet.ts`).
  *
  * Everything but the secrets follows from the seed, so the same command gives the same fleet. The
  * cost is the secrets: each is stored as a scrypt hash (~1 ms of CPU each; see SCRYPT_PARAMS), made
@@ -8,7 +10,8 @@
  */
 import { generateSecret, hashSecretAsync } from '../src/catalog/secrets.js';
 import type { DeviceRecord } from '../src/catalog/types.js';
-import type { DeviceTypeName } from '../src/device-types/registry.js';
+import { deviceTypeModules, type DeviceTypeName } from '../src/device-types/registry.js';
+import type { DeviceTypeModule } from '../src/device-types/module.js';
 import { cities, type AreaKind, type City } from './cities.js';
 import { mulberry32, normal, type Rng } from './prng.js';
 
@@ -22,8 +25,10 @@ export interface GenerateFleetOptions {
   seed?: number;
   /** Default Amsterdam. */
   city?: City;
-  /** Share of each type; default 45 % bins, 40 % streetlights, 15 % parking meters. */
-  mix?: Readonly<Record<DeviceTypeName, number>>;
+  /** Share of each type (weights), dealt out in this order; default every type's `fleet.share`, largest first. */
+  mix?: Readonly<Partial<Record<DeviceTypeName, number>>>;
+  /** The device types to draw from; default the registry. */
+  types?: readonly DeviceTypeModule[];
   /** Hashes a secret; default scrypt on the thread pool. Tests pass a cheap one. */
   hash?: (secret: string) => Promise<string>;
   /** Hashes under way at once; default 16 (the pool has 4 threads, this keeps them busy). */
@@ -53,10 +58,6 @@ export interface GeneratedDistrict {
 
 export const MAX_GENERATED_DEVICES = 200_000;
 
-const DEFAULT_MIX: Readonly<Record<DeviceTypeName, number>> = { 'waste-bin': 0.45, streetlight: 0.4, 'parking-meter': 0.15 };
-const ID_PART: Readonly<Record<DeviceTypeName, string>> = { 'waste-bin': 'bin', streetlight: 'light', 'parking-meter': 'meter' };
-/** As the demo fleet: bins every 15 min, meters every 5, lights every 10. */
-const INTERVAL_S: Readonly<Record<DeviceTypeName, number>> = { 'waste-bin': 900, streetlight: 600, 'parking-meter': 300 };
 
 const KM_PER_DEG_LAT = 110.574;
 const KM_PER_DEG_LON_AT_EQUATOR = 111.32;
@@ -72,24 +73,27 @@ export async function generateFleet(opts: GenerateFleetOptions): Promise<Generat
   const city = opts.city ?? (cities['amsterdam'] as City);
   const rng = mulberry32(opts.seed ?? 1);
   const districts = makeDistricts(city, k);
-  const types = shuffledTypes(rng, count, opts.mix ?? DEFAULT_MIX);
+  const modules = new Map((opts.types ?? deviceTypeModules).map((m) => [m.definition.name, m] as const));
+  const types = shuffledTypes(rng, count, opts.mix ?? defaultMix(modules.values()));
   const districtRadiusKm = (0.5 * city.radiusKm) / Math.sqrt(k);
 
-  const perType: Partial<Record<DeviceTypeName, number>> = {};
+  const perType: Record<string, number> = {};
   const width = Math.max(5, String(count).length);
   const records: DeviceRecord[] = types.map((type, i) => {
     const district = districts[i % k] as GeneratedDistrict;
+    const { fleet } = modules.get(type) ?? unknownType(type);
     const n = (perType[type] = (perType[type] ?? 0) + 1);
     const location = scatter(rng, district, districtRadiusKm);
     const fromCentreKm = distanceKm(city, location);
     return {
-      id: `${city.code}-${ID_PART[type]}-${String(n).padStart(width, '0')}`,
-      type,
+      id: `${city.code}-${fleet.idPart}-${String(n).padStart(width, '0')}`,
+      // A registered name, or one of `opts.types` (a test's extra type, which no catalog accepts).
+      type: type as DeviceTypeName,
       location,
       district: district.name,
       address: `Sim Street ${1 + Math.floor(rng() * 400)}, ${district.name}`,
-      reportingIntervalS: INTERVAL_S[type],
-      attributes: { timeZone: city.timeZone, ...attributesFor(type, rng, district, fromCentreKm / city.radiusKm) },
+      reportingIntervalS: fleet.reportingIntervalS,
+      attributes: { timeZone: city.timeZone, ...fleet.attributes(rng, district, fromCentreKm / city.radiusKm) },
     };
   });
 
@@ -129,9 +133,22 @@ function makeDistricts(city: City, k: number): GeneratedDistrict[] {
   return out;
 }
 
+/**
+ * Every type's `fleet.share`, largest first (ties in registry order): the order the types are dealt
+ * out in decides the fleet, so a new type with a small share leaves the others' draws as they were.
+ */
+function defaultMix(modules: Iterable<DeviceTypeModule>): Record<string, number> {
+  const bySize = [...modules].sort((a, b) => b.fleet.share - a.fleet.share);
+  return Object.fromEntries(bySize.map((m) => [m.definition.name, m.fleet.share]));
+}
+
+function unknownType(type: string): never {
+  throw new Error(`mix: unknown device type ${JSON.stringify(type)}`);
+}
+
 /** Exactly the mix's share of each type (largest remainder), in a seeded random order. */
-function shuffledTypes(rng: Rng, count: number, mix: Readonly<Record<DeviceTypeName, number>>): DeviceTypeName[] {
-  const entries = Object.entries(mix) as [DeviceTypeName, number][];
+function shuffledTypes(rng: Rng, count: number, mix: Readonly<Partial<Record<string, number>>>): string[] {
+  const entries = Object.entries(mix).filter((e): e is [string, number] => e[1] !== undefined);
   const total = entries.reduce((s, [, w]) => s + w, 0);
   const exact = entries.map(([t, w]) => [t, (count * w) / total] as const);
   const counts = new Map(exact.map(([t, x]) => [t, Math.floor(x)]));
@@ -140,73 +157,13 @@ function shuffledTypes(rng: Rng, count: number, mix: Readonly<Record<DeviceTypeN
     if (left-- <= 0) break;
     counts.set(t, (counts.get(t) ?? 0) + 1);
   }
-  const types: DeviceTypeName[] = [];
+  const types: string[] = [];
   for (const [t, n] of counts) for (let i = 0; i < n; i++) types.push(t);
   for (let i = types.length - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
-    [types[i], types[j]] = [types[j] as DeviceTypeName, types[i] as DeviceTypeName];
+    [types[i], types[j]] = [types[j] as string, types[i] as string];
   }
   return types;
-}
-
-/** The attributes the models and the rules read, varied the way a real city's stock varies. */
-function attributesFor(type: DeviceTypeName, rng: Rng, district: GeneratedDistrict, rel: number): Record<string, string | number> {
-  switch (type) {
-    case 'waste-bin':
-      return {
-        binCapacity: pick(rng, [
-          [240, 0.35],
-          [1100, 0.35],
-          [3000, 0.2],
-          [5000, 0.1],
-        ]),
-        wasteKind: pick(rng, [
-          ['residual', 0.4],
-          ['paper', 0.2],
-          ['plastic', 0.15],
-          ['glass', 0.1],
-          ['organic', 0.1],
-          ['textile', 0.05],
-        ]),
-        areaKind: district.areaKind,
-        footfall: district.footfall,
-      };
-    case 'parking-meter':
-      return {
-        // Dearer towards the centre.
-        tariffZone: rel < 0.25 ? '1' : rel < 0.5 ? '2' : rel < 0.8 ? '3' : '4',
-        bays: 4 + Math.floor(rng() * 27),
-        footfall: district.footfall,
-      };
-    case 'streetlight': {
-      const lampType = pick(rng, [
-        ['LED', 0.75],
-        ['HPS', 0.2],
-        ['MH', 0.05],
-      ]);
-      const [dimFromH, dimUntilH] = pick(rng, [
-        [[0, 6], 0.5],
-        [[23, 5], 0.25],
-        [[1, 5], 0.15],
-        [[22, 6], 0.1],
-      ]);
-      return {
-        lampType,
-        powerRating: lampType === 'LED' ? pick(rng, [[35, 0.3], [45, 0.3], [60, 0.3], [100, 0.1]]) : pick(rng, [[70, 0.5], [100, 0.3], [150, 0.2]]),
-        dimFromH,
-        dimUntilH,
-      };
-    }
-  }
-}
-
-function pick<T>(rng: Rng, options: ReadonlyArray<readonly [T, number]>): T {
-  let x = rng() * options.reduce((s, [, w]) => s + w, 0);
-  for (const [v, w] of options) {
-    x -= w;
-    if (x < 0) return v;
-  }
-  return (options.at(-1) as readonly [T, number])[0];
 }
 
 /** A point around the district centre: normal scatter, cut at 2.5 σ so none lands far out of town. */

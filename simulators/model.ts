@@ -1,7 +1,7 @@
 /**
- * What a device type's behaviour model provides. One model per device type, one file each
- * (`waste-bin.ts`, …), each importing its type's definition so the readings it builds are typed by
- * the same schema the ingest validates with.
+ * What a device type's behaviour model provides. One model per device type, in its folder
+ * (`src/device-types/<type>/model.ts`), each importing its type's definition so the readings it
+ * builds are typed by the same schema the ingest validates with.
  */
 import type { DeviceRecord } from '../src/catalog/types.js';
 import type { DeviceTypeDefinition, ReadingInputOf } from '../src/device-types/types.js';

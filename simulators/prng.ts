@@ -56,3 +56,13 @@ export function binomial(rng: Rng, n: number, p: number): number {
   for (let i = 0; i < n; i++) if (rng() < p) k++;
   return k;
 }
+
+/** One of the options, chosen with probability proportional to its weight. */
+export function pick<T>(rng: Rng, options: ReadonlyArray<readonly [T, number]>): T {
+  let x = rng() * options.reduce((s, [, w]) => s + w, 0);
+  for (const [v, w] of options) {
+    x -= w;
+    if (x < 0) return v;
+  }
+  return (options.at(-1) as readonly [T, number])[0];
+}

@@ -3,8 +3,6 @@
  * readings land in the run's real InfluxDB 1.x, and what is refused is in /api/dead-letters.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
@@ -12,6 +10,7 @@ import { influxQuery } from './helpers/influx.js';
 import { connectClient, connectDevice, startTestService, telemetryTopic, testDevice, type RunningService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 import { deviceTypes } from '../src/device-types/registry.js';
+import { typeFixtures, typeFolder } from '../src/device-types/testing/fixtures.js';
 
 const run = promisify(execFile);
 const influxUrl = inject('influxUrl');
@@ -169,9 +168,8 @@ describe('invalid readings are dead-lettered, never written', () => {
 
   it.each(deviceTypes.map((d) => [d.name, d] as const))('%s: every invalid fixture is refused with its reason and path', async (_name, def) => {
     const d = devices[def.name as keyof typeof devices];
-    const file = path.join(import.meta.dirname, '..', 'src', 'device-types', def.name, 'fixtures', 'invalid.json');
     // Timestamp fixtures are relative to a fixed receive time; the window is covered by unit tests.
-    const fixtures = (JSON.parse(readFileSync(file, 'utf8')) as InvalidFixture[]).filter((f) => !f.reason.startsWith('ts_'));
+    const fixtures = (typeFixtures(typeFolder(def.name)).invalid as InvalidFixture[]).filter((f) => !f.reason.startsWith('ts_'));
     expect(fixtures.length).toBeGreaterThan(3);
     const c = await device(d);
     const pointsBefore = await q(`SELECT count(*) FROM "${def.measurement}" WHERE device_id = '${d.record.id}'`);

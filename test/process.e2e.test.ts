@@ -11,6 +11,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createDatabase, influxQuery, uniqueDbName } from './helpers/influx.js';
 import { connectClient, testDevice, testEnv, writeCatalog } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
+import { deviceTypes } from '../src/device-types/registry.js';
 import { killChildren, spawnCli, startServiceProcess } from './helpers/cli.js';
 
 const run = promisify(execFile);
@@ -81,7 +82,7 @@ describe('npm start', () => {
 });
 
 describe('npx citypipe demo', () => {
-  it('starts a local influxd and the demo fleet; readings of all three types, then a ticket that opens and closes, within a minute; Ctrl-C stops it cleanly', async () => {
+  it('starts a local influxd and the demo fleet; readings of every type, then a ticket that opens and closes, within a minute; Ctrl-C stops it cleanly', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'citypipe-demo-'));
     const started = Date.now();
     const p = spawnCli(['demo', '--interval', '2'], {
@@ -96,9 +97,9 @@ describe('npx citypipe demo', () => {
     // demo's own patience (it gives up waiting for readings after 30 s) plus start-up: it fails a
     // demo whose readings never become queryable, not one that shares the machine.
     const withinMs = 40_000;
-    await waitFor('the demo to confirm readings of all three types', () => {
+    await waitFor('the demo to confirm readings of every type', () => {
       if (p.child.exitCode !== null) throw new Error(`demo exited with ${p.child.exitCode}: ${p.stderr()}`);
-      return p.stdout().includes('✓ readings of all 3 device types are queryable in InfluxDB');
+      return p.stdout().includes(`✓ readings of all ${deviceTypes.length} device types are queryable in InfluxDB`);
     }, withinMs);
     expect(Date.now() - started).toBeLessThan(withinMs);
     const out = p.stdout();
@@ -118,7 +119,7 @@ describe('npx citypipe demo', () => {
 
     // The printed URL really holds the fleet's readings, tagged with the catalog's districts.
     const influx = /InfluxDB\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
-    for (const m of ['waste_bin', 'parking_meter', 'streetlight']) {
+    for (const m of deviceTypes.map((d) => d.measurement)) {
       const rows = await influxQuery(influx, 'citypipe', `SELECT count(*) FROM "${m}" GROUP BY district`);
       expect(rows.length, m).toBeGreaterThan(1);
     }

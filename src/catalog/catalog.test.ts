@@ -8,6 +8,7 @@ import { createLogger } from '../observability/logger.js';
 import { DeviceCatalog } from './catalog.js';
 import { addDevice, revokeDevice, rotateSecret, validateNewDevice, type NewDevice } from './catalog-edits.js';
 import { generateSecret, hashSecret } from './secrets.js';
+import { deviceTypeNames } from '../device-types/registry.js';
 
 const bin = (n: number, extra: Record<string, unknown> = {}) => ({
   id: `bin-${String(n).padStart(4, '0')}`,
@@ -94,7 +95,7 @@ describe('DeviceCatalog.load', () => {
   const invalid: Array<[string, unknown, string]> = [
     ['latitude out of range', bin(4, { location: { lat: 95, lon: 4.89 } }), 'bins.json[1] (bin-0004): location.lat: must be ≤ 90, got 95'],
     ['missing district', { id: 'bin-0004', type: 'waste-bin', location: { lat: 52, lon: 4 } }, 'bins.json[1] (bin-0004): district: is required'],
-    ['unknown type', bin(4, { type: 'toaster' }), 'bins.json[1] (bin-0004): type: must be one of waste-bin, parking-meter, streetlight, got "toaster"'],
+    ['unknown type', bin(4, { type: 'toaster' }), `bins.json[1] (bin-0004): type: must be one of ${deviceTypeNames.join(', ')}, got "toaster"`],
     ['number as string', bin(4, { location: { lat: '52.1', lon: 4 } }), 'bins.json[1] (bin-0004): location.lat: must be a number, got "52.1"'],
     ['unknown key', bin(4, { colour: 'green' }), 'bins.json[1] (bin-0004): unknown key colour (known: id, type,'],
     ['unknown nested key', bin(4, { location: { lat: 52, lon: 4, alt: 3 } }), 'bins.json[1] (bin-0004): unknown key location.alt'],

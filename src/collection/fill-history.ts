@@ -1,5 +1,5 @@
 /**
- * Recent fill samples per waste bin (device time, fillingLevel), the input of the collection plan's
+ * Recent fill samples per waste bin (device time, fill ratio), the input of the collection plan's
  * prediction. Fed with validated readings after they are stored, in stored order; kept in memory
  * for the planner and in SQLite so that a restart does not forget the day.
  *
@@ -11,6 +11,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { RuleInput } from '../dispatch/types.js';
 import { openPrivateDatabase } from '../fs/private-files.js';
+import { fillFieldOf } from './containers.js';
 
 /** One fill measurement. */
 export interface FillSample {
@@ -46,7 +47,6 @@ export interface FillHistoryOptions {
   readonly minSpacingMs?: number;
 }
 
-const WASTE_BIN = 'waste-bin';
 const HOUR_MS = 3_600_000;
 const DEFAULT_MAX_AGE_MS = 48 * HOUR_MS;
 const DEFAULT_MAX_SAMPLES = 300;
@@ -187,8 +187,8 @@ export class FillHistory implements FillSource {
   }
 
   /**
-   * Takes the waste-bin readings of a stored batch; other types, readings without a numeric
-   * `fillingLevel` and readings at or before a bin's newest sample are ignored. One transaction per
+   * Takes the readings of collected types (`fillFieldOf`) of a stored batch; other types, readings
+   * without a numeric fill field and readings at or before a bin's newest sample are ignored. One transaction per
    * call. Returns how many samples were added.
    */
   observe(inputs: readonly RuleInput[]): number {
@@ -197,8 +197,9 @@ export class FillHistory implements FillSource {
     const added: { id: string; s: FillSample }[] = [];
     const touched = new Map<string, BinSamples>();
     for (const input of inputs) {
-      if (input.type !== WASTE_BIN) continue;
-      const level = input.fields['fillingLevel'];
+      const fillField = fillFieldOf(input.type);
+      if (fillField === undefined) continue;
+      const level = input.fields[fillField];
       if (typeof level !== 'number' || !Number.isFinite(level) || !Number.isFinite(input.timeMs)) continue;
       let bin = this.bins.get(input.deviceId);
       if (!bin) this.bins.set(input.deviceId, (bin = newBin()));

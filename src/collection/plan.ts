@@ -4,6 +4,7 @@
  * short route. Pure: everything it needs comes in, so a test drives it with a fake clock.
  */
 import type { DeviceRecord } from '../catalog/types.js';
+import { fillFieldOf } from './containers.js';
 import type { FillSource } from './fill-history.js';
 import { predictFull, type FitOptions } from './predict.js';
 import { planRoute, type GeoPoint } from './route.js';
@@ -77,7 +78,7 @@ export interface BuildPlanInput {
   readonly now: number;
   /** Default 24 h. */
   readonly horizonMs?: number;
-  /** Catalog devices; other types than `waste-bin` are ignored. */
+  /** Catalog devices; those of types the plan does not cover (`fillFieldOf`) are ignored. */
   readonly bins: Iterable<DeviceRecord>;
   readonly history: FillSource;
   /** The bin's collection rule threshold (`RulesStage.roleThresholdAbove`); undefined = the rule is off for it. */
@@ -106,7 +107,7 @@ export function buildPlan(input: BuildPlanInput): CollectionPlan {
   const byDistrict = new Map<string, Candidate[]>();
   const summary = { bins: 0, planned: 0, due: 0, later: 0, noPrediction: 0, noRecentData: 0, noThreshold: 0 };
   for (const device of input.bins) {
-    if (device.type !== 'waste-bin') continue;
+    if (fillFieldOf(device.type) === undefined) continue;
     summary.bins++;
     const threshold = input.thresholdOf(device.id, device);
     if (threshold === undefined) {

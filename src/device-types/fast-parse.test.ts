@@ -3,20 +3,12 @@
  * other, with the same fields (`ts` aside) in the same order. Checked on every fixture of every
  * type, on every single-key mutation of the valid fixtures, and on seeded random readings.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { deviceTypes } from './registry.js';
 import { commonFields, type FieldBlock } from './common/fields.js';
 import type { DeviceTypeDefinition } from './types.js';
 
-interface Fixture {
-  name: string;
-  reading: Record<string, unknown>;
-}
-
-function fixtures(type: string, file: 'valid.json' | 'invalid.json'): Fixture[] {
-  return JSON.parse(readFileSync(new URL(`./${type}/fixtures/${file}`, import.meta.url), 'utf8')) as Fixture[];
-}
+import { typeFixtures, typeFolder } from './testing/fixtures.js';
 
 /** Asserts agreement on one reading, given as JSON text so that it is what JSON.parse makes of it. */
 function agree(def: DeviceTypeDefinition, json: string): boolean {
@@ -57,11 +49,11 @@ describe.each(deviceTypes.map((def) => [def.name, def] as const))('%s: the fast 
   const blocks: Record<string, FieldBlock> = { ...commonFields, ...def.fields };
   const keys = Object.keys(blocks);
   const values = probes(blocks);
-  const valid = fixtures(name, 'valid.json');
+  const valid = typeFixtures(typeFolder(name)).valid;
 
   it('on every fixture, valid and invalid', () => {
     for (const f of valid) expect(agree(def, JSON.stringify(f.reading)), f.name).toBe(true);
-    for (const f of fixtures(name, 'invalid.json')) agree(def, JSON.stringify(f.reading));
+    for (const f of typeFixtures(typeFolder(name)).invalid) agree(def, JSON.stringify(f.reading));
   });
 
   it('on every valid fixture with one key removed, replaced by any probe value, or one key added', () => {

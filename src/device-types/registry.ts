@@ -1,25 +1,45 @@
 /**
- * The registry of device types. Adding a type: a folder beside this file (definition, fixtures,
- * README, default rules in `rules.json`, Grafana board in `grafana.json`), a behaviour model in
- * simulators/, and one line here; then `npm run generate` for rules/default.json and the boards.
- * `registry.test.ts` fails if a piece is missing.
+ * The registry of device types: one line per type folder. Everything outside `src/device-types/`
+ * (ingest, the catalog, the simulators and the fleet generator, the bench, the demo, the collection
+ * plan) finds a type here and nowhere else, so adding a type is its folder (see the README's "Add a
+ * device type": definition, model, fleet defaults, bench payload, demo devices, default rules in
+ * `rules.json`, Grafana board in `grafana.json`, fixtures, README)
+ * plus one line in `deviceTypeModules` below, then `npm run generate` for rules/default.json and
+ * the boards. `registry.test.ts` runs the type contract
+ * (`testing/type-contract.ts`) against every type listed here and names the piece a folder lacks;
+ * `extension.test.ts` proves with a throwaway fifth type that nothing else needs to change.
  */
+import type { DeviceTypeModule } from './module.js';
 import type { DeviceTypeDefinition } from './types.js';
-import { wasteBin } from './waste-bin/definition.js';
-import { parkingMeter } from './parking-meter/definition.js';
-import { streetlight } from './streetlight/definition.js';
+import { wasteBinType } from './waste-bin/index.js';
+import { parkingMeterType } from './parking-meter/index.js';
+import { streetlightType } from './streetlight/index.js';
 
-export const deviceTypes = [wasteBin, parkingMeter, streetlight] as const satisfies readonly DeviceTypeDefinition[];
+/** Every device type, in the order lists, metrics and `--help` show them. */
+export const deviceTypeModules = [wasteBinType, parkingMeterType, streetlightType] as const satisfies readonly DeviceTypeModule[];
 
-export type DeviceTypeName = (typeof deviceTypes)[number]['name'];
+type RegisteredDefinition = (typeof deviceTypeModules)[number]['definition'];
+
+export type DeviceTypeName = RegisteredDefinition['name'];
+
+/** The definitions of {@link deviceTypeModules}, in the same order. */
+export const deviceTypes = deviceTypeModules.map((m) => m.definition) as [RegisteredDefinition, ...RegisteredDefinition[]];
 
 export const deviceTypeNames = deviceTypes.map((d) => d.name) as [DeviceTypeName, ...DeviceTypeName[]];
 
 const byName: ReadonlyMap<string, DeviceTypeDefinition> = new Map(deviceTypes.map((d) => [d.name, d]));
+const moduleByName: ReadonlyMap<string, DeviceTypeModule> = new Map(deviceTypeModules.map((m) => [m.definition.name, m]));
 
 /** The definition for a topic's `{type}` segment, or undefined. */
 export function deviceType(name: string): DeviceTypeDefinition | undefined {
   return byName.get(name);
 }
 
-export { wasteBin, parkingMeter, streetlight };
+/** The whole folder module of a type (model, fleet defaults, bench payload, demo devices), or undefined. */
+export function deviceTypeModule(name: string): DeviceTypeModule | undefined {
+  return moduleByName.get(name);
+}
+
+export { wasteBin } from './waste-bin/definition.js';
+export { parkingMeter } from './parking-meter/definition.js';
+export { streetlight } from './streetlight/definition.js';

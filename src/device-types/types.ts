@@ -32,6 +32,16 @@ export interface DeviceTypeDefinition<F extends Blocks = Blocks, N extends strin
    * reading it accepts (`ts` excluded, schema order), or undefined when `schema` must decide.
    */
   readonly fastParse: FastParse;
+  /**
+   * Set when devices of this type are containers a crew empties: the collection plan
+   * (`src/collection/`) predicts when each is full from this ratio field (0..1).
+   */
+  readonly collection?: CollectionCapability;
+}
+
+/** What the collection plan needs of a type: the field that holds a container's fill ratio. */
+export interface CollectionCapability {
+  readonly fillField: string;
 }
 
 /** A validated reading of some type, as the schema outputs it. */
@@ -46,6 +56,8 @@ export interface DefineOptions<F extends Blocks, N extends string> {
   fields: F;
   /** Cross-field rules; add issues with a `path` naming the field. */
   refine?: (reading: z.output<z.ZodObject<ReadingShape<F>>>, ctx: z.RefinementCtx) => void;
+  /** Devices of this type are containers the collection plan covers; `fillField` is their fill ratio. */
+  collection?: { fillField: keyof F & string };
 }
 
 export function defineDeviceType<const N extends string, const F extends Blocks>(opts: DefineOptions<F, N>): DeviceTypeDefinition<F, N> {
@@ -66,5 +78,6 @@ export function defineDeviceType<const N extends string, const F extends Blocks>
     schema: schema as unknown as DeviceTypeDefinition<F, N>['schema'],
     fieldKinds,
     fastParse: compileFastParse(all, opts.refine as CrossFieldRule | undefined),
+    ...(opts.collection ? { collection: Object.freeze({ fillField: opts.collection.fillField }) } : {}),
   });
 }

@@ -7,7 +7,7 @@ import type { RuleRole } from './rules/schema.js';
 
 /** A validated reading, after it is durably stored. */
 export interface RuleInput {
-  /** Device type name (`waste-bin`). */
+  /** Device type name, as in the topic. */
   readonly type: string;
   readonly deviceId: string;
   /** From the catalog. */

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { typeFixtures, typeFolder } from '../device-types/testing/fixtures.js';
 import { describe, expect, it } from 'vitest';
 import { TRUNCATION_MARKER } from './dead-letter-payload.js';
 import { parseIsoTimestamp } from './iso-timestamp.js';
@@ -484,11 +484,10 @@ describe('accounting: every reading ends up in exactly one list', () => {
     reading: Record<string, unknown>;
     reason?: string;
   }
-  const load = (type: string, file: string): Fixture[] =>
-    JSON.parse(readFileSync(new URL(`../device-types/${type}/fixtures/${file}`, import.meta.url), 'utf8')) as Fixture[];
+  const load = (type: string, file: 'valid' | 'invalid'): Fixture[] => typeFixtures(typeFolder(type))[file];
 
   it.each(deviceTypes.map((d) => [d.name, d] as const))('for a batch of all %s fixtures, in both orders', (name, def) => {
-    const all = [...load(name, 'valid.json'), ...load(name, 'invalid.json')];
+    const all = [...load(name, 'valid'), ...load(name, 'invalid')];
     for (const order of [all, [...all].reverse()]) {
       const result = validateTelemetry(def, { type: name, deviceId: 'd' }, raw(JSON.stringify(order.map((f) => f.reading))), OPTS);
       expectAccounted(result, order.length);
@@ -533,9 +532,8 @@ describe('the fast path (device-types/fast-parse.ts)', () => {
     };
     const junk = ['1e400', '-1', '0', '-0', '1', '0.5', '1.5', '1e21', '"ok"', '"on"', '"0.5"', 'null', 'true', '[]', '{}', '"2026-06-01T11:00:00Z"', '1780315200000', '1780315200', '24'];
     for (const def of deviceTypes) {
-      const fixtures = ['valid.json', 'invalid.json'].flatMap((file) =>
-        (JSON.parse(readFileSync(new URL(`../device-types/${def.name}/fixtures/${file}`, import.meta.url), 'utf8')) as { reading: unknown }[]).map((f) => JSON.stringify(f.reading)),
-      );
+      const { valid, invalid } = typeFixtures(typeFolder(def.name));
+      const fixtures = [...valid, ...invalid].map((f) => JSON.stringify(f.reading));
       const keys = [...new Set([...Object.keys(def.fields), 'ts', 'seq', 'batteryLevel', 'rssi', '__proto__', 'x'])];
       const payloads = [...fixtures, `[${fixtures.join(',')}]`];
       for (let round = 0; round < 300; round++) {

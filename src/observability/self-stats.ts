@@ -52,7 +52,7 @@ export interface SelfStatsSnapshot {
   spoolBytes: number;
   /** Age of the oldest pending reading, seconds (0 when none). */
   oldestPendingAgeS: number;
-  /** Totals by device type name (`waste-bin`, …). */
+  /** Totals by device type name. */
   byType: Readonly<Record<string, TypeTotals>>;
   /** Dead letters held in the dead-letter store, by reason (`DeadLetterStore.countByReason()`). */
   deadLettersByReason: Readonly<Record<string, number>>;
@@ -191,7 +191,7 @@ export const DEVICE_STATE_CODES: Readonly<Record<DeviceMapState, number>> = Obje
 /** One catalog device as the geomap shows it. */
 export interface DeviceMapEntry {
   deviceId: string;
-  /** Device type name (`waste-bin`, `parking-meter`, `streetlight`). */
+  /** Device type name, as the registry has it. */
   type: string;
   district: string;
   lat: number;

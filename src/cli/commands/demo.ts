@@ -8,6 +8,7 @@ import { loadConfig, withOverrides, type Config } from '../../config/config.js';
 import { createLogger, type Logger } from '../../observability/logger.js';
 import { CitypipeService } from '../../service.js';
 import { DeviceCatalog } from '../../catalog/catalog.js';
+import type { DeviceRecord } from '../../catalog/types.js';
 import { startLocalInfluxd, type LocalInfluxd } from '../../influxd/local-influxd.js';
 import { influxql } from '../../query/influxql.js';
 import { deviceTypes } from '../../device-types/registry.js';
@@ -105,7 +106,7 @@ Examples
         fleet = await startFleet({ mqttUrl, devices: devices.filter((d) => d !== scripted), credentials, intervalS, log });
         if (scripted) script = await startDemoScript({ mqttUrl, device: scripted, secret: credentials.get(scripted.id)!, intervalS });
         printBanner(config, service, local, devices.length, intervalS, logFile, scripted?.id);
-        await confirmArrival(config, log);
+        await confirmArrival(config, log, devices);
       } catch (err) {
         await stopAll().catch(() => undefined);
         throw err;
@@ -143,7 +144,7 @@ function printBanner(config: Config, service: CitypipeService, local: LocalInflu
     `  curl -sG ${url}/query --data-urlencode db=${db} --data-urlencode "q=SELECT count(fillingLevel) FROM waste_bin GROUP BY district"`,
     '',
     `Grafana: add an InfluxDB data source with query language InfluxQL, URL ${url}, database ${db};`,
-    '  the measurements are waste_bin, parking_meter and streetlight, tagged by device_id and district.',
+    `  the measurements are ${listed(deviceTypes.map((d) => d.measurement))}, tagged by device_id and district.`,
     '',
     'Publish a reading yourself, as a demo device (its secret is in simulators/demo-credentials.json):',
     `  mosquitto_pub -p ${service.mqttPort} -i <id> -u <id> -P <secret> -t city/waste-bin/<id>/telemetry -m '{"fillingLevel":0.5}'`,
@@ -154,11 +155,21 @@ function printBanner(config: Config, service: CitypipeService, local: LocalInflu
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-/** Waits until every device type has points in InfluxDB and says so (or says what is missing). */
-async function confirmArrival(config: Config, log: Logger): Promise<void> {
+/** `a, b and c`. */
+function listed(items: readonly string[]): string {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+
+/**
+ * Waits until every device type the demo drives has points in InfluxDB and says so (or says what is
+ * missing). Types without a device in the catalog are not waited for: none of them can arrive.
+ */
+async function confirmArrival(config: Config, log: Logger, devices: readonly DeviceRecord[]): Promise<void> {
   const started = Date.now();
   const target = { url: config.influx.url!, api: config.influx.api, bucket: config.influx.bucket, token: config.influx.token };
-  const missing = new Set(deviceTypes.map((d) => d.measurement));
+  const driven = new Set(devices.map((d) => d.type));
+  const types = deviceTypes.filter((d) => driven.has(d.name));
+  const missing = new Set(types.map((d) => d.measurement));
   while (missing.size && Date.now() - started < 30_000) {
     await new Promise((r) => setTimeout(r, 500));
     for (const m of [...missing]) {
@@ -172,7 +183,7 @@ async function confirmArrival(config: Config, log: Logger): Promise<void> {
   }
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const c = stdoutColours();
-  if (missing.size === 0) process.stdout.write(c.green(`✓ readings of all ${deviceTypes.length} device types are queryable in InfluxDB (${secs} s after start)`) + '\n');
+  if (missing.size === 0) process.stdout.write(c.green(`✓ readings of all ${types.length} device types are queryable in InfluxDB (${secs} s after start)`) + '\n');
   else process.stdout.write(c.yellow(`! no readings yet in ${[...missing].join(', ')} after ${secs} s: see the log and /api/dead-letters`) + '\n');
 }
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeviceCatalog } from '../../catalog/catalog.js';
+import { deviceTypeNames } from '../../device-types/registry.js';
 import { CitypipeError, ErrorCodes } from '../../errors/catalog.js';
 import { loadCredentials } from '../../../simulators/credentials.js';
 import { devicesAccount, devicesAdd, devicesGenerate, devicesList, devicesRevoke, devicesRotateSecret, registerDevicesCommand, type DevicesAddOptions, type DevicesIo } from './devices.js';
@@ -68,7 +69,7 @@ describe('devices add', () => {
     ['a hex longitude', { ...addOpts, lon: '0x4' }, '--lon: expected longitude'],
     ['an empty latitude', { ...addOpts, lat: '' }, '--lat is required'],
     ['a latitude out of range', { ...addOpts, lat: '95' }, 'new device (bin-0100): location.lat: must be ≤ 90, got 95'],
-    ['an unknown type', { ...addOpts, type: 'toaster' }, '--type: unknown device type "toaster"; one of waste-bin, parking-meter, streetlight'],
+    ['an unknown type', { ...addOpts, type: 'toaster' }, `--type: unknown device type "toaster"; one of ${deviceTypeNames.join(', ')}`],
     ['a bad id', { ...addOpts, id: 'bin/1' }, 'id: must match [A-Za-z0-9_.-]{1,64}'],
     ['a fractional interval', { ...addOpts, interval: '1.5' }, '--interval: expected whole seconds ≥ 1, got "1.5"'],
     ['an attribute without =', { ...addOpts, attr: ['powerRating'] }, '--attr: expected key=value, got "powerRating"'],

@@ -13,4 +13,5 @@ export const wasteBin = defineDeviceType({
     methaneConcentration: float('ppm ≥ 0', 0),
     cargoWeight: float('kg ≥ 0', 0),
   },
+  collection: { fillField: 'fillingLevel' },
 });

@@ -8,6 +8,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CitypipeError, ErrorCodes, type ErrorCode } from '../../errors/catalog.js';
 import { deviceTypes } from '../../device-types/registry.js';
+import { typeFixtures, typeFolder } from '../../device-types/testing/fixtures.js';
 import type { ValidReading } from '../../ingest/types.js';
 import { closedPort, startHttpProxy, type TestHttpProxy } from '../../../test/helpers/http-proxy.js';
 import { toLine } from './line-protocol.js';
@@ -37,23 +38,16 @@ export interface SinkContractTarget {
   readonly malformedLineMessage: RegExp | undefined;
 }
 
-/** A sample reading of each device type with every field set, one kind of each. */
-const samples: Record<string, Record<string, number | string>> = {
-  'waste-bin': { seq: 1, batteryLevel: 0.5, rssi: -90, fillingLevel: 0.82, temperature: 21.5, status: 'lidOpen', methaneConcentration: 3.25, cargoWeight: 40 },
-  'parking-meter': { seq: 2, totalSpotNumber: 12, availableSpotNumber: 3, status: 'coinJam', coinBoxLevel: 0.91, transactions: 4, revenue: 1250 },
-  streetlight: {
-    seq: 3,
-    powerState: 'on',
-    status: 'ok',
-    illuminanceLevel: 0.75,
-    powerConsumption: 54.5,
-    voltage: 229.5,
-    current: 0.25,
-    powerFactor: 0.95,
-    ambientLight: 12,
-    energyConsumed: 1234.5,
-  },
-};
+/**
+ * A sample reading of a device type with as many fields as its fixtures have (its valid fixture with
+ * the most keys, `ts` dropped): every kind of field it writes.
+ */
+function sampleOf(type: string): Record<string, number | string> {
+  const fullest = typeFixtures(typeFolder(type)).valid.reduce((a, b) => (Object.keys(b.reading).length > Object.keys(a.reading).length ? b : a));
+  const { ts: _ts, ...fields } = fullest.reading;
+  return fields as Record<string, number | string>;
+}
+const samples: Record<string, Record<string, number | string>> = Object.fromEntries(deviceTypes.map((d) => [d.name, sampleOf(d.name)]));
 
 async function rejection(p: Promise<unknown>): Promise<CitypipeError> {
   const err = await p.then(
@@ -129,7 +123,7 @@ export function abstractSinkTest(name: string, setup: () => Promise<SinkContract
       try {
         const gz = t.build(proxy.url, { gzipThreshold: 1000 });
         const timeMs = Date.now() - 20_000;
-        const lines = Array.from({ length: 100 }, (_, i) => `streetlight,device_id=body-${run}-${i},district=nieuw\\ west voltage=${100 + i} ${timeMs}`);
+        const lines = Array.from({ length: 100 }, (_, i) => `contract_lines,device_id=body-${run}-${i},district=nieuw\\ west voltage=${100 + i} ${timeMs}`);
         const body = Buffer.from(lines.join('\n'));
         await gz.writeBody(body);
         await gz.writeBody(Buffer.from(lines[0]!));
@@ -137,7 +131,7 @@ export function abstractSinkTest(name: string, setup: () => Promise<SinkContract
         expect(gunzipSync(proxy.requests[0]!.body)).toEqual(body);
         expect(proxy.requests[1]!.body.toString()).toBe(lines[0]);
         const points = await eventually(
-          () => t.readBack('streetlight', `body-${run}-`),
+          () => t.readBack('contract_lines', `body-${run}-`),
           (p) => p.length >= 100,
         );
         expect(points.map((p) => p.fields.voltage).sort()).toEqual(lines.map((_, i) => 100 + i).sort());
@@ -151,13 +145,13 @@ export function abstractSinkTest(name: string, setup: () => Promise<SinkContract
       try {
         const gz = t.build(proxy.url, { gzipThreshold: 1000 });
         const timeMs = Date.now() - 30_000;
-        const lines = Array.from({ length: 200 }, (_, i) => `streetlight,device_id=gz-${run}-${i},district=x voltage=${200 + i} ${timeMs}`);
+        const lines = Array.from({ length: 200 }, (_, i) => `contract_lines,device_id=gz-${run}-${i},district=x voltage=${200 + i} ${timeMs}`);
         await gz.write(lines);
         await gz.write(lines.slice(0, 1)); // under the threshold: plain
         expect(proxy.requests.map((r) => r.headers['content-encoding'])).toEqual(['gzip', undefined]);
         expect(gunzipSync(proxy.requests[0]!.body).toString()).toBe(lines.join('\n'));
         const points = await eventually(
-          () => t.readBack('streetlight', `gz-${run}-`),
+          () => t.readBack('contract_lines', `gz-${run}-`),
           (p) => p.length >= 200,
         );
         expect(points.map((p) => p.fields.voltage).sort()).toEqual(lines.map((_, i) => 200 + i).sort());

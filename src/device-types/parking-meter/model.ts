@@ -7,14 +7,14 @@
  * it is nearly full. Now and then the meter jams, runs out of receipt paper or breaks; a crew comes
  * to fix it during its next shift.
  */
-import type { DeviceRecord } from '../src/catalog/types.js';
-import type { ReadingInputOf } from '../src/device-types/types.js';
-import { parkingMeter } from '../src/device-types/parking-meter/definition.js';
-import { clamp, commonFields, happens, positiveAttribute, round } from './common-fields.js';
-import { crewArrival } from './crews.js';
-import { deviceTimeZone, localTime } from './local-time.js';
-import type { DeviceModel, DeviceSimulation, SimulationOptions } from './model.js';
-import { binomial, chance, uniform, type Rng } from './prng.js';
+import type { DeviceRecord } from '../../catalog/types.js';
+import type { ReadingInputOf } from '../types.js';
+import { parkingMeter } from './definition.js';
+import { clamp, commonFields, happens, positiveAttribute, round } from '../../../simulators/common-fields.js';
+import { crewArrival } from '../../../simulators/crews.js';
+import { deviceTimeZone, localTime } from '../../../simulators/local-time.js';
+import type { DeviceModel, DeviceSimulation, SimulationOptions } from '../../../simulators/model.js';
+import { binomial, chance, uniform, type Rng } from '../../../simulators/prng.js';
 
 type Reading = ReadingInputOf<typeof parkingMeter>;
 type Status = NonNullable<Reading['status']>;

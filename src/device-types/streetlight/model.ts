@@ -11,14 +11,14 @@
  * day.
  */
 import { getPosition } from 'suncalc';
-import type { DeviceRecord } from '../src/catalog/types.js';
-import type { ReadingInputOf } from '../src/device-types/types.js';
-import { streetlight } from '../src/device-types/streetlight/definition.js';
-import { clamp, commonFields, drift, happens, hourAttribute, positiveAttribute, round, stringAttribute } from './common-fields.js';
-import { crewArrival } from './crews.js';
-import { deviceTimeZone, localTime } from './local-time.js';
-import type { DeviceModel, DeviceSimulation, SimulationOptions } from './model.js';
-import { normal, uniform, type Rng } from './prng.js';
+import type { DeviceRecord } from '../../catalog/types.js';
+import type { ReadingInputOf } from '../types.js';
+import { streetlight } from './definition.js';
+import { clamp, commonFields, drift, happens, hourAttribute, positiveAttribute, round, stringAttribute } from '../../../simulators/common-fields.js';
+import { crewArrival } from '../../../simulators/crews.js';
+import { deviceTimeZone, localTime } from '../../../simulators/local-time.js';
+import type { DeviceModel, DeviceSimulation, SimulationOptions } from '../../../simulators/model.js';
+import { normal, uniform, type Rng } from '../../../simulators/prng.js';
 
 type Reading = ReadingInputOf<typeof streetlight>;
 type PowerState = Reading['powerState'];

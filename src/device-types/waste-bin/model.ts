@@ -9,14 +9,14 @@
  * sensor sits in the sun); organic and residual waste gives off a little methane. Now and then a lid
  * is left open or a bin is tipped over, moved or vandalised, and very rarely one burns.
  */
-import type { DeviceRecord } from '../src/catalog/types.js';
-import type { ReadingInputOf } from '../src/device-types/types.js';
-import { wasteBin } from '../src/device-types/waste-bin/definition.js';
-import { clamp, commonFields, drift, happens, positiveAttribute, round, stringAttribute } from './common-fields.js';
-import { crewArrival } from './crews.js';
-import { deviceTimeZone, localTime, type LocalTime } from './local-time.js';
-import type { DeviceModel, DeviceSimulation, SimulationOptions } from './model.js';
-import { deviceSeed, normal, uniform, type Rng } from './prng.js';
+import type { DeviceRecord } from '../../catalog/types.js';
+import type { ReadingInputOf } from '../types.js';
+import { wasteBin } from './definition.js';
+import { clamp, commonFields, drift, happens, positiveAttribute, round, stringAttribute } from '../../../simulators/common-fields.js';
+import { crewArrival } from '../../../simulators/crews.js';
+import { deviceTimeZone, localTime, type LocalTime } from '../../../simulators/local-time.js';
+import type { DeviceModel, DeviceSimulation, SimulationOptions } from '../../../simulators/model.js';
+import { deviceSeed, normal, uniform, type Rng } from '../../../simulators/prng.js';
 
 type Reading = ReadingInputOf<typeof wasteBin>;
 type Status = NonNullable<Reading['status']>;

@@ -1,0 +1,7 @@
+import type { BenchPayload } from '../module.js';
+
+export const wasteBinBench: BenchPayload = {
+  reading: (ts, seq) =>
+    `{"ts":${ts},"seq":${seq},"batteryLevel":0.87,"rssi":-92,"fillingLevel":${(seq % 1000) / 1000},"temperature":${12 + (seq % 10)},"status":"ok"}`,
+  fields: (seq) => `seq=${seq}i,batteryLevel=0.87,rssi=-92,fillingLevel=${(seq % 1000) / 1000},temperature=${12 + (seq % 10)},status="ok"`,
+};
