@@ -527,7 +527,9 @@ describe('Spool: crash recovery', () => {
         else if (kind === 'e') stderr += `${line}\n`;
       }
     });
-    const exited = new Promise<string>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? `exit code ${code}`)));
+    // 'close', not 'exit': the child may be gone while lines it wrote are still in the pipe, and a
+    // `d` line read without the `a` line after it would count an acknowledged record as missing.
+    const exited = new Promise<string>((resolve) => child.on('close', (code, signal) => resolve(signal ?? `exit code ${code}`)));
     try {
       // ~1 s on a machine to itself, 13 s measured beside two CPU hogs (a child that loads TypeScript
       // and fsyncs every group); the deadline and the test's timeout leave room for worse.

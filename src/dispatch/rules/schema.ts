@@ -8,6 +8,8 @@
 import { z } from 'zod';
 import { commonFields, type FieldBlock } from '../../device-types/common/fields.js';
 import { deviceType, deviceTypeNames } from '../../device-types/registry.js';
+import { conditionKinds } from './conditions/kinds.js';
+import { finite } from './conditions/schema-blocks.js';
 import { durationMs } from './duration.js';
 
 /** A numeric level: a constant, or a multiple of one of the device's catalog `attributes`. */
@@ -51,89 +53,14 @@ export type ConditionSpec =
       readonly intervals: number;
     };
 
-const finite = z.number().refine(Number.isFinite, 'must be a finite number');
-
-const level = z.union([
-  finite,
-  z.strictObject({
-    attribute: z.string().min(1),
-    times: finite.optional(),
-    default: finite.optional(),
-  }),
-]);
-
-const fieldName = z.string().min(1);
-const enumValues = z.array(z.string().min(1)).min(1);
-
-const thresholdSchema = z
-  .strictObject({ kind: z.literal('threshold'), field: fieldName, above: level.optional(), below: level.optional(), clear: level.optional() })
-  .superRefine((c, ctx) => {
-    if ((c.above === undefined) === (c.below === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['above'], message: 'give exactly one of `above` and `below`' });
-      return;
-    }
-    if (typeof c.clear !== 'number') return;
-    if (typeof c.above === 'number' && c.clear > c.above) {
-      ctx.addIssue({ code: 'custom', path: ['clear'], message: `must be ≤ above (${c.above}): it clears below this level, got ${c.clear}` });
-    }
-    if (typeof c.below === 'number' && c.clear < c.below) {
-      ctx.addIssue({ code: 'custom', path: ['clear'], message: `must be ≥ below (${c.below}): it clears at or above this level, got ${c.clear}` });
-    }
-  });
-
-const outsideSchema = z
-  .strictObject({
-    kind: z.literal('outside'),
-    field: fieldName,
-    low: finite,
-    high: finite,
-    clearLow: finite.optional(),
-    clearHigh: finite.optional(),
-  })
-  .superRefine((c, ctx) => {
-    if (c.low > c.high) ctx.addIssue({ code: 'custom', path: ['high'], message: `must be ≥ low (${c.low}), got ${c.high}` });
-    if (c.clearLow !== undefined && c.clearLow < c.low) ctx.addIssue({ code: 'custom', path: ['clearLow'], message: `must be ≥ low (${c.low}), got ${c.clearLow}` });
-    if (c.clearHigh !== undefined && c.clearHigh > c.high) ctx.addIssue({ code: 'custom', path: ['clearHigh'], message: `must be ≤ high (${c.high}), got ${c.clearHigh}` });
-    if ((c.clearLow ?? c.low) > (c.clearHigh ?? c.high)) ctx.addIssue({ code: 'custom', path: ['clearLow'], message: 'the clear band is empty (clearLow > clearHigh)' });
-  });
-
-const enumSchema = z
-  .strictObject({ kind: z.literal('enum'), field: fieldName, in: enumValues.optional(), notIn: enumValues.optional() })
-  .superRefine((c, ctx) => {
-    if ((c.in === undefined) === (c.notIn === undefined)) ctx.addIssue({ code: 'custom', path: ['in'], message: 'give exactly one of `in` and `notIn`' });
-  });
-
-const sunUpSchema = z.strictObject({ kind: z.literal('sunUp'), altitude: finite.min(-18).max(90).optional() });
-
-const silentSchema = z.strictObject({ kind: z.literal('silent'), intervals: finite.positive() });
-
-const combined = (kind: 'all' | 'any') =>
-  z.strictObject({
-    kind: z.literal(kind),
-    get of(): z.ZodArray<z.ZodType<ConditionSpec>> {
-      return z.array(readingCondition).min(1);
-    },
-  });
+type Option = z.core.$ZodTypeDiscriminable & z.ZodType<ConditionSpec>;
+/** Each kind's schema, in the order of `conditionKinds`; `all` and `any` nest reading conditions. */
+const kinds: { onReadings: boolean; schema: Option }[] = Object.values(conditionKinds).map((k) => ({ onReadings: k.onReadings, schema: k.schema(() => readingCondition) }));
 
 /** A condition evaluated on readings: everything but `silent`. */
-const readingCondition: z.ZodType<ConditionSpec> = z.discriminatedUnion('kind', [
-  thresholdSchema,
-  outsideSchema,
-  enumSchema,
-  sunUpSchema,
-  combined('all'),
-  combined('any'),
-]);
+const readingCondition: z.ZodType<ConditionSpec> = z.discriminatedUnion('kind', kinds.filter((k) => k.onReadings).map((k) => k.schema) as [Option, ...Option[]]);
 
-const conditionSchema: z.ZodType<ConditionSpec> = z.discriminatedUnion('kind', [
-  thresholdSchema,
-  outsideSchema,
-  enumSchema,
-  sunUpSchema,
-  combined('all'),
-  combined('any'),
-  silentSchema,
-]);
+const conditionSchema: z.ZodType<ConditionSpec> = z.discriminatedUnion('kind', kinds.map((k) => k.schema) as [Option, ...Option[]]);
 
 const duration = z.union([z.string(), finite]).transform((v, ctx) => {
   const ms = durationMs(v);
