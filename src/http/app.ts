@@ -8,7 +8,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../observability/logger.js';
 import type { DeadLetterQuery, DeadLetterRecord } from '../deadletter/store.js';
-import { DeadLetterReasons, type DeadLetterReason } from '../errors/catalog.js';
+import { DeadLetterReasons, NoticeCodes, type DeadLetterReason } from '../errors/catalog.js';
 import type { ReplayResult } from '../pipeline/replay.js';
 import type { IngestStats } from '../observability/metrics.js';
 import { BODY_LIMIT_BYTES, registerHttpSecurity, type HttpSecurityOptions } from './security.js';
@@ -80,7 +80,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   if (deps.security.trustProxy !== undefined && trustsAnyPeer(deps.security.trustProxy)) {
     deps.log.warn(
-      { code: 'CP_WARN_HTTP_TRUST_PROXY', trustProxy: deps.security.trustProxy },
+      { code: NoticeCodes.HTTP_TRUST_PROXY.code, trustProxy: deps.security.trustProxy },
       `CITYPIPE_HTTP_TRUST_PROXY=${String(deps.security.trustProxy)} believes X-Forwarded-For from any peer: a client that reaches the HTTP port without the proxy can choose the address it is rate-limited as. List the proxy's address instead (e.g. 127.0.0.1), or make the port reachable only through the proxy`,
     );
   }

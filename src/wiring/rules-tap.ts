@@ -11,7 +11,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { Outcome } from '../ingest/outcome.js';
 import type { RuleInput } from '../dispatch/types.js';
-import { readingFromLine } from './stored-readings.js';
+import { readingFromLine } from '../sink/influx/line-protocol-reader.js';
 import { ErrorCodes } from '../errors/catalog.js';
 
 /** Longest a stored reading waits for the rules. */
@@ -51,8 +51,8 @@ export class RulesTap {
   recovered(outcome: Outcome): void {
     if (!outcome.type || outcome.lines.length === 0) return;
     for (const line of outcome.lines) {
-      const input = readingFromLine(line, outcome.type, outcome.receivedAt);
-      if (input) this.queue.push(input);
+      const r = readingFromLine(line);
+      if (r) this.queue.push({ type: outcome.type, deviceId: r.deviceId, district: r.district, timeMs: r.timeMs, receivedAt: outcome.receivedAt, fields: r.fields });
       else this.unreadable++;
     }
     this.schedule();
