@@ -190,8 +190,23 @@ export class MqttBroker {
     return (this.server?.listening ?? false) && (this.opts.tls === undefined || (this.tlsServer?.listening ?? false));
   }
 
+  /** Open MQTT connections: devices, accounts, and in lab mode anonymous clients. */
   get connectedClients(): number {
     return this.aedes?.connectedClients ?? 0;
+  }
+
+  /**
+   * Distinct catalog devices with an authenticated connection now: a device connected twice counts
+   * once; accounts and lab-mode anonymous clients (whatever devices they publish for) count none.
+   * A pass over the authenticated connections: for stats, not per message.
+   */
+  get connectedDevices(): number {
+    const ids = new Set<string>();
+    for (const client of this.authenticated) {
+      const identity = this.identities.get(client);
+      if (!client.closed && identity?.kind === 'device') ids.add(identity.id);
+    }
+    return ids.size;
   }
 
   async start(): Promise<void> {

@@ -1,6 +1,6 @@
 /**
- * Feeds the rules stage (and anything else that acts on stored readings) in the order readings were
- * stored, without waiting for InfluxDB: live readings as soon as their spool record is durable, and
+ * Feeds the consumers of stored readings (registered in dispatch.ts: the rules stage, the latest
+ * readings, the fill history) in the order readings were stored, without waiting for InfluxDB: live readings as soon as their spool record is durable, and
  * after a restart the recovered records as the drain reads them (their evaluation may have been cut
  * off by the stop; evaluating a reading twice is a no-op, the engine skips device times it has seen).
  *
