@@ -28,11 +28,13 @@ import {
   type ConnectOptions,
   type Received,
 } from './helpers/mqtt-raw.js';
-import { connectClient, startTestService, telemetryTopic, testDevice, type RunningService } from './helpers/service.js';
+import { connectClient, connectDevice, startTestService, telemetryTopic, testDevice, type RunningService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 
 const influxUrl = inject('influxUrl');
 const bin = testDevice('waste-bin', 'centrum');
+/** Connected only by the stats test, so that its count starts at 0 whatever the other tests left open. */
+const counted = testDevice('waste-bin', 'centrum');
 const logLines: Record<string, unknown>[] = [];
 let svc: RunningService;
 const raws: RawClient[] = [];
@@ -69,7 +71,7 @@ beforeAll(async () => {
       cb();
     },
   });
-  svc = await startTestService(influxUrl, [bin], { CITYPIPE_MQTT_OPEN: 'true' }, { log: pino({ level: 'warn' }, sink) });
+  svc = await startTestService(influxUrl, [bin, counted], { CITYPIPE_MQTT_OPEN: 'true' }, { log: pino({ level: 'warn' }, sink) });
 });
 
 afterAll(async () => {
@@ -78,6 +80,26 @@ afterAll(async () => {
 });
 
 describe('lab mode', () => {
+  it('counts distinct authenticated devices apart from open MQTT connections in /api/stats', async () => {
+    type Stats = { connectedDevices: number; mqttConnections: number };
+    const stats = async () => (await (await fetch(`${svc.httpUrl}/api/stats`)).json()) as Stats;
+    const before = await stats();
+    // One device over two connections (its client id may carry a suffix), and an anonymous
+    // connection publishing for it: three connections, one device.
+    const first = await connectDevice(svc.mqttUrl, counted);
+    const second = await connectDevice(svc.mqttUrl, counted, { clientId: `${counted.record.id}:second` });
+    const anonymous = await connectClient(svc.mqttUrl, { clientId: 'gateway-for-many' });
+    await anonymous.publishAsync(telemetryTopic(counted), JSON.stringify({ seq: 90, fillingLevel: 0.2 }), { qos: 1 });
+    try {
+      await waitFor('three more connections', async () => (await stats()).mqttConnections === before.mqttConnections + 3);
+      expect((await stats()).connectedDevices).toBe(before.connectedDevices + 1);
+    } finally {
+      await Promise.all([first.endAsync(), second.endAsync(), anonymous.endAsync()]);
+    }
+    await waitFor('the connections closed', async () => (await stats()).mqttConnections === before.mqttConnections);
+    expect((await stats()).connectedDevices).toBe(before.connectedDevices);
+  });
+
   it('is loudly logged at start', () => {
     const warning = logLines.find((l) => l.code === 'CP_WARN_MQTT_OPEN');
     expect(warning).toBeDefined();

@@ -188,8 +188,14 @@ export class MqttBroker {
     return (this.server?.listening ?? false) && (this.opts.tls === undefined || (this.tlsServer?.listening ?? false));
   }
 
+  /** Open MQTT connections: devices, accounts, and in lab mode anonymous clients. */
   get connectedClients(): number {
     return this.aedes?.connectedClients ?? 0;
+  }
+
+  /** Distinct catalog devices with an authenticated connection now (see {@link ClientHooks.connectedDevices}). */
+  get connectedDevices(): number {
+    return this.hooks.connectedDevices();
   }
 
   async start(): Promise<void> {

@@ -87,6 +87,20 @@ export class ClientHooks {
     for (const client of this.authenticated) if (client.closed) this.authenticated.delete(client);
   }
 
+  /**
+   * Distinct catalog devices with an authenticated connection now: a device connected twice counts
+   * once; accounts and lab-mode anonymous clients (whatever devices they publish for) count none.
+   * A pass over the authenticated connections: for stats, not per message.
+   */
+  connectedDevices(): number {
+    const ids = new Set<string>();
+    for (const client of this.authenticated) {
+      const identity = this.identities.get(client);
+      if (!client.closed && identity?.kind === 'device') ids.add(identity.id);
+    }
+    return ids.size;
+  }
+
 
   preConnect(client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void): void {
     // Nothing of the session this client id names is touched here: that waits until authenticate

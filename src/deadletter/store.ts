@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import type { DeadLetter } from '../ingest/types.js';
-import type { DeadLetterReason } from '../errors/catalog.js';
+import { ErrorCodes, type DeadLetterReason } from '../errors/catalog.js';
 import type { Logger } from '../observability/logger.js';
 import { openPrivateDatabase } from '../fs/private-files.js';
 
@@ -101,7 +101,7 @@ export class DeadLetterStore {
     } catch (err) {
       // Keep them for the next attempt rather than lose them (disk full, locked file).
       this.queue = rows.concat(this.queue);
-      this.opts.log.error({ err, code: 'CP_ERR_DEAD_LETTER_STORE', count: rows.length }, 'cannot store dead letters; will retry');
+      this.opts.log.error({ err, code: ErrorCodes.DEAD_LETTER_STORE.code, count: rows.length }, 'cannot store dead letters; will retry');
       this.timer = setTimeout(() => this.flush(), 1000);
       return false;
     }

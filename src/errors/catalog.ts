@@ -46,6 +46,7 @@ export const ErrorCodes = {
   SPOOL_CORRUPT: spec('CP_ERR_SPOOL_CORRUPT', false, 'a spool file holds a torn or corrupt record; what follows it in that file is dropped'),
   SPOOL_RECORD_TOO_LARGE: spec('CP_ERR_SPOOL_RECORD_TOO_LARGE', false, 'a record is larger than the spool can ever take'),
   SPOOL_RECORD: spec('CP_ERR_SPOOL_RECORD', false, 'a spool record passed its checksum but could not be decoded (written by another citypipe version?); it is skipped, and its readings are not written'),
+  DEAD_LETTER_STORE: spec('CP_ERR_DEAD_LETTER_STORE', true, 'dead letters could not be written to their store (disk full, locked file); they are kept in memory and retried'),
   SPOOL_STOPPED: spec('CP_ERR_SPOOL_STOPPED', true, 'the spool is not started or is stopping'),
   RULES_INVALID: spec('CP_ERR_RULES_INVALID', false, 'the rules file is invalid; the message names the file, the rule and the key'),
   RULES_DEVICE: spec('CP_ERR_RULES_DEVICE', false, 'a rule cannot apply to a device as catalogued (e.g. a streetlight without powerRating)'),
@@ -63,6 +64,28 @@ export const ErrorCodes = {
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]['code'];
+
+/** Something an operator should know about, logged at warn or info level: not an error. */
+export interface NoticeSpec {
+  readonly code: string;
+  readonly summary: string;
+  /** What to do about it. */
+  readonly fix: string;
+}
+
+function notice<C extends string>(code: C, summary: string, fix: string): NoticeSpec & { code: C } {
+  return { code, summary, fix };
+}
+
+/** Warnings and notices with stable codes (configuration that weakens a promise, a stop that left work). */
+export const NoticeCodes = {
+  INFLUX_ORG: notice('CP_WARN_INFLUX_ORG', 'CITYPIPE_INFLUX_ORG is empty with CITYPIPE_INFLUX_API=v2: InfluxDB 2.x needs it (1.8 and 3.x ignore it)', 'set CITYPIPE_INFLUX_ORG to your organisation'),
+  SPOOL_NO_FSYNC: notice('CP_WARN_SPOOL_NO_FSYNC', 'CITYPIPE_SPOOL_FSYNC=false: a PUBACK no longer means the reading is on disk; a crash can lose acknowledged readings', 'leave CITYPIPE_SPOOL_FSYNC at true outside measurements of what durability costs'),
+  MQTT_OPEN: notice('CP_WARN_MQTT_OPEN', 'lab mode: the broker accepts anonymous clients and applies no topic ACL and no client-id binding', 'for interoperability tests only: unset CITYPIPE_MQTT_OPEN (or the deprecated CITYPIPE_MQTT_ALLOW_ANONYMOUS) anywhere else'),
+  HTTP_NO_TOKEN: notice('CP_INFO_HTTP_NO_TOKEN', 'CITYPIPE_HTTP_TOKEN is not set: HTTP endpoints that change state, show device locations or list rule events answer 401', 'set CITYPIPE_HTTP_TOKEN to use them'),
+  HTTP_TRUST_PROXY: notice('CP_WARN_HTTP_TRUST_PROXY', 'CITYPIPE_HTTP_TRUST_PROXY believes X-Forwarded-For from any peer: a client that bypasses the proxy chooses the address it is rate-limited as', "list the proxy's address instead (e.g. 127.0.0.1), or make the HTTP port reachable only through the proxy"),
+  STOP_UNWRITTEN: notice('CP_WARN_STOP_UNWRITTEN', 'a stop ended (CITYPIPE_STOP_TIMEOUT_MS) before InfluxDB had every accepted reading; the rest stays in the spool', 'nothing is lost: the next start writes them first; raise CITYPIPE_STOP_TIMEOUT_MS for a stop that waits longer'),
+} as const;
 
 /** An error with a stable code, a retryable flag and, for throttling, how long to wait. */
 export class CitypipeError extends Error {

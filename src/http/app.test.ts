@@ -22,7 +22,7 @@ function build(over: Partial<AppDeps> = {}): FastifyInstance {
     log: silentLogger,
     metricsText: async () => ({ contentType: 'text/plain', body: '' }),
     notReadyReasons: () => [],
-    stats: () => ({ received: 3, recovered: 0, written: 2, deadLettered: 1, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0 }),
+    stats: () => ({ received: 3, recovered: 0, written: 2, deadLettered: 1, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0, connectedDevices: 0, mqttConnections: 0 }),
     deadLettersByReason: () => ({}),
     deadLetters: { list: () => ({ items: [], total: 0 }) },
     replayDeadLetters: async () => ({ replayed: 0, skipped: [] }),

@@ -8,9 +8,10 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../observability/logger.js';
 import type { DeadLetterQuery, DeadLetterRecord } from '../deadletter/store.js';
-import { DeadLetterReasons, type DeadLetterReason } from '../errors/catalog.js';
+import { CitypipeError, DeadLetterReasons, ErrorCodes, NoticeCodes, type DeadLetterReason } from '../errors/catalog.js';
 import type { ReplayResult } from '../pipeline/replay.js';
-import type { IngestStats } from '../observability/metrics.js';
+import type { StatsNow } from '../observability/service-stats.js';
+import { registerDispatchApi, type DispatchApiDeps } from './dispatch-api.js';
 import { BODY_LIMIT_BYTES, registerHttpSecurity, type HttpSecurityOptions } from './security.js';
 import { trustsAnyPeer, type TrustProxy } from './trust-proxy.js';
 import { atMostEvery } from './at-most-every.js';
@@ -24,15 +25,17 @@ export interface AppDeps {
   metricsText(): Promise<{ contentType: string; body: string }>;
   /** Reasons the service is not ready; empty when ready. */
   notReadyReasons(): string[];
-  /** Counters: cheap, read on every request. */
-  stats(): IngestStats & { oldestPendingAgeS: number; spoolBytes: number };
+  /** Counters and gauges (observability/service-stats.ts): cheap, read on every request. */
+  stats(): StatsNow;
   /** Dead letters by reason: a count over the whole store, so `/api/stats` reads it at most once a second. */
   deadLettersByReason(): Record<string, number>;
   deadLetters: { list(q: DeadLetterQuery): { items: DeadLetterRecord[]; total: number } };
   replayDeadLetters(q: { reason?: DeadLetterReason | undefined; limit?: number | undefined }): Promise<ReplayResult>;
   /** Rate limit, bearer token for protected routes, security headers (security.ts). */
   security: HttpSecurityOptions;
-  /** More routes (dispatch: Open311, tickets, events, devices, the collection plan), registered after the core ones. */
+  /** The dispatch API (Open311, tickets, events, devices, the collection plan), registered after the core routes. */
+  dispatch?: DispatchApiDeps | undefined;
+  /** More routes (tests), registered last. */
   routes?: ((app: FastifyInstance) => void) | undefined;
   /** The version shown in the OpenAPI description. */
   version?: string | undefined;
@@ -80,7 +83,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   if (deps.security.trustProxy !== undefined && trustsAnyPeer(deps.security.trustProxy)) {
     deps.log.warn(
-      { code: 'CP_WARN_HTTP_TRUST_PROXY', trustProxy: deps.security.trustProxy },
+      { code: NoticeCodes.HTTP_TRUST_PROXY.code, trustProxy: deps.security.trustProxy },
       `CITYPIPE_HTTP_TRUST_PROXY=${String(deps.security.trustProxy)} believes X-Forwarded-For from any peer: a client that reaches the HTTP port without the proxy can choose the address it is rate-limited as. List the proxy's address instead (e.g. 127.0.0.1), or make the port reachable only through the proxy`,
     );
   }
@@ -91,6 +94,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerRoutes(app, deps);
   });
   return app;
+}
+
+/** Listens; a port in use becomes PORT_IN_USE naming CITYPIPE_HTTP_PORT. */
+export async function listenOn(app: FastifyInstance, host: string, port: number): Promise<void> {
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    const message = `CITYPIPE_HTTP_PORT: port ${port} on ${host} is already in use. Stop what uses it or set CITYPIPE_HTTP_PORT to a free port.`;
+    throw new CitypipeError(ErrorCodes.PORT_IN_USE, message, { cause: err });
+  }
 }
 
 /** The OpenAPI description at /docs/json (and /docs/yaml), browsable at /docs. */
@@ -160,9 +174,11 @@ function registerRoutes(app: FastifyInstance, deps: AppDeps): void {
               refused: { type: 'integer', description: 'publishes refused before acceptance (spool full)' },
               oldestPendingAgeS: { type: 'number', description: 'age of the oldest pending reading, seconds' },
               spoolBytes: { type: 'integer' },
+              connectedDevices: { type: 'integer', description: 'distinct catalog devices with an authenticated MQTT connection now' },
+              mqttConnections: { type: 'integer', description: 'open MQTT connections now (devices, accounts, lab-mode anonymous clients)' },
               deadLettersByReason: { type: 'object', additionalProperties: { type: 'integer' } },
             },
-            required: ['received', 'recovered', 'written', 'deadLettered', 'pending', 'refused'],
+            required: ['received', 'recovered', 'written', 'deadLettered', 'pending', 'refused', 'connectedDevices', 'mqttConnections'],
           },
         },
       },
@@ -247,6 +263,7 @@ function registerRoutes(app: FastifyInstance, deps: AppDeps): void {
     async (req) => deps.replayDeadLetters({ reason: req.body?.reason, limit: req.body?.limit }),
   );
 
+  if (deps.dispatch) registerDispatchApi(app, deps.dispatch);
   deps.routes?.(app);
 }
 

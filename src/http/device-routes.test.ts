@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import Fastify from 'fastify';
-import { registerDeviceRoutes, deviceState } from './device-routes.js';
+import { registerDeviceRoutes } from './device-routes.js';
 import { registerHttpSecurity } from './security.js';
 import { LatestReadings } from '../devices/latest-readings.js';
 import { device } from '../dispatch/testing/fixtures.js';
@@ -89,10 +89,5 @@ describe('device routes', () => {
     const readings = (await a.inject({ url: '/api/readings/latest?limit=10&offset=1495', headers: auth })).json();
     expect([readings.total, readings.items.length]).toEqual([1500, 5]);
     expect((await a.inject({ url: '/api/readings/latest?limit=5000', headers: auth })).statusCode).toBe(400);
-  });
-
-  it('ranks offline above alert above ok', () => {
-    expect(deviceState(undefined, undefined)).toBe('unknown');
-    expect(deviceState([], { deviceId: 'x', type: 't', timeMs: 1, receivedAt: 1, fields: {} })).toBe('ok');
   });
 });

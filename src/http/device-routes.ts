@@ -15,8 +15,8 @@ import type { DeviceRecord } from '../catalog/types.js';
 import { deviceTypeNames } from '../device-types/registry.js';
 import type { ActiveAlert } from '../dispatch/types.js';
 import type { LatestReading } from '../devices/latest-readings.js';
+import { deviceState, type DeviceState } from '../devices/device-state.js';
 
-export type DeviceState = 'ok' | 'alert' | 'offline' | 'unknown';
 const STATES: readonly DeviceState[] = ['ok', 'alert', 'offline', 'unknown'];
 /** The largest page of `/api/devices` and `/api/readings/latest`. */
 export const MAX_PAGE = 1000;
@@ -29,13 +29,6 @@ export interface DeviceRouteDeps {
   alerts(): ReadonlyMap<string, readonly ActiveAlert[]>;
   /** Open ticket ids, by device. */
   openTickets(): ReadonlyMap<string, readonly string[]>;
-}
-
-/** A device's health: offline (an alert of a rule with role `offline`) beats alert; never heard from is unknown. */
-export function deviceState(alerts: readonly ActiveAlert[] | undefined, latest: LatestReading | undefined): DeviceState {
-  if (alerts?.some((a) => a.role === 'offline')) return 'offline';
-  if (alerts && alerts.length > 0) return 'alert';
-  return latest ? 'ok' : 'unknown';
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());

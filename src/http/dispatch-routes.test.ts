@@ -38,7 +38,7 @@ function build(extra: Partial<DispatchRouteDeps> = {}): FastifyInstance {
     log: silentLogger,
     metricsText: async () => ({ contentType: 'text/plain', body: '' }),
     notReadyReasons: () => [],
-    stats: () => ({ received: 0, recovered: 0, written: 0, deadLettered: 0, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0 }),
+    stats: () => ({ received: 0, recovered: 0, written: 0, deadLettered: 0, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0, connectedDevices: 0, mqttConnections: 0 }),
     deadLettersByReason: () => ({}),
     deadLetters: { list: () => ({ items: [], total: 0 }) },
     replayDeadLetters: async () => ({ replayed: 0, skipped: [] }) as never,

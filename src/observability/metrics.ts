@@ -1,10 +1,12 @@
 /**
- * Prometheus metrics and the accounting behind `/api/stats`. One registry per service instance (so
- * tests can run several). Hot-path counters are pre-bound children: no label hashing per reading.
+ * Prometheus metrics and the accounting behind `/api/stats`: every metric citypipe exposes is
+ * registered here, ingest and dispatch alike. One registry per service instance (so tests can run
+ * several). Hot-path counters are pre-bound children: no label hashing per reading.
  */
 import client from 'prom-client';
 import { deviceTypeNames } from '../device-types/registry.js';
 import type { DeadLetterReason } from '../errors/catalog.js';
+import type { BatchOutcome } from '../sink/influx/writer.js';
 import { LiveHeap } from './live-heap.js';
 
 type Child = client.Counter.Internal;
@@ -22,7 +24,29 @@ export interface IngestStats {
   refused: number;
 }
 
-export class Metrics {
+/** What the gauges read when scraped; each answers 0 (or nothing) before its part runs. */
+export interface MetricsGauges {
+  pending(): number;
+  connections(): number;
+  /** Dispatch while it runs, else undefined. */
+  dispatch(): DispatchGauges | undefined;
+}
+
+export interface DispatchGauges {
+  /** Open tickets by Open311 service_code. */
+  openTicketsByService(): Readonly<Record<string, number>>;
+  /** Ticket messages waiting for delivery, by target. */
+  deliveryPending(): Readonly<Record<string, number>>;
+}
+
+/** The dispatch side's counters (rule events, ticket transitions, deliveries). */
+export interface DispatchCounters {
+  countRuleEvent(rule: string, state: string): void;
+  countTicketTransition(transition: string): void;
+  countDelivery(target: string, outcome: 'delivered' | 'retry' | 'failed'): void;
+}
+
+export class Metrics implements DispatchCounters {
   readonly registry = new client.Registry();
   private readonly liveHeap: LiveHeap;
   private readonly received: client.Counter<'type'>;
@@ -30,16 +54,19 @@ export class Metrics {
   private readonly deadLettered: client.Counter<'type' | 'reason'>;
   private readonly refused: client.Counter<'reason'>;
   private readonly recovered: client.Counter;
-  readonly writeDuration: client.Histogram<'outcome'>;
-  readonly batchSize: client.Histogram;
-  readonly writeErrors: client.Counter<'code'>;
+  private readonly writeDuration: client.Histogram<'outcome'>;
+  private readonly batchSize: client.Histogram;
+  private readonly writeErrors: client.Counter<'code'>;
+  private readonly ruleEvents: client.Counter<'rule' | 'state'>;
+  private readonly ticketTransitions: client.Counter<'transition'>;
+  private readonly deliveries: client.Counter<'target' | 'outcome'>;
   private readonly receivedByType = new Map<string, Child>();
   private readonly writtenByType = new Map<string, Child>();
   private readonly deadByKey = new Map<string, Child>();
   private totals = { received: 0, recovered: 0, written: 0, deadLettered: 0, refused: 0 };
   private readonly typeTotals = new Map<string, { received: number; written: number; deadLettered: number }>();
 
-  constructor(gauges: { pending: () => number; connections: () => number }) {
+  constructor(gauges: MetricsGauges) {
     const registers = [this.registry];
     this.received = new client.Counter({
       name: 'citypipe_readings_received_total',
@@ -105,6 +132,32 @@ export class Metrics {
       labelNames: ['code'],
       registers,
     });
+    this.ruleEvents = new client.Counter({ name: 'citypipe_rule_events_total', help: 'Rule events, by rule and state (raised, cleared).', labelNames: ['rule', 'state'], registers });
+    this.ticketTransitions = new client.Counter({ name: 'citypipe_ticket_transitions_total', help: 'Ticket transitions (opened, updated, closed).', labelNames: ['transition'], registers });
+    this.deliveries = new client.Counter({
+      name: 'citypipe_deliveries_total',
+      help: 'Webhook and Open311 deliveries, by target and outcome (delivered, retry, failed).',
+      labelNames: ['target', 'outcome'],
+      registers,
+    });
+    new client.Gauge({
+      name: 'citypipe_tickets_open',
+      help: 'Open tickets, by Open311 service_code.',
+      labelNames: ['service_code'],
+      registers,
+      collect() {
+        for (const [code, n] of Object.entries(gauges.dispatch()?.openTicketsByService() ?? {})) this.labels(code).set(n);
+      },
+    });
+    new client.Gauge({
+      name: 'citypipe_delivery_pending',
+      help: 'Ticket messages waiting for delivery, by target.',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        for (const [target, n] of Object.entries(gauges.dispatch()?.deliveryPending() ?? {})) this.labels(target).set(n);
+      },
+    });
     client.collectDefaultMetrics({ register: this.registry, prefix: 'citypipe_' });
     this.liveHeap = new LiveHeap(this.registry);
     for (const t of deviceTypeNames) {
@@ -163,6 +216,25 @@ export class Metrics {
       this.deadByKey.set(key, child);
     }
     child.inc();
+  }
+
+  /** One InfluxDB write request finished (the writer's `onBatch`). */
+  observeWrite({ lines, durationMs, ok, code }: BatchOutcome): void {
+    this.writeDuration.labels(ok ? 'ok' : 'error').observe(durationMs / 1000);
+    this.batchSize.observe(lines);
+    if (!ok) this.writeErrors.labels(code ?? 'unknown').inc();
+  }
+
+  countRuleEvent(rule: string, state: string): void {
+    this.ruleEvents.labels(rule, state).inc();
+  }
+
+  countTicketTransition(transition: string): void {
+    this.ticketTransitions.labels(transition).inc();
+  }
+
+  countDelivery(target: string, outcome: 'delivered' | 'retry' | 'failed'): void {
+    this.deliveries.labels(target, outcome).inc();
   }
 
   /** The Prometheus text of every metric (`/metrics`). */

@@ -65,9 +65,12 @@ export interface SelfStatsSnapshot {
    * none is open: a service missing from a snapshot would keep showing its last count on the board.
    */
   openTicketsByService: Readonly<Record<string, number>>;
-  /** Catalog devices with an MQTT session right now. */
+  /**
+   * Distinct catalog devices with an authenticated MQTT connection right now (a device connected
+   * twice counts once; lab-mode anonymous clients count none, whatever devices they publish for).
+   */
   connectedDevices: number;
-  /** MQTT connections right now (devices, operators, gateways). */
+  /** Open MQTT connections right now (devices, operator accounts, lab-mode anonymous clients). */
   mqttConnections: number;
 }
 

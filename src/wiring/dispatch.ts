@@ -1,8 +1,9 @@
 /**
  * Wires the dispatch half of citypipe: stored readings → rules → events → tickets → delivery, plus
  * the event log and stream, the latest readings, the collection plan and citypipe's own points in
- * InfluxDB. The stages do not know each other; this module connects them, as service.ts does for
- * the ingest half.
+ * InfluxDB. The stages do not know each other; this module connects them, as ingest.ts does for
+ * the ingest half. It owns neither routes nor metrics: `httpDeps()` is what the HTTP layer reads,
+ * and the counts go to the service's Metrics.
  *
  * Order of one batch of rule events (RulesStage calls `onEvents` after committing rule state):
  *   one SQLite transaction in dispatch.db: tickets.apply → outbox rows (onTransition) → event log
@@ -12,9 +13,7 @@
  * reconciles tickets against the raised alerts.
  */
 import path from 'node:path';
-import client from 'prom-client';
 import type Database from 'better-sqlite3';
-import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.js';
 import type { DeviceRecord } from '../catalog/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -31,9 +30,10 @@ import { LatestReadings } from '../devices/latest-readings.js';
 import { FillHistory } from '../collection/fill-history.js';
 import { CollectionPlanner } from '../collection/planner.js';
 import { planLines, type CollectionPlan } from '../collection/plan.js';
-import { registerCollectionRoutes } from '../collection/routes.js';
-import { registerDispatchRoutes, toApiEvent } from '../http/dispatch-routes.js';
-import { registerDeviceRoutes, deviceState } from '../http/device-routes.js';
+import { toApiEvent } from '../http/dispatch-routes.js';
+import type { DispatchApiDeps } from '../http/dispatch-api.js';
+import { deviceState } from '../devices/device-state.js';
+import type { DispatchCounters, DispatchGauges } from '../observability/metrics.js';
 import { deviceStateLines, selfStatsLines, type DeviceMapEntry, type SelfStatsSnapshot } from '../observability/self-stats.js';
 import { RulesTap } from './rules-tap.js';
 import { SideWriter, type SideSource } from './side-writer.js';
@@ -53,7 +53,8 @@ export interface DispatchWiringOptions {
   /** The catalog now (it is replaced when the folder changes). */
   catalog: () => Catalog;
   log: Logger;
-  registry: client.Registry;
+  /** Rule events, ticket transitions and deliveries are counted here (observability/metrics.ts). */
+  metrics: DispatchCounters;
   /** Publishes on the embedded broker. */
   publish(topic: string, payload: string): Promise<void>;
   /** Writes lines to InfluxDB (the service's sink). */
@@ -66,7 +67,7 @@ export interface DispatchWiringOptions {
   deliveryBackoff?: BackoffOptions;
 }
 
-export class DispatchWiring {
+export class DispatchWiring implements DispatchGauges {
   private readonly opts: DispatchWiringOptions;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -89,44 +90,11 @@ export class DispatchWiring {
     | undefined;
   private planToWrite: CollectionPlan | undefined;
   private lastStatsAt = 0;
-  private readonly eventsCounter: client.Counter<'rule' | 'state'>;
-  private readonly ticketsCounter: client.Counter<'transition'>;
-  private readonly deliveriesCounter: client.Counter<'target' | 'outcome'>;
 
   constructor(opts: DispatchWiringOptions) {
     this.opts = opts;
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
-    const registers = [opts.registry];
-    this.eventsCounter = new client.Counter({ name: 'citypipe_rule_events_total', help: 'Rule events, by rule and state (raised, cleared).', labelNames: ['rule', 'state'], registers });
-    this.ticketsCounter = new client.Counter({ name: 'citypipe_ticket_transitions_total', help: 'Ticket transitions (opened, updated, closed).', labelNames: ['transition'], registers });
-    this.deliveriesCounter = new client.Counter({
-      name: 'citypipe_deliveries_total',
-      help: 'Webhook and Open311 deliveries, by target and outcome (delivered, retry, failed).',
-      labelNames: ['target', 'outcome'],
-      registers,
-    });
-    const self = this;
-    new client.Gauge({
-      name: 'citypipe_tickets_open',
-      help: 'Open tickets, by Open311 service_code.',
-      labelNames: ['service_code'],
-      registers,
-      collect() {
-        if (!self.parts) return;
-        for (const [code, n] of Object.entries(self.openTicketsByService())) this.labels(code).set(n);
-      },
-    });
-    new client.Gauge({
-      name: 'citypipe_delivery_pending',
-      help: 'Ticket messages waiting for delivery, by target.',
-      labelNames: ['target'],
-      registers,
-      collect() {
-        if (!self.parts) return;
-        for (const [target, s] of Object.entries(self.parts.deliverer.stats())) this.labels(target).set(s.pending);
-      },
-    });
   }
 
   /** Opens the stores, loads the rules (throws naming a bad rules file), reconciles tickets, starts the schedules. */
@@ -168,9 +136,9 @@ export class DispatchWiring {
       outbox,
       log: log.child({ stage: 'delivery' }),
       ...(this.opts.deliveryBackoff ? { backoff: this.opts.deliveryBackoff } : {}),
-      onDelivered: (e) => this.deliveriesCounter.labels(e.target, 'delivered').inc(),
-      onRetry: (e) => this.deliveriesCounter.labels(e.target, 'retry').inc(),
-      onFailed: (e) => this.deliveriesCounter.labels(e.target, 'failed').inc(),
+      onDelivered: (e) => this.opts.metrics.countDelivery(e.target, 'delivered'),
+      onRetry: (e) => this.opts.metrics.countDelivery(e.target, 'retry'),
+      onFailed: (e) => this.opts.metrics.countDelivery(e.target, 'failed'),
     });
 
     const planner = new CollectionPlanner({
@@ -283,18 +251,30 @@ export class DispatchWiring {
     return { ...out, ...open };
   }
 
-  /** The HTTP routes of dispatch: Open311, tickets, events, devices, the collection plan. */
-  registerRoutes(app: FastifyInstance): void {
+  /** Between start() and stop(). */
+  get running(): boolean {
+    return this.parts !== undefined;
+  }
+
+  /** Ticket messages waiting for delivery, by target. */
+  deliveryPending(): Record<string, number> {
+    return Object.fromEntries(Object.entries(this.started().deliverer.stats()).map(([target, s]) => [target, s.pending]));
+  }
+
+  /** What the HTTP layer reads and changes of dispatch: Open311, tickets, events, devices, the collection plan. */
+  httpDeps(): DispatchApiDeps {
     const { tickets, events, hub, rules, latest, planner } = this.started();
     const { maxStreams, maxStreamsPerAddress } = this.opts.config.http;
-    registerDispatchRoutes(app, { tickets, events, hub, services: () => rules.services(), now: this.now, stream: { maxStreams, maxStreamsPerAddress } });
-    registerDeviceRoutes(app, {
-      devices: () => this.opts.catalog().all(),
-      latest,
-      alerts: () => this.alertsByDevice(),
-      openTickets: () => tickets.openByDevice(),
-    });
-    registerCollectionRoutes(app, { planner, now: this.now });
+    return {
+      dispatch: { tickets, events, hub, services: () => rules.services(), now: this.now, stream: { maxStreams, maxStreamsPerAddress } },
+      devices: {
+        devices: () => this.opts.catalog().all(),
+        latest,
+        alerts: () => this.alertsByDevice(),
+        openTickets: () => tickets.openByDevice(),
+      },
+      collection: { planner, now: this.now },
+    };
   }
 
   private alertsByDevice(): Map<string, ActiveAlert[]> {
@@ -313,8 +293,8 @@ export class DispatchWiring {
     const { tickets, events, hub } = parts;
     const logged = this.db.transaction(() => events.append(tickets.apply(batch, this.opts.catalog(), parts.services)))();
     for (const e of logged) {
-      this.eventsCounter.labels(e.rule, e.state).inc();
-      if (e.transition) this.ticketsCounter.labels(e.transition).inc();
+      this.opts.metrics.countRuleEvent(e.rule, e.state);
+      if (e.transition) this.opts.metrics.countTicketTransition(e.transition);
     }
     hub.publish(logged);
     for (const e of logged) {

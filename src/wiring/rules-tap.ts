@@ -1,6 +1,6 @@
 /**
- * Feeds the rules stage (and anything else that acts on stored readings) in the order readings were
- * stored, without waiting for InfluxDB: live readings as soon as their spool record is durable, and
+ * Feeds the consumers of stored readings (registered in dispatch.ts: the rules stage, the latest
+ * readings, the fill history) in the order readings were stored, without waiting for InfluxDB: live readings as soon as their spool record is durable, and
  * after a restart the recovered records as the drain reads them (their evaluation may have been cut
  * off by the stop; evaluating a reading twice is a no-op, the engine skips device times it has seen).
  *
@@ -11,7 +11,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { Outcome } from '../ingest/outcome.js';
 import type { RuleInput } from '../dispatch/types.js';
-import { readingFromLine } from './stored-readings.js';
+import { readingFromLine } from '../sink/influx/line-protocol-reader.js';
 import { ErrorCodes } from '../errors/catalog.js';
 
 /** Longest a stored reading waits for the rules. */
@@ -51,8 +51,8 @@ export class RulesTap {
   recovered(outcome: Outcome): void {
     if (!outcome.type || outcome.lines.length === 0) return;
     for (const line of outcome.lines) {
-      const input = readingFromLine(line, outcome.type, outcome.receivedAt);
-      if (input) this.queue.push(input);
+      const r = readingFromLine(line);
+      if (r) this.queue.push({ type: outcome.type, deviceId: r.deviceId, district: r.district, timeMs: r.timeMs, receivedAt: outcome.receivedAt, fields: r.fields });
       else this.unreadable++;
     }
     this.schedule();

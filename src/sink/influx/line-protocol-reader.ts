@@ -1,11 +1,19 @@
 /**
- * Readings back from stored line protocol. The spool keeps a message's points as the lines citypipe
- * wrote (src/sink/influx/line-protocol.ts); after a restart the rules stage needs the readings of
- * records it may not have evaluated before the stop, and this turns such a line back into its
- * device, district, fields and time. It reads only what `toLine` writes: tags `device_id` and
- * `district` (escaped `,`, ` `, `=`), float, `…i` integer and quoted string fields, a ms timestamp.
+ * Readings back from stored line protocol: the reader of what line-protocol.ts writes. The spool
+ * keeps a message's points as the lines citypipe wrote; after a restart the rules stage needs the
+ * readings of records it may not have evaluated before the stop, and this turns such a line back
+ * into its device, district, fields and time. It reads only what `toLine` writes: tags `device_id`
+ * and `district` (escaped `,`, ` `, `=`), float, `…i` integer and quoted string fields, a ms
+ * timestamp.
  */
-import type { RuleInput } from '../dispatch/types.js';
+
+/** What one stored line holds of its reading (the type is its measurement's, known to the caller). */
+export interface LineReading {
+  readonly deviceId: string;
+  readonly district: string;
+  readonly timeMs: number;
+  readonly fields: Readonly<Record<string, number | string>>;
+}
 
 /** Splits at `sep` where it is not backslash-escaped and (for fields) not inside a quoted string. */
 function splitUnescaped(s: string, sep: string, quotes: boolean): string[] {
@@ -37,10 +45,10 @@ function fieldValue(raw: string): number | string | undefined {
 }
 
 /**
- * One stored line as the rules stage's input, or undefined for a line it cannot read (it is then
- * written to InfluxDB as usual but not evaluated; the caller counts these).
+ * One stored line's reading, or undefined for a line it cannot read (it is then written to InfluxDB
+ * as usual but not evaluated by the rules; the caller counts these).
  */
-export function readingFromLine(line: string, type: string, receivedAt: number): RuleInput | undefined {
+export function readingFromLine(line: string): LineReading | undefined {
   const parts = splitUnescaped(line, ' ', true);
   if (parts.length !== 3) return undefined;
   const [series = '', fieldText = '', time = ''] = parts;
@@ -64,5 +72,5 @@ export function readingFromLine(line: string, type: string, receivedAt: number):
   }
   const timeMs = Number(time);
   if (deviceId === undefined || district === undefined || !Number.isSafeInteger(timeMs)) return undefined;
-  return { type, deviceId, district, timeMs, receivedAt, fields };
+  return { deviceId, district, timeMs, fields };
 }

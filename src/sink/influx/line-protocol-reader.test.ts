@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { deviceType } from '../device-types/registry.js';
-import { toLine } from '../sink/influx/line-protocol.js';
-import { readingFromLine } from './stored-readings.js';
+import { deviceType } from '../../device-types/registry.js';
+import { toLine } from './line-protocol.js';
+import { readingFromLine } from './line-protocol-reader.js';
 
 describe('readingFromLine', () => {
   it('gives back exactly what toLine wrote, for every device type, escaped tags and strings included', () => {
@@ -17,13 +17,13 @@ describe('readingFromLine', () => {
       expect(Object.keys(fields).length).toBeGreaterThan(1);
       const reading = { type: c.type, deviceId: 'dev, =1', timeMs: 1_780_000_000_123, stampedAtReceive: false, fields, index: undefined };
       const line = toLine(def, reading, 'Oud West, =x');
-      expect(readingFromLine(line, c.type, 5)).toEqual({ type: c.type, deviceId: 'dev, =1', district: 'Oud West, =x', timeMs: 1_780_000_000_123, receivedAt: 5, fields });
+      expect(readingFromLine(line)).toEqual({ deviceId: 'dev, =1', district: 'Oud West, =x', timeMs: 1_780_000_000_123, fields });
     }
   });
 
   it('refuses a line it cannot read instead of guessing', () => {
-    expect(readingFromLine('waste_bin,device_id=a fillingLevel=0.5 12', 'waste-bin', 0)).toBeUndefined(); // no district
-    expect(readingFromLine('waste_bin,device_id=a,district=b fillingLevel=x 12', 'waste-bin', 0)).toBeUndefined();
-    expect(readingFromLine('garbage', 'waste-bin', 0)).toBeUndefined();
+    expect(readingFromLine('waste_bin,device_id=a fillingLevel=0.5 12')).toBeUndefined(); // no district
+    expect(readingFromLine('waste_bin,device_id=a,district=b fillingLevel=x 12')).toBeUndefined();
+    expect(readingFromLine('garbage')).toBeUndefined();
   });
 });
