@@ -5,10 +5,15 @@
  * (validation of its fixtures and the shared common-field cases, its README, simulator model, fleet
  * defaults, demo devices and bench payload), and the fleet generator deals it out beside the others.
  *
- * Nothing outside the folder names the type. When rules or dashboards become part of a type's
- * folder, check them here too.
+ * Its default rules (`rules.json`) join the shipped rule set, and its board (generated from its
+ * fields, as it has no `grafana.json`) and its row of the city overview join the Grafana boards.
+ * Nothing outside the folder names the type.
  */
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { defaultRuleSet } from '../dispatch/default-rules.js';
+import { boardFiles } from '../grafana/boards.js';
+import { registeredTypeFolders, typeFolder } from './type-folder.js';
 import { deviceTypeModules } from './registry.js';
 import { describeDeviceType, expectFleetShares } from './testing/type-contract.js';
 import { airQualityType } from './testing/air-quality/index.js';
@@ -30,5 +35,27 @@ describe('a fifth device type added as one folder', () => {
     for (const r of fleet.records.filter((x) => x.type === (airQualityType.definition.name as string))) {
       expect(r.id).toMatch(/^ams-air-\d{5}$/);
     }
+  });
+
+  it('brings its default rules into the shipped rule set, for its type', () => {
+    const fifth = typeFolder(airQualityType.definition, fileURLToPath(new URL('./testing/air-quality/', import.meta.url)));
+    const rules = defaultRuleSet([...registeredTypeFolders(), fifth]).rules as { id: string; deviceType: string }[];
+    expect(rules.filter((r) => r.deviceType === 'air-quality').map((r) => r.id)).toEqual(['air.pm25']);
+    // The registered types' rules are all still there, in front of it.
+    const shipped = (defaultRuleSet().rules as { id: string }[]).map((r) => r.id);
+    expect(rules.map((r) => r.id).filter((id) => id !== 'air.pm25')).toEqual(shipped);
+  });
+
+  it('gets a board of its own and a row of the city overview', () => {
+    const fifth = typeFolder(airQualityType.definition, fileURLToPath(new URL('./testing/air-quality/', import.meta.url)));
+    const files = boardFiles([...registeredTypeFolders(), fifth]);
+    const own = files.find((f) => f.file === 'air-quality.json');
+    expect(own, files.map((f) => f.file).join(', ')).toBeDefined();
+    const queriesOf = (dashboard: unknown) =>
+      ((JSON.parse(JSON.stringify(dashboard)) as { panels: { targets?: { query: string }[] }[] }).panels ?? []).flatMap((p) => p.targets ?? []).map((t) => t.query);
+    const queries = queriesOf(own!.dashboard);
+    for (const field of ['pm25', 'pm10', 'no2']) expect(queries.some((q) => q.includes(`"${field}"`) && q.includes('FROM "air_quality"')), field).toBe(true);
+    const overview = queriesOf(files.find((f) => f.file === 'city-overview.json')!.dashboard);
+    expect(overview.filter((q) => q.includes('FROM "air_quality"')).length).toBe(2); // devices reporting, readings per second
   });
 });
