@@ -99,7 +99,7 @@ function board(head: { uid: string; title: string; description: string }, variab
   };
 }
 
-/** `waste-bin` → `waste bins`: what the city overview calls a type's devices. */
+/** `noise-sensor` → `noise sensors`: what the city overview calls a type's devices (a folder may say otherwise). */
 export function pluralOf(folder: TypeFolder): string {
   return folder.board?.plural ?? `${folder.definition.name.replace(/-/g, ' ')}s`;
 }
