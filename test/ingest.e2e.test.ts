@@ -9,21 +9,46 @@ import type { MqttClient } from 'mqtt';
 import { influxQuery } from './helpers/influx.js';
 import { connectClient, connectDevice, startTestService, telemetryTopic, testDevice, type RunningService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
-import { deviceTypes } from '../src/device-types/registry.js';
+import { deviceTypeModules } from '../src/device-types/registry.js';
+import type { DeviceTypeDefinition } from '../src/device-types/types.js';
 import { typeFixtures, typeFolder } from '../src/device-types/testing/fixtures.js';
 
 const run = promisify(execFile);
 const influxUrl = inject('influxUrl');
 
-const bin = testDevice('waste-bin', 'centrum', { binCapacity: 240 });
-const meter = testDevice('parking-meter', 'zuid');
-const light = testDevice('streetlight', 'noord', { powerRating: 60 });
-const devices = { 'waste-bin': bin, 'parking-meter': meter, streetlight: light } as const;
+type TestDevice = ReturnType<typeof testDevice>;
+type Reading = Record<string, unknown>;
+
+/**
+ * One device of every registered type (in its first demo device's district, with its attributes),
+ * and what it sends: the type's bench reading (every field, values varying with `seq`) and its
+ * smallest valid reading (`fixtures/base.json`).
+ */
+interface Typed {
+  readonly def: DeviceTypeDefinition;
+  readonly device: TestDevice;
+  /** A reading with every field the type has. */
+  full(ts: number, seq: number): Reading;
+  /** The type's smallest valid reading, without `ts` and `seq`. */
+  readonly base: Reading;
+}
+
+const typed: Typed[] = deviceTypeModules.map((m) => {
+  const demo = m.demo.devices[0];
+  return {
+    def: m.definition,
+    device: testDevice(m.definition.name, demo?.district ?? 'centrum', { ...demo?.attributes }),
+    full: (ts, seq) => JSON.parse(m.bench.reading(ts, seq)) as Reading,
+    base: typeFixtures(typeFolder(m.definition.name)).base,
+  };
+});
+/** Where a test needs a device of some type, and others of other types. */
+const [first, second = first, last = second] = [typed[0]!, typed[1], typed.at(-1)];
 
 let svc: RunningService;
 const clients: MqttClient[] = [];
 
-async function device(d: typeof bin): Promise<MqttClient> {
+async function device(d: TestDevice): Promise<MqttClient> {
   const c = await connectDevice(svc.mqttUrl, d);
   clients.push(c);
   return c;
@@ -44,7 +69,7 @@ async function deadLetters(params: Record<string, string> = {}) {
 }
 
 beforeAll(async () => {
-  svc = await startTestService(influxUrl, [bin, meter, light]);
+  svc = await startTestService(influxUrl, typed.map((t) => t.device));
 });
 
 afterAll(async () => {
@@ -55,17 +80,9 @@ afterAll(async () => {
 describe('valid readings reach InfluxDB', () => {
   it('writes one reading of every type with its values, catalog tags and device timestamp', async () => {
     const ts = Date.now() - 60_000;
-    const readings = {
-      'waste-bin': { ts, seq: 1, fillingLevel: 0.42, temperature: 12.5, status: 'ok', batteryLevel: 0.9, rssi: -71 },
-      'parking-meter': { ts, seq: 1, totalSpotNumber: 12, availableSpotNumber: 5, status: 'ok', coinBoxLevel: 0.3, transactions: 4, revenue: 1250 },
-      streetlight: { ts, seq: 1, powerState: 'on', status: 'ok', illuminanceLevel: 0.8, powerConsumption: 47.5, voltage: 231.2, energyConsumed: 1234.5 },
-    } as const;
-    for (const def of deviceTypes) {
-      const d = devices[def.name as keyof typeof devices];
-      await publish(await device(d), telemetryTopic(d), readings[def.name as keyof typeof readings]);
-    }
-    for (const def of deviceTypes) {
-      const d = devices[def.name as keyof typeof devices];
+    const readings = new Map(typed.map((t) => [t, t.full(ts, 1)]));
+    for (const [t, reading] of readings) await publish(await device(t.device), telemetryTopic(t.device), reading);
+    for (const [{ def, device: d }, reading] of readings) {
       const rows = await waitFor(`${def.measurement} point`, async () => {
         const r = await q(`SELECT * FROM "${def.measurement}" WHERE device_id = '${d.record.id}' AND time = ${ts}ms`);
         return r.length ? r : undefined;
@@ -75,22 +92,23 @@ describe('valid readings reach InfluxDB', () => {
       expect(row.time).toBe(ts);
       expect(row.device_id).toBe(d.record.id);
       expect(row.district).toBe(d.record.district);
-      const { ts: _ts, ...fields } = readings[def.name as keyof typeof readings];
+      const { ts: _ts, ...fields } = reading;
       for (const [k, v] of Object.entries(fields)) expect(row[k], `${def.name}.${k}`).toBe(v);
+      // Counters are integers, ratios floats, enums strings: each field as its type declares it.
+      const types = await q(`SHOW FIELD KEYS FROM "${def.measurement}"`);
+      const kind = Object.fromEntries(types.map((r) => [r.fieldKey, r.fieldType]));
+      expect(kind).toMatchObject(Object.fromEntries(Object.keys(fields).map((k) => [k, def.fieldKinds.get(k)])));
     }
-    // Counters are integers, ratios floats, enums strings.
-    const types = await q(`SHOW FIELD KEYS FROM "parking_meter"`);
-    const kind = Object.fromEntries(types.map((r) => [r.fieldKey, r.fieldType]));
-    expect(kind).toMatchObject({ totalSpotNumber: 'integer', availableSpotNumber: 'integer', revenue: 'integer', seq: 'integer', coinBoxLevel: 'float', status: 'string' });
   });
 
   it('stamps a reading without ts with the time it was received', async () => {
-    const c = await device(bin);
+    const { def, device: d, base } = first;
+    const c = await device(d);
     const before = Date.now();
-    await publish(c, telemetryTopic(bin), { fillingLevel: 0.61, seq: 2 });
+    await publish(c, telemetryTopic(d), { ...base, seq: 2 });
     const after = Date.now();
     const rows = await waitFor('reading without ts', async () => {
-      const r = await q(`SELECT fillingLevel FROM waste_bin WHERE device_id = '${bin.record.id}' AND fillingLevel = 0.61`);
+      const r = await q(`SELECT seq FROM "${def.measurement}" WHERE device_id = '${d.record.id}' AND seq = 2`);
       return r.length ? r : undefined;
     });
     expect(rows).toHaveLength(1);
@@ -99,13 +117,14 @@ describe('valid readings reach InfluxDB', () => {
   });
 
   it('keeps every reading of a batch without ts as its own point', async () => {
-    const c = await device(light);
+    const { def, device: d, base } = last;
+    const c = await device(d);
     const before = Date.now();
-    await publish(c, telemetryTopic(light), Array.from({ length: 5 }, (_, i) => ({ seq: 9000 + i, powerState: 'on' })));
-    await publish(c, telemetryTopic(light), { seq: 9005, powerState: 'off' });
+    await publish(c, telemetryTopic(d), Array.from({ length: 5 }, (_, i) => ({ ...base, seq: 9000 + i })));
+    await publish(c, telemetryTopic(d), { ...base, seq: 9005 });
     const after = Date.now();
     const rows = await waitFor('6 points without ts', async () => {
-      const r = await q(`SELECT seq FROM streetlight WHERE device_id = '${light.record.id}' AND seq >= 9000 AND seq <= 9005`);
+      const r = await q(`SELECT seq FROM "${def.measurement}" WHERE device_id = '${d.record.id}' AND seq >= 9000 AND seq <= 9005`);
       return r.length === 6 ? r : undefined;
     });
     expect(rows.map((r) => r.seq)).toEqual([9000, 9001, 9002, 9003, 9004, 9005]);
@@ -119,25 +138,27 @@ describe('valid readings reach InfluxDB', () => {
   });
 
   it('accepts an ISO 8601 timestamp with an offset', async () => {
-    const c = await device(meter);
+    const { def, device: d, base } = second;
+    const c = await device(d);
     const t = new Date(Date.now() - 3_600_000);
     t.setUTCMilliseconds(250);
     const iso = t.toISOString().replace('Z', '+00:00');
-    await publish(c, telemetryTopic(meter), { ts: iso, totalSpotNumber: 8, availableSpotNumber: 8 });
+    await publish(c, telemetryTopic(d), { ts: iso, ...base });
     const rows = await waitFor('ISO reading', async () => {
-      const r = await q(`SELECT availableSpotNumber FROM parking_meter WHERE device_id = '${meter.record.id}' AND time = ${t.getTime()}ms`);
+      const r = await q(`SELECT * FROM "${def.measurement}" WHERE device_id = '${d.record.id}' AND time = ${t.getTime()}ms`);
       return r.length ? r : undefined;
     });
-    expect(rows[0]!.availableSpotNumber).toBe(8);
+    expect(rows[0]).toMatchObject(base);
   });
 
   it('writes every reading of a batch, at QoS 0 as well', async () => {
-    const c = await device(light);
-    const base = Date.now() - 10 * 60_000;
-    const batch = Array.from({ length: 50 }, (_, i) => ({ ts: base + i * 1000, seq: 100 + i, powerState: i % 2 ? 'on' : 'off', voltage: 229 + (i % 5) }));
-    await publish(c, telemetryTopic(light), batch, 0);
+    const { def, device: d, full } = last;
+    const c = await device(d);
+    const start = Date.now() - 10 * 60_000;
+    const batch = Array.from({ length: 50 }, (_, i) => full(start + i * 1000, 100 + i));
+    await publish(c, telemetryTopic(d), batch, 0);
     const rows = await waitFor('50 batch points', async () => {
-      const r = await q(`SELECT seq, voltage FROM streetlight WHERE device_id = '${light.record.id}' AND seq >= 100 AND seq < 150`);
+      const r = await q(`SELECT seq FROM "${def.measurement}" WHERE device_id = '${d.record.id}' AND seq >= 100 AND seq < 150`);
       return r.length === 50 ? r : undefined;
     });
     expect(rows.map((r) => r.time)).toEqual(batch.map((b) => b.ts));
@@ -145,16 +166,17 @@ describe('valid readings reach InfluxDB', () => {
   });
 
   it("accepts Debian's mosquitto_pub", async () => {
+    const { def, device: d, full } = first;
+    const { ts: _ts, ...reading } = full(0, 777);
     const port = new URL(svc.mqttUrl).port;
-    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-q', '1', '-i', bin.record.id, '-u', bin.record.id, '-P', bin.secret,
-      '-t', telemetryTopic(bin), '-m', '{"fillingLevel":0.5,"temperature":12,"status":"ok","seq":777}']);
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-q', '1', '-i', d.record.id, '-u', d.record.id, '-P', d.secret,
+      '-t', telemetryTopic(d), '-m', JSON.stringify(reading)]);
     const rows = await waitFor('mosquitto_pub reading', async () => {
-      const r = await q(`SELECT fillingLevel, temperature, status FROM waste_bin WHERE device_id = '${bin.record.id}' AND seq = 777`);
+      const r = await q(`SELECT * FROM "${def.measurement}" WHERE device_id = '${d.record.id}' AND seq = 777`);
       return r.length ? r : undefined;
     });
-    expect(rows[0]).toMatchObject({ fillingLevel: 0.5, temperature: 12, status: 'ok' });
-    const tagged = await q(`SELECT fillingLevel, district FROM waste_bin WHERE seq = 777`);
-    expect(tagged[0]!.district).toBe('centrum');
+    expect(rows[0]).toMatchObject(reading);
+    expect(rows[0]!.district).toBe(d.record.district);
   });
 });
 
@@ -166,8 +188,7 @@ describe('invalid readings are dead-lettered, never written', () => {
     path: string;
   }
 
-  it.each(deviceTypes.map((d) => [d.name, d] as const))('%s: every invalid fixture is refused with its reason and path', async (_name, def) => {
-    const d = devices[def.name as keyof typeof devices];
+  it.each(typed.map((t) => [t.def.name, t] as const))('%s: every invalid fixture is refused with its reason and path', async (_name, { def, device: d }) => {
     // Timestamp fixtures are relative to a fixed receive time; the window is covered by unit tests.
     const fixtures = (typeFixtures(typeFolder(def.name)).invalid as InvalidFixture[]).filter((f) => !f.reason.startsWith('ts_'));
     expect(fixtures.length).toBeGreaterThan(3);
@@ -192,26 +213,30 @@ describe('invalid readings are dead-lettered, never written', () => {
   });
 
   it('keeps the good readings of a mixed batch and dead-letters the bad ones with their index', async () => {
-    const c = await device(bin);
+    const { def, device: d, base } = first;
+    // The first out-of-range and wrong-type cases of the type's fixtures (a field other than ts and seq).
+    const bad = (reason: string) => (typeFixtures(typeFolder(def.name)).invalid as InvalidFixture[]).find((f) => f.reason === reason && f.path !== 'ts' && f.path !== 'seq')!;
+    const [outOfRange, wrongType] = [bad('out_of_range'), bad('wrong_type')];
+    const c = await device(d);
     const ts = Date.now() - 5000;
-    await publish(c, telemetryTopic(bin), [
-      { ts, seq: 5001, fillingLevel: 0.1 },
-      { ts: ts + 1, seq: 5002, fillingLevel: 1.5 },
-      { ts: ts + 2, seq: 5003, fillingLevel: '0.3' },
-      { ts: ts + 3, seq: 5004, fillingLevel: 0.4 },
+    await publish(c, telemetryTopic(d), [
+      { ...base, ts, seq: 5001 },
+      { ...outOfRange.reading, ts: ts + 1, seq: 5002 },
+      { ...wrongType.reading, ts: ts + 2, seq: 5003 },
+      { ...base, ts: ts + 3, seq: 5004 },
     ]);
     const rows = await waitFor('2 good batch points', async () => {
-      const r = await q(`SELECT seq FROM waste_bin WHERE device_id = '${bin.record.id}' AND seq >= 5001 AND seq <= 5004`);
+      const r = await q(`SELECT seq FROM "${def.measurement}" WHERE device_id = '${d.record.id}' AND seq >= 5001 AND seq <= 5004`);
       return r.length === 2 ? r : undefined;
     });
     expect(rows.map((r) => r.seq)).toEqual([5001, 5004]);
     const dl = await waitFor('2 batch dead letters', async () => {
-      const r = (await deadLetters({ device_id: bin.record.id, limit: '1000' })).items.filter((x) => /"seq":500[23]/.test(x.payload));
+      const r = (await deadLetters({ device_id: d.record.id, limit: '1000' })).items.filter((x) => /"seq":500[23]/.test(x.payload));
       return r.length === 2 ? r : undefined;
     });
     expect(dl.map((x) => [x.index, x.reason, x.path]).sort()).toEqual([
-      [1, 'out_of_range', 'fillingLevel'],
-      [2, 'wrong_type', 'fillingLevel'],
+      [1, 'out_of_range', outOfRange.path],
+      [2, 'wrong_type', wrongType.path],
     ]);
   });
 
@@ -220,15 +245,16 @@ describe('invalid readings are dead-lettered, never written', () => {
     // unknown_device: see lab-mode.e2e.test.ts.)
     await expect(connectClient(svc.mqttUrl, { clientId: 'rogue-1', username: 'rogue-1', password: 'guess' })).rejects.toThrow(/Bad username or password/i);
     await expect(connectClient(svc.mqttUrl, { clientId: 'rogue-1' })).rejects.toThrow(/Not authorized/i);
-    expect(await q(`SELECT * FROM waste_bin WHERE device_id = 'rogue-1'`)).toHaveLength(0);
+    for (const { def } of typed) expect(await q(`SELECT * FROM "${def.measurement}" WHERE device_id = 'rogue-1'`)).toHaveLength(0);
   });
 
   it('dead-letters unreadable payloads and readings on its own topics that are not telemetry', async () => {
-    const c = await device(meter);
-    await publish(c, telemetryTopic(meter), '{"totalSpotNumber": 3,');
-    await publish(c, `city/parking-meter/${meter.record.id}/telemetry/extra`, '{}');
+    const { device: d, base } = second;
+    const c = await device(d);
+    await publish(c, telemetryTopic(d), JSON.stringify(base).slice(0, -1) + ',');
+    await publish(c, `${telemetryTopic(d)}/extra`, '{}');
     const reasons = await waitFor('invalid_json and invalid_topic', async () => {
-      const r = (await deadLetters({ device_id: meter.record.id, limit: '1000' })).items.map((x) => x.reason);
+      const r = (await deadLetters({ device_id: d.record.id, limit: '1000' })).items.map((x) => x.reason);
       return r.includes('invalid_json') ? r : undefined;
     });
     expect(reasons).toContain('invalid_json');
@@ -238,7 +264,8 @@ describe('invalid readings are dead-lettered, never written', () => {
 
 describe('devices and the broker', () => {
   it('refuses a device that presents a wrong secret', async () => {
-    await expect(connectClient(svc.mqttUrl, { clientId: bin.record.id, username: bin.record.id, password: 'wrong' })).rejects.toThrow(
+    const d = first.device;
+    await expect(connectClient(svc.mqttUrl, { clientId: d.record.id, username: d.record.id, password: 'wrong' })).rejects.toThrow(
       /Bad username or password|Not authorized/i,
     );
   });
@@ -260,9 +287,12 @@ describe('accounting and observability', () => {
     expect(stats.received).toBe(stats.written + stats.deadLettered + stats.pending);
 
     const metrics = await (await fetch(`${svc.httpUrl}/metrics`)).text();
-    expect(metrics).toMatch(/citypipe_readings_received_total\{type="waste-bin"\} \d+/);
-    expect(metrics).toMatch(/citypipe_readings_written_total\{type="streetlight"\} \d+/);
-    expect(metrics).toMatch(/citypipe_readings_dead_lettered_total\{type="waste-bin",reason="out_of_range"\} \d+/);
+    for (const { def } of typed) {
+      expect(metrics).toMatch(new RegExp(`citypipe_readings_received_total\\{type="${def.name}"\\} \\d+`));
+      expect(metrics).toMatch(new RegExp(`citypipe_readings_written_total\\{type="${def.name}"\\} \\d+`));
+      // Every type's invalid fixtures hold an out-of-range value (batteryLevel's, at least).
+      expect(metrics).toMatch(new RegExp(`citypipe_readings_dead_lettered_total\\{type="${def.name}",reason="out_of_range"\\} \\d+`));
+    }
     expect(metrics).toMatch(/citypipe_influx_write_duration_seconds_bucket/);
     expect(metrics).toMatch(/citypipe_influx_batch_lines_bucket/);
     expect(metrics).toMatch(/citypipe_readings_pending 0/);

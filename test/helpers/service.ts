@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from '../../src/observability/logger.js';
 import { CitypipeService, type ServiceOptions } from '../../src/service.js';
 import { hashSecret } from '../../src/catalog/secrets.js';
 import type { DeviceRecord } from '../../src/catalog/types.js';
+import { deviceTypeModule } from '../../src/device-types/registry.js';
 import { createDatabase, uniqueDbName } from './influx.js';
 
 export interface TestDevice {
@@ -143,13 +144,19 @@ export function startPublisher(
   let running = true;
   let client: MqttClient | undefined;
   const deadline = Date.now() + (opts.maxMs ?? 60_000);
+  // The type's bench reading without `ts`: stamped when received, values varying with seq.
+  const bench = deviceTypeModule(device.record.type)!.bench;
+  const readingOf = (seq: number): Record<string, unknown> => {
+    const { ts: _ts, ...reading } = JSON.parse(bench.reading(0, seq)) as Record<string, unknown>;
+    return reading;
+  };
   const loop = (async () => {
     let seq = opts.startSeq ?? 0;
     while (running && Date.now() < deadline) {
       try {
         client ??= await connectDevice(urlNow(), device);
         const s = seq++;
-        const reading = device.record.type === 'waste-bin' ? { seq: s, fillingLevel: (s % 100) / 100 } : device.record.type === 'streetlight' ? { seq: s, powerState: 'on' } : { seq: s, totalSpotNumber: 10, availableSpotNumber: s % 10 };
+        const reading = readingOf(s);
         const t0 = performance.now();
         await Promise.race([
           client.publishAsync(telemetryTopic(device), JSON.stringify(reading), { qos: 1 }),
