@@ -1,7 +1,8 @@
 /**
  * Every query of every provisioned Grafana board, against real data: the real service takes a
- * simulated fleet (all three device types, two simulated hours at 720× speed) and a few scripted
- * devices over MQTT and writes them to the run's InfluxDB; then every panel target, annotation and
+ * simulated fleet (every registered device type, two simulated hours at 720× speed) and a few
+ * scripted devices (each type's `fixtures/board-data.json`) over MQTT and writes them to the run's
+ * InfluxDB; then every panel target, annotation and
  * template-variable query is expanded as Grafana expands it and must answer with the columns its
  * panel reads.
  *
@@ -9,14 +10,17 @@
  * `citypipe` (self-monitoring), `device_state` and `collection_plan`; the test only asks it to write
  * them now rather than on its schedule. Seeded on top, because a run of seconds cannot reach them:
  * events of rules that need hours of device time or a silent device (`device.offline`,
- * `light.dayburner`, `device.battery` and clears), in the shape CONTRACT §4 gives.
+ * `device.battery`, the type's own from its `board-data.json`, and clears), in the shape CONTRACT §4
+ * gives.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { quoteString, escapeTag } from '../src/sink/influx/line-protocol.js';
 import { startFleet, type Fleet } from '../simulators/fleet.js';
-import { deviceTypes } from '../src/device-types/registry.js';
+import { deviceTypeModules, deviceTypes } from '../src/device-types/registry.js';
+import { typeFixtures, typeFolder } from '../src/device-types/testing/fixtures.js';
 import { registeredTypeFolders } from '../src/device-types/type-folder.js';
 import { boardFiles, typeBoard } from '../src/grafana/boards.js';
 import type { IngestStats } from '../src/observability/metrics.js';
@@ -42,24 +46,61 @@ const boardsDir = path.join(root, 'grafana', 'dashboards');
 const HOUR = 3_600_000;
 
 const districts = ['centrum', 'noord', 'nieuw-west'];
-const fleetDevices: TestDevice[] = districts.flatMap((d) => [
-  testDevice('waste-bin', d, { binCapacity: 240, wasteKind: 'organic' }),
-  testDevice('parking-meter', d, { bays: 10, tariffZone: '1' }),
-  testDevice('streetlight', d, { powerRating: 60 }),
-]);
-// Scripted devices: conditions a short simulated run may not reach (a full bin, a jammed meter, a
-// day-burner, a failed lamp with low mains), so every panel has something to show.
-const fullBin = testDevice('waste-bin', 'centrum', { binCapacity: 240 });
-const jammedMeter = testDevice('parking-meter', 'zuid', { bays: 10 });
-const dayBurner = testDevice('streetlight', 'noord', { powerRating: 60 });
-const failedLamp = testDevice('streetlight', 'nieuw-west', { powerRating: 60 });
-const darkLamp = testDevice('streetlight', 'centrum', { powerRating: 60 });
-const dimmedLamp = testDevice('streetlight', 'zuid', { powerRating: 60 });
+
+interface EventSpec {
+  device: TestDevice;
+  rule: string;
+  severity: 'info' | 'warning' | 'urgent';
+  state: 'raised' | 'cleared';
+  atMs: number;
+  value: string;
+  ticketId: string;
+  message: string;
+}
+
+/**
+ * A type's `fixtures/board-data.json`: devices with scripted readings for conditions a short
+ * simulated run may not reach (a full bin, a jammed meter, a day-burner, a failed lamp with low
+ * mains), so that every panel of its board has something to show, and events of its rules to seed.
+ */
+interface BoardData {
+  scripted: {
+    name: string;
+    district: string;
+    attributes: Record<string, string | number>;
+    /** Readings without `ts`, sent `agoMin` minutes before the test's now. */
+    readings: { agoMin: number; reading: Record<string, unknown> }[];
+    /** Service codes of the tickets these readings open. */
+    tickets?: string[];
+  }[];
+  /** `device`: a scripted device's name, or `fleet` for the type's first fleet device. */
+  events: (Omit<EventSpec, 'device' | 'atMs'> & { device: string; agoMin: number })[];
+}
+
+/** Every registered type: its devices in the simulated fleet (one per district), its scripted devices and its board data. */
+const typed = deviceTypeModules.map((m) => {
+  const name = m.definition.name;
+  const file = new URL('fixtures/board-data.json', typeFolder(name));
+  const data: BoardData = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BoardData) : { scripted: [], events: [] };
+  return {
+    name,
+    attributes: { ...m.demo.devices[0]?.attributes },
+    fleet: districts.map((d) => testDevice(name, d, { ...m.demo.devices[0]?.attributes })),
+    scripted: data.scripted.map((s) => ({ ...s, device: testDevice(name, s.district, s.attributes) })),
+    events: data.events,
+    fixtures: typeFixtures(typeFolder(name)),
+  };
+});
+const fleetDevices: TestDevice[] = districts.flatMap((_, i) => typed.map((t) => t.fleet[i]!));
 // Reports once and then falls silent: with a 1 s reporting interval the deadman sweep finds it offline.
-const silentLamp = testDevice('streetlight', 'noord', { powerRating: 60 });
-silentLamp.record.reportingIntervalS = 1;
-const scripted = [fullBin, jammedMeter, dayBurner, failedLamp, darkLamp, dimmedLamp, silentLamp];
+const lastType = typed.at(-1)!;
+const silentDevice = testDevice(lastType.name, 'noord', lastType.attributes);
+silentDevice.record.reportingIntervalS = 1;
+const scripted = [...typed.flatMap((t) => t.scripted.map((s) => s.device)), silentDevice];
 const allDevices = [...fleetDevices, ...scripted];
+/** The tickets the scripted readings open, by service code. */
+const scriptedTickets = new Map<string, number>();
+for (const code of typed.flatMap((t) => t.scripted.flatMap((s) => s.tickets ?? []))) scriptedTickets.set(code, (scriptedTickets.get(code) ?? 0) + 1);
 
 let svc: RunningService;
 let fleet: Fleet | undefined;
@@ -84,43 +125,18 @@ async function publish(device: TestDevice, readings: Record<string, unknown>[] |
 
 async function publishScripted(now: number): Promise<void> {
   const at = (agoMin: number) => now - agoMin * 60_000;
-  await publish(fullBin, [
-    { ts: at(90), seq: 1, fillingLevel: 0.55, temperature: 18, status: 'ok', methaneConcentration: 3 },
-    { ts: at(30), seq: 2, fillingLevel: 0.86, temperature: 21, status: 'ok', methaneConcentration: 4 },
-    { ts: at(5), seq: 3, fillingLevel: 0.92, temperature: 24, status: 'lidOpen', methaneConcentration: 5 },
-  ]);
-  await publish(jammedMeter, [
-    { ts: at(100), seq: 1, totalSpotNumber: 10, availableSpotNumber: 4, status: 'ok', coinBoxLevel: 0.88, transactions: 3, revenue: 750 },
-    { ts: at(40), seq: 2, totalSpotNumber: 10, availableSpotNumber: 1, status: 'coinJam', coinBoxLevel: 0.95, transactions: 1, revenue: 250 },
-  ]);
-  await publish(dayBurner, [
-    { ts: at(80), seq: 1, powerState: 'on', status: 'ok', illuminanceLevel: 1, powerConsumption: 58, voltage: 231, ambientLight: 15000, energyConsumed: 100 },
-    { ts: at(20), seq: 2, powerState: 'on', status: 'ok', illuminanceLevel: 1, powerConsumption: 59, voltage: 230, ambientLight: 18000, energyConsumed: 100.06 },
-  ]);
-  await publish(failedLamp, [
-    { ts: at(70), seq: 1, powerState: 'on', status: 'ok', powerConsumption: 55, voltage: 229, energyConsumed: 40 },
-    { ts: at(10), seq: 2, powerState: 'on', status: 'defectiveLamp', powerConsumption: 1.5, voltage: 199, energyConsumed: 40.05 },
-  ]);
-  await publish(darkLamp, [{ ts: at(15), seq: 1, powerState: 'off', status: 'ok', powerConsumption: 0, voltage: 232, energyConsumed: 12, ambientLight: 9000 }]);
-  await publish(silentLamp, [{ ts: at(15), seq: 1, powerState: 'off', status: 'ok', powerConsumption: 0, voltage: 230, energyConsumed: 3 }]);
-  await publish(dimmedLamp, [{ ts: at(15), seq: 1, powerState: 'low', status: 'ok', illuminanceLevel: 0.4, powerConsumption: 24, voltage: 228, energyConsumed: 7 }]);
+  for (const t of typed) {
+    for (const { device, readings } of t.scripted) await publish(device, readings.map((r) => ({ ts: at(r.agoMin), ...r.reading })));
+  }
+  await publish(silentDevice, [{ ts: at(15), seq: 1, ...lastType.fixtures.base }]);
 }
 
-/** Dead letters, so the pipeline board has reasons to show. */
+/** Dead letters, so the pipeline board has reasons to show: a value out of range, and a payload that is no JSON. */
 async function publishRejected(now: number): Promise<void> {
-  await publish(fullBin, [{ ts: now - 3 * 60_000, seq: 4, fillingLevel: 1.5 }]);
-  await publish(jammedMeter, 'not json');
-}
-
-interface EventSpec {
-  device: TestDevice;
-  rule: string;
-  severity: 'info' | 'warning' | 'urgent';
-  state: 'raised' | 'cleared';
-  atMs: number;
-  value: string;
-  ticketId: string;
-  message: string;
+  const [a, b = a] = [typed[0]!, typed[1]];
+  const outOfRange = a.fixtures.invalid.find((f) => f.reason === 'out_of_range' && f.path !== 'ts' && f.path !== 'seq')!;
+  await publish(a.scripted[0]?.device ?? a.fleet[0]!, [{ ...outOfRange.reading, ts: now - 3 * 60_000, seq: 4 }]);
+  await publish(b.scripted[0]?.device ?? b.fleet[0]!, 'not json');
 }
 
 /** `events` exactly as CONTRACT §4 has it: value always a string. */
@@ -134,17 +150,19 @@ function eventLine(e: EventSpec): string {
 
 function seedEvents(now: number): string[] {
   const at = (agoMin: number) => now - agoMin * 60_000;
-  const [fleetBin, fleetMeter, fleetLight] = fleetDevices;
-  const events: EventSpec[] = [
-    { device: fleetBin!, rule: 'waste.collect', severity: 'info', state: 'raised', atMs: at(110), value: '0.81', ticketId: 'REQ-2', message: 'Collect a full waste bin: fillingLevel 0.81 ≥ 0.8' },
-    { device: fleetBin!, rule: 'waste.collect', severity: 'info', state: 'cleared', atMs: at(60), value: '0.05', ticketId: 'REQ-2', message: 'fillingLevel 0.05 < 0.3' },
-    { device: fleetMeter!, rule: 'parking.repair', severity: 'warning', state: 'cleared', atMs: at(50), value: 'ok', ticketId: 'REQ-5', message: 'status ok' },
-    { device: dayBurner, rule: 'light.dayburner', severity: 'warning', state: 'raised', atMs: at(20), value: 'on', ticketId: 'REQ-6', message: 'Lamp on while the sun is up for 30 min' },
-    { device: fleetLight!, rule: 'light.electrical', severity: 'urgent', state: 'cleared', atMs: at(25), value: '230', ticketId: 'REQ-9', message: 'voltage 230 V back within 207..253 V' },
-    { device: fleetLight!, rule: 'device.offline', severity: 'warning', state: 'raised', atMs: at(12), value: '1800', ticketId: 'REQ-10', message: 'silent for 30 min' },
-    { device: fleetMeter!, rule: 'device.battery', severity: 'info', state: 'raised', atMs: at(95), value: '0.12', ticketId: 'REQ-11', message: 'batteryLevel 0.12 < 0.15' },
-    { device: fleetMeter!, rule: 'device.battery', severity: 'info', state: 'cleared', atMs: at(35), value: '0.98', ticketId: 'REQ-11', message: 'battery replaced' },
-  ];
+  const events: EventSpec[] = [];
+  for (const t of typed) {
+    const fleetDevice = t.fleet[0]!;
+    for (const { device, agoMin, ...e } of t.events) {
+      events.push({ ...e, device: device === 'fleet' ? fleetDevice : t.scripted.find((s) => s.name === device)!.device, atMs: at(agoMin) });
+    }
+    // The rules every type has.
+    events.push(
+      { device: fleetDevice, rule: 'device.battery', severity: 'info', state: 'raised', atMs: at(95), value: '0.12', ticketId: `REQ-${t.name}-11`, message: 'batteryLevel 0.12 < 0.15' },
+      { device: fleetDevice, rule: 'device.battery', severity: 'info', state: 'cleared', atMs: at(35), value: '0.98', ticketId: `REQ-${t.name}-11`, message: 'battery replaced' },
+    );
+  }
+  events.push({ device: lastType.fleet[0]!, rule: 'device.offline', severity: 'warning', state: 'raised', atMs: at(12), value: '1800', ticketId: 'REQ-10', message: 'silent for 30 min' });
   return events.map(eventLine);
 }
 
@@ -195,9 +213,16 @@ beforeAll(async () => {
     20_000,
   );
   // The rules the scripted devices trip have opened tickets by now (they run as readings are stored).
-  await waitFor('the scripted devices\' tickets', async () => (await dispatcher.openTicketsByService())['light.electrical'] === 1, 10_000);
+  await waitFor(
+    "the scripted devices' tickets",
+    async () => {
+      const open = await dispatcher.openTicketsByService();
+      return [...scriptedTickets].every(([code, n]) => open[code] === n);
+    },
+    10_000,
+  );
   dispatcher.sweep();
-  await waitFor('the silent lamp to be offline', async () => (await dispatcher.openTicketsByService())['device.offline'] === 1, 5000);
+  await waitFor('the silent device to be offline', async () => (await dispatcher.openTicketsByService())['device.offline'] === 1, 5000);
   dispatcher.generatePlan();
   await dispatcher.flushToInflux({ stats: true });
   await writeLines(seedEvents(Date.now()));
