@@ -61,6 +61,8 @@ export interface DemoStep {
  * and clears (and a ticket opens and closes) while someone watches. At most one type needs one.
  */
 export interface DemoAct {
+  /** What the act shows, as the demo's banner says it after the device id: `fills up now and …`. */
+  readonly story: string;
   readonly steps: readonly DemoStep[];
   /** The reading (without `ts` and `seq`) that reports `value`. */
   reading(value: number): Record<string, string | number>;

@@ -3,7 +3,7 @@
  * the ingest half (topic → catalog → JSON → validate → line protocol → spool record, what
  * `IngestPipeline.decide` and `encodeOutcome` do per PUBLISH) and the write half (spool records →
  * SpoolDrain → InfluxWriter → gzipped request body, with a sink that only gzips). The payloads are
- * the end-to-end bench's (one reading per message, the three device types in turn).
+ * the end-to-end bench's (one reading per message, the registered device types in turn).
  *
  *   npm run build && node dist/src/pipeline/hot-path.bench.js [--readings 300000] [--rounds 3]
  *   node --import ./src/spool/testing/register-ts.mjs src/pipeline/hot-path.bench.ts      (no build)
@@ -21,7 +21,7 @@ import type { PointSink } from '../sink/influx/types.js';
 import { InfluxWriter } from '../sink/influx/writer.js';
 import { SpoolDrain } from './drain.js';
 import { IngestPipeline } from './ingest.js';
-import { readingBuilder } from '../../bench/payloads.js';
+import { BENCH_DEVICE_TYPES, readingBuilder } from '../../bench/payloads.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,14 +32,14 @@ const { values } = parseArgs({
 const N = Number(values.readings);
 const ROUNDS = Number(values.rounds);
 
-const TYPES = ['waste-bin', 'parking-meter', 'streetlight'] as const;
+const TYPES = BENCH_DEVICE_TYPES;
 
 const devices = new Map<string, DeviceRecord>();
-for (let i = 0; i < 100; i++) devices.set(`dev-${i}`, { id: `dev-${i}`, type: TYPES[i % 3]!, district: 'centrum' } as DeviceRecord);
+for (let i = 0; i < 100; i++) devices.set(`dev-${i}`, { id: `dev-${i}`, type: TYPES[i % TYPES.length]!, district: 'centrum' } as DeviceRecord);
 const now = Date.now();
 const messages: RawMessage[] = Array.from({ length: 30_000 }, (_, i) => {
   const id = `dev-${i % 100}`;
-  const type = TYPES[(i % 100) % 3]!;
+  const type = TYPES[(i % 100) % TYPES.length]!;
   return { topic: `city/${type}/${id}/telemetry`, payload: Buffer.from(readingBuilder(type)(now - 60_000 + (i % 1000), i)), receivedAt: now, clientId: id, username: id };
 });
 

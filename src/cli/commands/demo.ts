@@ -11,7 +11,8 @@ import { DeviceCatalog } from '../../catalog/catalog.js';
 import type { DeviceRecord } from '../../catalog/types.js';
 import { startLocalInfluxd, type LocalInfluxd } from '../../influxd/local-influxd.js';
 import { influxql } from '../../query/influxql.js';
-import { deviceTypes } from '../../device-types/registry.js';
+import { deviceTypeModule, deviceTypeModules, deviceTypes } from '../../device-types/registry.js';
+import type { DeviceTypeModule } from '../../device-types/module.js';
 import { demoCredentialsFile, demoFleetDir } from '../../paths.js';
 import { credentialsFileFor, loadCredentials } from '../../../simulators/credentials.js';
 import { startFleet, type Fleet } from '../../../simulators/fleet.js';
@@ -105,7 +106,7 @@ Examples
         const scripted = pickScriptedDevice(devices, credentials);
         fleet = await startFleet({ mqttUrl, devices: devices.filter((d) => d !== scripted), credentials, intervalS, log });
         if (scripted) script = await startDemoScript({ mqttUrl, device: scripted, secret: credentials.get(scripted.id)!, intervalS });
-        printBanner(config, service, local, devices.length, intervalS, logFile, scripted?.id);
+        printBanner(config, service, local, devices.length, intervalS, logFile, scripted);
         await confirmArrival(config, log, devices);
       } catch (err) {
         await stopAll().catch(() => undefined);
@@ -125,7 +126,22 @@ async function printTickets(events: HubSubscription, httpUrl: string, token: str
   }
 }
 
-function printBanner(config: Config, service: CitypipeService, local: LocalInfluxd | undefined, devices: number, intervalS: number, logFile: string, scripted: string | undefined): void {
+/**
+ * The reading the banner's `mosquitto_pub` example sends: the type's required fields, with the values
+ * of its bench reading (seq 500 puts a ratio at 0.5).
+ */
+function exampleReading(mod: DeviceTypeModule): Record<string, unknown> {
+  const bench = JSON.parse(mod.bench.reading(0, 500)) as Record<string, unknown>;
+  const required = Object.entries(mod.definition.fields).filter(([, block]) => block.required).map(([key]) => key);
+  return Object.fromEntries(required.map((key) => [key, bench[key]]));
+}
+
+function printBanner(config: Config, service: CitypipeService, local: LocalInfluxd | undefined, devices: number, intervalS: number, logFile: string, scripted: DeviceRecord | undefined): void {
+  // The examples are about the scripted device's type, or the first registered one.
+  const mod = (scripted && deviceTypeModule(scripted.type)) || deviceTypeModules[0];
+  const { name, measurement } = mod.definition;
+  const reading = exampleReading(mod);
+  const story = scripted && mod.demo.act?.story;
   const url = config.influx.url!;
   const [db] = config.influx.bucket.split('/');
   const u = new URL(url);
@@ -138,16 +154,16 @@ function printBanner(config: Config, service: CitypipeService, local: LocalInflu
     `  Tickets      http://127.0.0.1:${service.httpPort}/open311/v2/requests.json   (Authorization: Bearer ${config.http.token})`,
     `  Log          ${logFile}`,
     '',
-    ...(scripted ? [`${scripted} fills up now and is emptied in 30 s: watch its ticket open and close below.`, ''] : []),
+    ...(story ? [`${scripted!.id} ${story}`, ''] : []),
     'Look at the data (InfluxQL):',
-    `  influx -host ${u.hostname} -port ${u.port || 8086} -database ${db} -execute 'SELECT * FROM waste_bin GROUP BY district ORDER BY time DESC LIMIT 1'`,
-    `  curl -sG ${url}/query --data-urlencode db=${db} --data-urlencode "q=SELECT count(fillingLevel) FROM waste_bin GROUP BY district"`,
+    `  influx -host ${u.hostname} -port ${u.port || 8086} -database ${db} -execute 'SELECT * FROM ${measurement} GROUP BY district ORDER BY time DESC LIMIT 1'`,
+    `  curl -sG ${url}/query --data-urlencode db=${db} --data-urlencode "q=SELECT count(${Object.keys(reading)[0] ?? 'seq'}) FROM ${measurement} GROUP BY district"`,
     '',
     `Grafana: add an InfluxDB data source with query language InfluxQL, URL ${url}, database ${db};`,
     `  the measurements are ${listed(deviceTypes.map((d) => d.measurement))}, tagged by device_id and district.`,
     '',
     'Publish a reading yourself, as a demo device (its secret is in simulators/demo-credentials.json):',
-    `  mosquitto_pub -p ${service.mqttPort} -i <id> -u <id> -P <secret> -t city/waste-bin/<id>/telemetry -m '{"fillingLevel":0.5}'`,
+    `  mosquitto_pub -p ${service.mqttPort} -i <id> -u <id> -P <secret> -t city/${name}/<id>/telemetry -m '${JSON.stringify(reading)}'`,
     '',
     'Ctrl-C stops the demo (accepted readings are written first).',
     '',

@@ -22,6 +22,7 @@ export const wasteBinDemo: DemoDevices = {
     { id: 'bin-0016', district: 'zuidoost', address: 'Bijlmerplein 500', lat: 52.3124, lon: 4.9518, attributes: { binCapacity: 5000, wasteKind: 'residual' } },
   ],
   act: {
+    story: 'fills up now and is emptied in 30 s: watch its ticket open and close below.',
     // Full (`waste.collect` raises at 0.8) within seconds, emptied (it clears below 0.3) at 30 s; then
     // rising 1 % a reading like any other bin, staying under the threshold.
     steps: [
