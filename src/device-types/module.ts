@@ -38,6 +38,15 @@ export interface BenchPayload {
   reading(ts: number, seq: number): string;
   /** The line-protocol field set citypipe writes for `reading(ts, seq)`. */
   fields(seq: number): string;
+  /**
+   * Readings for the rules' bench (`src/dispatch/rules/evaluate.bench.ts`): `steady` raises none of
+   * the type's default rules (values drawn from `rand`); `flip(i)` alternates, reading by reading,
+   * between raising one of them and clearing it.
+   */
+  readonly rules: {
+    steady(rand: () => number): Record<string, number | string>;
+    flip(i: number): Record<string, number | string>;
+  };
 }
 
 /** One device of the shipped demo fleet (`scripts/make-demo-fleet.ts` writes the catalog from these). */

@@ -4,9 +4,10 @@
  *
  *   node --import ./src/spool/testing/register-ts.mjs src/dispatch/rules/evaluate.bench.ts [--devices 20000] [--readings 1000000] [--dir /path]
  *
- * Scenarios: a mixed fleet in steady state (few state changes); lit streetlights only (the sun's
- * position is computed for each: the day-burner rule); and the worst case, where every reading
- * changes a rule's state and so costs a row in the batch's transaction.
+ * Scenarios: a mixed fleet in steady state (few state changes; each type's `bench.rules.steady`);
+ * only the types with a rule on the sun's position (computed for each reading: the day-burner); and
+ * the worst case, where every reading changes a rule's state (`bench.rules.flip`) and so costs a
+ * row in the batch's transaction.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import type { RuleInput } from '../types.js';
 import { CompiledRules } from './compile.js';
 import { RuleEngine } from './evaluate.js';
 import { RuleBook } from './rule-book.js';
+import { deviceTypeModule, deviceTypeNames } from '../../device-types/registry.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +34,7 @@ const deviceCount = Number(values.devices);
 const readingCount = Number(values.readings);
 const batchSize = Number(values.batch);
 
-const TYPES = ['waste-bin', 'parking-meter', 'streetlight'] as const;
+const TYPES: readonly string[] = deviceTypeNames;
 const DISTRICTS = ['centrum', 'west', 'zuid', 'oost', 'noord', 'nieuw-west'];
 /** 22:00 UTC in June: the lamps of Amsterdam are on. */
 const START = Date.parse('2026-06-01T22:00:00Z');
@@ -40,32 +42,23 @@ const START = Date.parse('2026-06-01T22:00:00Z');
 let seed = 42;
 const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
 
-function fleet(types: readonly (typeof TYPES)[number][]): DeviceRecord[] {
+function fleet(types: readonly string[]): DeviceRecord[] {
   return Array.from({ length: deviceCount }, (_, i) =>
     deviceRecordSchema.parse({
       id: `dev-${i}`,
-      type: types[i % types.length],
+      type: types[i % types.length]!,
       location: { lat: 52.3 + rand() * 0.1, lon: 4.8 + rand() * 0.15 },
       district: DISTRICTS[i % DISTRICTS.length],
       reportingIntervalS: 300,
-      attributes: { powerRating: 60 },
+      // The attributes the type's rules read (a lamp's powerRating), as its first demo device has them.
+      attributes: { ...deviceTypeModule(types[i % types.length]!)!.demo.devices[0]?.attributes },
     }),
   );
 }
 
 function fields(d: DeviceRecord, i: number, churn: boolean): Record<string, number | string> {
-  switch (d.type) {
-    case 'waste-bin':
-      return churn ? { fillingLevel: i % 2 ? 0.9 : 0.1 } : { fillingLevel: 0.4 + rand() * 0.3, temperature: 15 + rand() * 5, status: 'ok', batteryLevel: 0.8 };
-    case 'parking-meter':
-      return churn
-        ? { totalSpotNumber: 10, availableSpotNumber: 5, status: i % 2 ? 'coinJam' : 'ok' }
-        : { totalSpotNumber: 10, availableSpotNumber: 1 + Math.floor(rand() * 9), status: 'ok', coinBoxLevel: rand() * 0.8, batteryLevel: 0.8 };
-    default:
-      return churn
-        ? { powerState: 'on', voltage: i % 2 ? 200 : 230 }
-        : { powerState: 'on', status: 'ok', powerConsumption: 55 + rand() * 4, voltage: 225 + rand() * 10, illuminanceLevel: 1 };
-  }
+  const rules = deviceTypeModule(d.type)!.bench.rules;
+  return churn ? rules.flip(i) : rules.steady(rand);
 }
 
 function readings(devices: readonly DeviceRecord[], churn: boolean): RuleInput[] {
@@ -116,7 +109,9 @@ function run(name: string, devices: readonly DeviceRecord[], churn: boolean): vo
 
 console.log(`${deviceCount.toLocaleString('en')} devices, ${readingCount.toLocaleString('en')} readings, batches of ${batchSize}, state on disk (synchronous = FULL)`);
 run('mixed fleet, steady state', fleet(TYPES), false);
-run('lit streetlights only (sun position each)', fleet(['streetlight']), false);
+// The types with a rule on the sun's position (the day-burner), which costs a suncalc call per reading.
+const sunTypes = [...new Set(RuleBook.load(defaultRulesFile).rules.filter((r) => JSON.stringify(r.condition).includes('"kind":"sunUp"')).map((r) => r.deviceType))].filter((t) => TYPES.includes(t));
+if (sunTypes.length > 0) run(`only ${sunTypes.join(', ')} (sun position each)`, fleet(sunTypes), false);
 // Every 5-minute reading flips a rule: the flapping guard holds most of them after 6, but each still
 // changes the stored state (its flap history).
 run('worst case: every reading changes a state', fleet(TYPES), true);
