@@ -21,8 +21,21 @@ import { quoteString, escapeTag } from '../src/sink/influx/line-protocol.js';
 import { startFleet, type Fleet } from '../simulators/fleet.js';
 import { deviceTypeModules, deviceTypes } from '../src/device-types/registry.js';
 import { typeFixtures, typeFolder } from '../src/device-types/testing/fixtures.js';
-import { registeredTypeFolders } from '../src/device-types/type-folder.js';
+import { registeredTypeFolders, typeFolder as folderOf } from '../src/device-types/type-folder.js';
 import { boardFiles, typeBoard } from '../src/grafana/boards.js';
+import { airQualityType } from '../src/device-types/testing/air-quality/index.js';
+import { validateTelemetry } from '../src/ingest/validate.js';
+import { toLine } from '../src/sink/influx/line-protocol.js';
+import { deviceSeed, mulberry32 } from '../simulators/prng.js';
+import { fileURLToPath } from 'node:url';
+import { defaultRuleSet } from '../src/dispatch/default-rules.js';
+import { RuleStateStore } from '../src/dispatch/rule-state-store.js';
+import { CompiledRules } from '../src/dispatch/rules/compile.js';
+import { RuleEngine } from '../src/dispatch/rules/evaluate.js';
+import { RuleBook } from '../src/dispatch/rules/rule-book.js';
+import { TestCatalog } from '../src/dispatch/testing/fixtures.js';
+import type { RuleEvent } from '../src/dispatch/types.js';
+import { toLine as loggedEventLine } from '../src/events/event-log.js';
 import type { IngestStats } from '../src/observability/metrics.js';
 import {
   boardQueries,
@@ -348,6 +361,60 @@ describe('the provisioned boards', () => {
     expect(c).toMatch(/^citypipe · Waste › panel "Hottest bin": \[A\] InfluxDB refused it \(HTTP 400\)/);
     expect(d).toMatch(/^citypipe · Waste › panel "Temperature and methane": \[A\] returned no rows\n.*\n {2}\[B\] returned no rows/);
     expect(failures.join('\n')).not.toMatch(/\$(timeFilter|__interval|district|device)\b/);
+  });
+});
+
+describe('a fifth device type added as one folder (src/device-types/testing/air-quality)', () => {
+  it('gets a board and an overview row whose every query answers from its simulated readings', async () => {
+    const def = airQualityType.definition;
+    const fifth = folderOf(def, fileURLToPath(new URL('../src/device-types/testing/air-quality/', import.meta.url)));
+    // Its simulator model's readings of the last two hours, one station per district, and a station
+    // with scripted PM2.5 (above the rule's level for 70 minutes, then clean air), through the
+    // validator and the line-protocol writer the pipeline uses; the rule engine, given the extended
+    // type list as the registry would give it, raises and clears `air.pm25`, and its events are
+    // written as the service writes them. (The running service does not know the type.)
+    const now = Date.now();
+    const start = now - 2 * HOUR;
+    const book = RuleBook.parse(defaultRuleSet([...registeredTypeFolders(), fifth]), 'rules.json', { types: [...deviceTypes, def] });
+    const station = (district: string, id = `ams-air-${district}`) =>
+      ({ id, type: def.name, district, location: { lat: 52.37, lon: 4.89 }, reportingIntervalS: 60, attributes: {} }) as unknown as TestDevice['record'];
+    const polluted = station('centrum', 'ams-air-polluted');
+    const simulated = districts.map((d) => ({ record: station(d), sim: airQualityType.model.create(station(d), mulberry32(deviceSeed(3, station(d).id)), start, { faultRate: 1 }) }));
+    const store = new RuleStateStore({ file: ':memory:' });
+    store.open();
+    let clock = start;
+    const engine = new RuleEngine({ compiled: new CompiledRules(book), catalog: new TestCatalog([polluted, ...simulated.map((x) => x.record)]), store, now: () => clock });
+    const lines: string[] = [];
+    const events: RuleEvent[] = [];
+    const take = (record: TestDevice['record'], t: number, reading: object) => {
+      const payload = Buffer.from(JSON.stringify({ ts: t, ...reading }));
+      const raw = { topic: `city/${def.name}/${record.id}/telemetry`, payload, receivedAt: t, clientId: record.id, username: record.id };
+      const result = validateTelemetry(def, { type: def.name, deviceId: record.id }, raw, { maxPayloadBytes: 65536, maxBatch: 1000, maxAgeMs: 3 * HOUR, maxFutureMs: 60_000, maxDeadLetterPayloadBytes: 4096 });
+      expect(result.deadLetters).toEqual([]);
+      for (const r of result.readings) {
+        lines.push(toLine(def, r, record.district));
+        events.push(...engine.evaluate([{ type: r.type, deviceId: r.deviceId, district: record.district, timeMs: r.timeMs, receivedAt: t, fields: r.fields }]));
+      }
+    };
+    let seq = 0;
+    for (let t = start + 60_000; t <= now; t += 60_000) {
+      clock = t;
+      for (const { record, sim } of simulated) take(record, t, sim.next(t));
+      take(polluted, t, { seq: ++seq, pm25: t < now - 40 * 60_000 ? 25 : 5, pm10: 30, no2: 12 });
+    }
+    store.close();
+    expect(events.filter((e) => e.deviceId === polluted.id).map((e) => `${e.state} ${e.rule}`)).toEqual(['raised air.pm25', 'cleared air.pm25']);
+    lines.push(...events.map((e) => loggedEventLine({ ...e, value: e.value, ticketId: undefined })));
+    await writeLines(lines);
+    const files = boardFiles([...registeredTypeFolders(), fifth]);
+    const own = files.find((f) => f.file === `${def.name}.json`)!.dashboard as unknown as Dashboard;
+    const ownResult = await checkBoard(own);
+    expect(ownResult.checked.filter((q) => q.kind === 'panel').length).toBeGreaterThanOrEqual(Object.keys(def.fields).length);
+    expect(ownResult.failures, ownResult.failures.join('\n')).toEqual([]);
+    const overview = files.find((f) => f.file === 'city-overview.json')!.dashboard as unknown as Dashboard;
+    const overviewResult = await checkBoard(overview);
+    expect(overviewResult.checked.filter((q) => q.query.includes(`FROM "${def.measurement}"`)).length).toBe(2);
+    expect(overviewResult.failures, overviewResult.failures.join('\n')).toEqual([]);
   });
 });
 

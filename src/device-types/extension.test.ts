@@ -5,13 +5,21 @@
  * (validation of its fixtures and the shared common-field cases, its README, simulator model, fleet
  * defaults, demo devices and bench payload), and the fleet generator deals it out beside the others.
  *
- * Its default rules (`rules.json`) join the shipped rule set, and its board (generated from its
- * fields, as it has no `grafana.json`) and its row of the city overview join the Grafana boards.
+ * Its default rules (`rules.json`) join the shipped rule set and fire on its readings (the rule
+ * engine is given the extended type list, as the registry would give it), and its board (generated from its
+ * fields, as it has no `grafana.json`) and its row of the city overview join the Grafana boards;
+ * `test/dashboards.e2e.test.ts` runs every query of both against its readings in a real InfluxDB.
  * Nothing outside the folder names the type.
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import type { DeviceRecord } from '../catalog/types.js';
 import { defaultRuleSet } from '../dispatch/default-rules.js';
+import { RuleStateStore } from '../dispatch/rule-state-store.js';
+import { CompiledRules } from '../dispatch/rules/compile.js';
+import { RuleEngine } from '../dispatch/rules/evaluate.js';
+import { RuleBook } from '../dispatch/rules/rule-book.js';
+import { MIN, T0, TestCatalog, reading, summary } from '../dispatch/testing/fixtures.js';
 import { boardFiles } from '../grafana/boards.js';
 import { registeredTypeFolders, typeFolder } from './type-folder.js';
 import { deviceTypeModules } from './registry.js';
@@ -44,6 +52,39 @@ describe('a fifth device type added as one folder', () => {
     // The registered types' rules are all still there, in front of it.
     const shipped = (defaultRuleSet().rules as { id: string }[]).map((r) => r.id);
     expect(rules.map((r) => r.id).filter((id) => id !== 'air.pm25')).toEqual(shipped);
+  });
+
+  it('has its rules evaluated on its readings: raised after their `for`, cleared below the clear level', () => {
+    const fifth = typeFolder(airQualityType.definition, fileURLToPath(new URL('./testing/air-quality/', import.meta.url)));
+    const types = withAirQuality.map((m) => m.definition);
+    // Without the registry line the rules file names an unknown type and is refused with the reason.
+    expect(() => RuleBook.parse(defaultRuleSet([...registeredTypeFolders(), fifth]), 'rules.json')).toThrow(/rule "air\.pm25".*deviceType/s);
+    const book = RuleBook.parse(defaultRuleSet([...registeredTypeFolders(), fifth]), 'rules.json', { types });
+    const problems: string[] = [];
+    const compiled = new CompiledRules(book, { onProblem: (id, p) => problems.push(`${id}: ${p}`) });
+    const sensor = {
+      id: 'ams-air-00001',
+      type: airQualityType.definition.name,
+      district: 'centrum',
+      location: { lat: 52.37, lon: 4.89 },
+      reportingIntervalS: 300,
+      attributes: {},
+    } as unknown as DeviceRecord;
+    const store = new RuleStateStore({ file: ':memory:' });
+    store.open();
+    try {
+      let clock = T0;
+      const engine = new RuleEngine({ compiled, catalog: new TestCatalog([sensor]), store, now: () => clock });
+      const at = (min: number, pm25: number) => (clock = T0 + min * MIN) && engine.evaluate([reading(sensor, T0 + min * MIN, { pm25, pm10: 20, no2: 10 })]).map(summary);
+      expect(at(0, 22)).toEqual([]);
+      expect(at(30, 25)).toEqual([]); // not yet an hour
+      expect(at(61, 18)).toEqual(['ams-air-00001 raised air.pm25']);
+      expect(at(70, 12)).toEqual([]); // between clear (10) and raise (15): holds
+      expect(at(80, 8)).toEqual(['ams-air-00001 cleared air.pm25']);
+      expect(problems).toEqual([]);
+    } finally {
+      store.close();
+    }
   });
 
   it('gets a board of its own and a row of the city overview', () => {

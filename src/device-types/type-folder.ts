@@ -24,7 +24,7 @@ export interface TypeBoard {
   readonly description: string;
   /** Label of the board's device variable, e.g. `Bin`. */
   readonly deviceLabel: string;
-  /** What the city overview calls these devices; default: the type name in the plural (`waste bins`). */
+  /** What the city overview calls these devices; default: the definition's `plural` (`waste bins`). */
   readonly plural?: string;
   readonly panels: readonly Panel[];
 }

@@ -22,6 +22,8 @@ export interface DeviceTypeDefinition<F extends Blocks = Blocks, N extends strin
   readonly measurement: string;
   /** FIWARE Smart Data Model this follows. */
   readonly fiwareModel: string;
+  /** What people call these devices, in the plural (`air quality stations`); boards and the city overview use it. Default: the name with an `s`. */
+  readonly plural: string;
   readonly fields: F;
   /** Strict schema for one reading (unknown keys rejected, numbers finite, no coercion). */
   readonly schema: z.ZodType<z.output<z.ZodObject<ReadingShape<F>>>, z.input<z.ZodObject<ReadingShape<F>>>>;
@@ -53,6 +55,8 @@ export interface DefineOptions<F extends Blocks, N extends string> {
   name: N;
   measurement: string;
   fiwareModel: string;
+  /** What people call these devices, in the plural; default: the name with an `s` (`waste bins`). */
+  plural?: string;
   fields: F;
   /** Cross-field rules; add issues with a `path` naming the field. */
   refine?: (reading: z.output<z.ZodObject<ReadingShape<F>>>, ctx: z.RefinementCtx) => void;
@@ -74,6 +78,7 @@ export function defineDeviceType<const N extends string, const F extends Blocks>
     name: opts.name,
     measurement: opts.measurement,
     fiwareModel: opts.fiwareModel,
+    plural: opts.plural ?? `${opts.name.replace(/-/g, ' ')}s`,
     fields: opts.fields,
     schema: schema as unknown as DeviceTypeDefinition<F, N>['schema'],
     fieldKinds,

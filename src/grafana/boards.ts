@@ -99,9 +99,9 @@ function board(head: { uid: string; title: string; description: string }, variab
   };
 }
 
-/** `noise-sensor` → `noise sensors`: what the city overview calls a type's devices (a folder may say otherwise). */
+/** What boards and the city overview call a type's devices: its board's `plural`, else its definition's (`noise sensors`). */
 export function pluralOf(folder: TypeFolder): string {
-  return folder.board?.plural ?? `${folder.definition.name.replace(/-/g, ' ')}s`;
+  return folder.board?.plural ?? folder.definition.plural;
 }
 
 /** The field every reading of the type carries (its first required one): what counts its readings and devices. */

@@ -14,7 +14,7 @@ import { DeviceCatalog } from '../../catalog/catalog.js';
 import { addDevice, revokeDevice, rotateSecret, validateNewDevice, type NewDevice } from '../../catalog/catalog-edits.js';
 import { generateSecret, hashSecretAsync } from '../../catalog/secrets.js';
 import { DEVICE_ID, type DeviceRecord } from '../../catalog/types.js';
-import { deviceTypeNames } from '../../device-types/registry.js';
+import { deviceTypeModules, deviceTypeNames } from '../../device-types/registry.js';
 import { cities, cityNamed } from '../../../simulators/cities.js';
 import { credentialsFileFor, writeCredentialsFile } from '../../../simulators/credentials.js';
 import { generateFleet, MAX_GENERATED_DEVICES } from '../../../simulators/generate-fleet.js';
@@ -296,10 +296,7 @@ prints one JSON document on stdout and nothing else.`,
     .option('--interval <seconds>', 'reporting interval in seconds (default 900); silence for 3 intervals raises device.offline')
     .option('--attr <key=value>', 'an attribute, e.g. powerRating=60 (repeatable)', collect, [] as string[])
     .option('--json', 'print {"id":…,"password":…} only')
-    .addHelpText('after', `
-Examples
-  npx citypipe devices add --id bin-0042 --type waste-bin --district oost --lat 52.36 --lon 4.93
-  npx citypipe devices add --id lamp-7 --type streetlight --district west --lat 52.37 --lon 4.87 --attr powerRating=60 --json`)
+    .addHelpText('after', `\nExamples\n${addExamples()}`)
     .action(async (opts: DevicesAddOptions) => io.exit(await devicesAdd(devicesDir, opts, io)));
 
   devices
@@ -466,4 +463,15 @@ function table(devices: readonly DeviceRecord[]): string {
       .join('  ')
       .trimEnd() + '\n';
   return line(header) + rows.map(line).join('');
+}
+
+/** `devices add` examples: the first demo device of each registered type, with its attributes. */
+function addExamples(): string {
+  return deviceTypeModules
+    .flatMap((m) => m.demo.devices.slice(0, 1).map((d) => ({ type: m.definition.name, id: `ams-${m.fleet.idPart}-00042`, d })))
+    .map(({ type, id, d }, i) => {
+      const attrs = Object.entries(d.attributes ?? {}).map(([k, v]) => ` --attr ${k}=${v}`).join('');
+      return `  npx citypipe devices add --id ${id} --type ${type} --district ${d.district} --lat ${d.lat} --lon ${d.lon}${attrs}${i === 1 ? ' --json' : ''}`;
+    })
+    .join('\n');
 }

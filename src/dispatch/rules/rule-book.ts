@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ErrorCodes } from '../../errors/catalog.js';
-import { PATCHABLE_KEYS, RULE_ROLES, overrideSchema, ruleRoles, ruleSchema, rulesFileSchema, settingsSchema, type ConditionSpec, type OverrideSpec, type RuleRole, type RuleSpec, type RulesSettings } from './schema.js';
+import { PATCHABLE_KEYS, RULE_ROLES, ruleFileSchemas, ruleRoles, rulesFileSchema, settingsSchema, type ConditionSpec, type OverrideSpec, type RuleRole, type RuleSpec, type RuleFileSchemas, type RulesSettings } from './schema.js';
+import type { DeviceTypeDefinition } from '../../device-types/types.js';
 
 /** The flapping guard of one rule: more than `maxTransitions` raises + clears within `windowMs` holds it raised. */
 export interface FlapGuard {
@@ -53,6 +54,8 @@ export interface RuleBookOptions {
    * claims goes to the rule with this id (the shipped default rule that plays it), if the file has one.
    */
   readonly rolesById?: ReadonlyMap<string, RuleRole>;
+  /** The device types rules may name; default: the registry's. */
+  readonly types?: readonly DeviceTypeDefinition[];
 }
 
 /** Stable code of a rules file that cannot be used (see the error catalog's `CP_ERR_…` codes). */
@@ -111,10 +114,12 @@ export class RuleBook {
   private readonly serviceList: readonly ServiceDefinition[];
   /** Rule id → the role it plays. */
   private readonly roles: ReadonlyMap<string, RuleRole>;
+  private readonly ruleSchema: RuleFileSchemas['rule'];
   private readonly resolved = new Map<string, { rules: readonly ResolvedRule[]; problems: readonly string[] }>();
 
-  private constructor(file: string, settings: RulesSettings, rules: RuleSpec[], raw: Map<string, Json>, overrides: Override[], services: ServiceDefinition[], roles: Map<string, RuleRole>) {
+  private constructor(file: string, settings: RulesSettings, rules: RuleSpec[], raw: Map<string, Json>, overrides: Override[], services: ServiceDefinition[], roles: Map<string, RuleRole>, ruleSchema: RuleFileSchemas['rule']) {
     this.file = file;
+    this.ruleSchema = ruleSchema;
     this.settings = settings;
     this.rules = rules;
     this.raw = raw;
@@ -143,6 +148,7 @@ export class RuleBook {
 
   /** Validates a parsed rules file; `file` names it in errors. Throws {@link RulesFileError}. */
   static parse(value: unknown, file = '(memory)', options: RuleBookOptions = {}): RuleBook {
+    const { rule: ruleSchema, override: overrideSchema } = ruleFileSchemas(options.types);
     const top = rulesFileSchema.safeParse(value);
     if (!top.success) throw new RulesFileError(file, describeIssues(top.error, value).map((p) => `${file}: ${p}`));
     const problems: string[] = [];
@@ -225,7 +231,7 @@ export class RuleBook {
     // Stable sort: among equally specific overrides, the later one in the file wins.
     overrides.sort((a, b) => a.specificity - b.specificity || a.index - b.index);
     const serviceList = [...services].map(([serviceCode, s]) => ({ serviceCode, serviceName: s.name, description: s.description, rules: s.rules }));
-    return new RuleBook(file, settings.data, rules, raw, overrides, serviceList, roles);
+    return new RuleBook(file, settings.data, rules, raw, overrides, serviceList, roles, ruleSchema);
   }
 
   /** Open311 services of the ticket rules, overrides included (for `services.json`). */
@@ -295,7 +301,7 @@ export class RuleBook {
       let spec = base;
       for (let n = layers.length; n > 0; n--) {
         const merged = layers.slice(0, n).reduce<unknown>((acc, o) => mergePatch(acc, o.rules[base.id]), this.raw.get(base.id));
-        const parsed = ruleSchema.safeParse(merged);
+        const parsed = this.ruleSchema.safeParse(merged);
         if (parsed.success) {
           spec = parsed.data;
           break;

@@ -7,7 +7,8 @@
  */
 import { z } from 'zod';
 import { commonFields, type FieldBlock } from '../../device-types/common/fields.js';
-import { deviceType, deviceTypeNames } from '../../device-types/registry.js';
+import { deviceTypes } from '../../device-types/registry.js';
+import type { DeviceTypeDefinition } from '../../device-types/types.js';
 import { conditionKinds } from './conditions/kinds.js';
 import { finite } from './conditions/schema-blocks.js';
 import { durationMs } from './duration.js';
@@ -112,28 +113,68 @@ const ruleKeys = {
   flapping: flappingSchema.optional(),
 };
 
-/** One rule of the file (see the README for every key). */
-export const ruleSchema = z
-  .strictObject({
-    id: z.string().max(64).regex(RULE_ID, 'must be lowercase words separated by dots, e.g. waste.collect'),
-    deviceType: z.enum(['*', ...deviceTypeNames]),
-    role: z.enum(ruleRoles).optional(),
-    ...ruleKeys,
-  })
-  .superRefine((r, ctx) => {
-    if (r.role === 'collection' && (r.condition.kind !== 'threshold' || r.condition.above === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['role'], message: 'a "collection" rule needs a threshold condition with `above` (the level the plan predicts)' });
-    }
-    if (r.role === 'offline' && r.condition.kind !== 'silent') ctx.addIssue({ code: 'custom', path: ['role'], message: 'an "offline" rule needs a `silent` condition' });
-    if (r.ticket && r.serviceCode === undefined) ctx.addIssue({ code: 'custom', path: ['serviceCode'], message: 'is required when ticket is true (the Open311 service_code)' });
-    if (r.ticket && r.serviceName === undefined) ctx.addIssue({ code: 'custom', path: ['serviceName'], message: 'is required when ticket is true (the Open311 service_name)' });
-    if (r.condition.kind === 'silent') {
-      if (r.for !== 0) ctx.addIssue({ code: 'custom', path: ['for'], message: 'does not apply to a `silent` condition (its length is `intervals`)' });
-      if (r.while !== undefined) ctx.addIssue({ code: 'custom', path: ['while'], message: 'does not apply to a `silent` condition' });
-    }
-    checkFields(r.deviceType, r.condition, ['condition'], ctx);
-    if (r.while) checkFields(r.deviceType, r.while, ['while'], ctx);
+/**
+ * The schemas of a rule and of an override for a set of device types: a rule names one of them (or
+ * `*`) and uses only its fields. Built once per set; the shipped registry's set is built at import.
+ */
+function buildSchemas(types: readonly DeviceTypeDefinition[]) {
+  const names = types.map((t) => t.name as string) as [string, ...string[]];
+  const byName: ReadonlyMap<string, DeviceTypeDefinition> = new Map(types.map((t) => [t.name, t]));
+  const rule = z
+    .strictObject({
+      id: z.string().max(64).regex(RULE_ID, 'must be lowercase words separated by dots, e.g. waste.collect'),
+      deviceType: z.enum(['*', ...names]),
+      role: z.enum(ruleRoles).optional(),
+      ...ruleKeys,
+    })
+    .superRefine((r, ctx) => {
+      if (r.role === 'collection' && (r.condition.kind !== 'threshold' || r.condition.above === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['role'], message: 'a "collection" rule needs a threshold condition with `above` (the level the plan predicts)' });
+      }
+      if (r.role === 'offline' && r.condition.kind !== 'silent') ctx.addIssue({ code: 'custom', path: ['role'], message: 'an "offline" rule needs a `silent` condition' });
+      if (r.ticket && r.serviceCode === undefined) ctx.addIssue({ code: 'custom', path: ['serviceCode'], message: 'is required when ticket is true (the Open311 service_code)' });
+      if (r.ticket && r.serviceName === undefined) ctx.addIssue({ code: 'custom', path: ['serviceName'], message: 'is required when ticket is true (the Open311 service_name)' });
+      if (r.condition.kind === 'silent') {
+        if (r.for !== 0) ctx.addIssue({ code: 'custom', path: ['for'], message: 'does not apply to a `silent` condition (its length is `intervals`)' });
+        if (r.while !== undefined) ctx.addIssue({ code: 'custom', path: ['while'], message: 'does not apply to a `silent` condition' });
+      }
+      checkFields(byName, r.deviceType, r.condition, ['condition'], ctx);
+      if (r.while) checkFields(byName, r.deviceType, r.while, ['while'], ctx);
+    });
+  /** One override: a `match` and, per rule id, a merge patch of that rule. */
+  const override = z.strictObject({
+    description: z.string().optional(),
+    match: z
+      .strictObject({
+        type: z.enum(names).optional(),
+        district: z.string().min(1).optional(),
+        deviceId: z.string().min(1).optional(),
+      })
+      .refine((m) => m.type !== undefined || m.district !== undefined || m.deviceId !== undefined, 'give at least one of type, district, deviceId'),
+    /** Rule id → a JSON merge patch (RFC 7396) of that rule: objects merge, `null` removes a key. */
+    rules: z.record(z.string(), z.record(z.string(), z.unknown())),
   });
+  return { rule, override };
+}
+
+export type RuleFileSchemas = ReturnType<typeof buildSchemas>;
+
+const shipped = buildSchemas(deviceTypes);
+const built = new WeakMap<readonly DeviceTypeDefinition[], RuleFileSchemas>();
+
+/** The rule and override schemas for these device types (default: the registry's). */
+export function ruleFileSchemas(types?: readonly DeviceTypeDefinition[]): RuleFileSchemas {
+  if (types === undefined || types === deviceTypes) return shipped;
+  let s = built.get(types);
+  if (!s) built.set(types, (s = buildSchemas(types)));
+  return s;
+}
+
+/** One rule of the file (see the README for every key), for the registry's device types. */
+export const ruleSchema = shipped.rule;
+
+/** One override of the file, for the registry's device types. */
+export const overrideSchema = shipped.override;
 
 /** One rule as written in the file, after zod (durations in ms, defaults filled). */
 export type RuleSpec = z.output<typeof ruleSchema>;
@@ -144,20 +185,6 @@ export const settingsSchema = z.strictObject({
   lateAfter: duration.default(10 * 60_000),
   /** The flapping guard for rules that do not set their own. */
   flapping: flappingSchema.default({ maxTransitions: 6, window: 3_600_000 }),
-});
-
-/** One override: a `match` and, per rule id, a merge patch of that rule. */
-export const overrideSchema = z.strictObject({
-  description: z.string().optional(),
-  match: z
-    .strictObject({
-      type: z.enum(deviceTypeNames).optional(),
-      district: z.string().min(1).optional(),
-      deviceId: z.string().min(1).optional(),
-    })
-    .refine((m) => m.type !== undefined || m.district !== undefined || m.deviceId !== undefined, 'give at least one of type, district, deviceId'),
-  /** Rule id → a JSON merge patch (RFC 7396) of that rule: objects merge, `null` removes a key. */
-  rules: z.record(z.string(), z.record(z.string(), z.unknown())),
 });
 
 export type OverrideSpec = z.output<typeof overrideSchema>;
@@ -179,12 +206,12 @@ export type RulesSettings = z.output<typeof settingsSchema>;
 export const PATCHABLE_KEYS: ReadonlySet<string> = new Set(Object.keys(ruleKeys));
 
 /** The kind of a field of a device type (`*`: the common fields), or undefined if it has none such. */
-function fieldBlock(type: string, field: string): FieldBlock | undefined {
+function fieldBlock(types: ReadonlyMap<string, DeviceTypeDefinition>, type: string, field: string): FieldBlock | undefined {
   if (field === 'ts') return undefined;
   const common = (commonFields as Record<string, FieldBlock>)[field];
   if (common) return common;
   if (type === '*') return undefined;
-  return (deviceType(type)?.fields as Record<string, FieldBlock> | undefined)?.[field];
+  return (types.get(type)?.fields as Record<string, FieldBlock> | undefined)?.[field];
 }
 
 function enumOptions(block: FieldBlock): readonly string[] | undefined {
@@ -192,26 +219,26 @@ function enumOptions(block: FieldBlock): readonly string[] | undefined {
   return Array.isArray(options) ? (options as string[]) : undefined;
 }
 
-function knownFields(type: string): string {
-  const own = type === '*' ? [] : Object.keys(deviceType(type)?.fields ?? {});
+function knownFields(types: ReadonlyMap<string, DeviceTypeDefinition>, type: string): string {
+  const own = type === '*' ? [] : Object.keys(types.get(type)?.fields ?? {});
   return [...own, ...Object.keys(commonFields).filter((k) => k !== 'ts')].join(', ');
 }
 
 /** A rule on a field its device type does not have would silently never fire: refuse it at load. */
-function checkFields(type: string, c: ConditionSpec, path: (string | number)[], ctx: z.RefinementCtx): void {
+function checkFields(types: ReadonlyMap<string, DeviceTypeDefinition>, type: string, c: ConditionSpec, path: (string | number)[], ctx: z.RefinementCtx): void {
   switch (c.kind) {
     case 'all':
     case 'any':
-      c.of.forEach((sub, i) => checkFields(type, sub, [...path, 'of', i], ctx));
+      c.of.forEach((sub, i) => checkFields(types, type, sub, [...path, 'of', i], ctx));
       return;
     case 'sunUp':
     case 'silent':
       return;
     default: {
-      const block = fieldBlock(type, c.field);
+      const block = fieldBlock(types, type, c.field);
       const where = type === '*' ? 'every device type (a `*` rule may use only the common fields)' : type;
       if (!block) {
-        ctx.addIssue({ code: 'custom', path: [...path, 'field'], message: `${where} has no field "${c.field}" (known: ${knownFields(type)})` });
+        ctx.addIssue({ code: 'custom', path: [...path, 'field'], message: `${where} has no field "${c.field}" (known: ${knownFields(types, type)})` });
         return;
       }
       const options = enumOptions(block);
