@@ -4,6 +4,7 @@
  * and the demo read a type only from here, so adding a type touches its folder and one registry line.
  */
 import type { DeviceTypeDefinition } from './types.js';
+import type { LorawanSupport } from './lorawan.js';
 import type { AnyDeviceModel } from '../../simulators/model.js';
 import type { Rng } from '../../simulators/prng.js';
 import type { GeneratedDistrict } from '../../simulators/generate-fleet.js';
@@ -99,4 +100,6 @@ export interface DeviceTypeModule<D extends DeviceTypeDefinition = DeviceTypeDef
   readonly bench: BenchPayload;
   /** The shipped demo fleet (`demo.ts`). */
   readonly demo: DemoDevices;
+  /** Its LoRaWAN device models (`models/<model>/`) and how their uplinks become its readings; none when no model is supported. */
+  readonly lorawan?: LorawanSupport;
 }

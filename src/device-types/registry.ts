@@ -11,6 +11,7 @@
  */
 import type { DeviceTypeModule } from './module.js';
 import type { DeviceTypeDefinition } from './types.js';
+import type { LorawanModel } from './lorawan.js';
 import { wasteBinType } from './waste-bin/index.js';
 import { parkingMeterType } from './parking-meter/index.js';
 import { streetlightType } from './streetlight/index.js';
@@ -33,6 +34,24 @@ const moduleByName: ReadonlyMap<string, DeviceTypeModule> = new Map(deviceTypeMo
 /** The definition for a topic's `{type}` segment, or undefined. */
 export function deviceType(name: string): DeviceTypeDefinition | undefined {
   return byName.get(name);
+}
+
+/** A LoRaWAN device model and the type whose readings it yields. */
+export interface RegisteredModel {
+  readonly model: LorawanModel;
+  readonly type: DeviceTypeModule;
+}
+
+const modelByName: ReadonlyMap<string, RegisteredModel> = new Map(
+  deviceTypeModules.flatMap((type: DeviceTypeModule) => (type.lorawan?.models ?? []).map((model) => [model.name, { model, type }] as const)),
+);
+
+/** Every LoRaWAN device model of every type, in registry order. */
+export const lorawanModels: readonly RegisteredModel[] = [...modelByName.values()];
+
+/** The LoRaWAN model a catalog record's `lorawan.model` names, or undefined. */
+export function lorawanModel(name: string): RegisteredModel | undefined {
+  return modelByName.get(name);
 }
 
 /** The whole folder module of a type (model, fleet defaults, bench payload, demo devices), or undefined. */

@@ -12,6 +12,7 @@ export const wasteBin = defineDeviceType({
     status: oneOf(['ok', 'lidOpen', 'dropped', 'moved', 'vandalized', 'burning', 'unknown']),
     methaneConcentration: float('ppm ≥ 0', 0),
     cargoWeight: float('kg ≥ 0', 0),
+    distanceMm: float('mm ≥ 0, sensor to the waste, from a distance sensor (LoRaWAN models)', 0),
   },
   collection: { fillField: 'fillingLevel' },
 });
