@@ -3,7 +3,8 @@ import { clientIdBelongsTo, mayPublish, maySubscribe, topicProblem, type Identit
 import { deliveryQos, topicMatches } from './conformance.js';
 
 const bin: Identity = { kind: 'device', id: 'bin-1', type: 'waste-bin', via: 'password', credential: 'h' };
-const ops: Identity = { kind: 'account', name: 'ops' };
+const ops: Identity = { kind: 'account', name: 'ops', role: 'operator' };
+const chirpstack: Identity = { kind: 'account', name: 'chirpstack', role: 'network-server' };
 
 describe('mayPublish', () => {
   it.each([
@@ -21,8 +22,24 @@ describe('mayPublish', () => {
     expect(mayPublish(bin, topic)).toBe(allowed);
   });
 
-  it('an account publishes nowhere', () => {
+  it('an operator account publishes nowhere', () => {
     expect(mayPublish(ops, 'city/events/waste-bin/bin-1')).toBe(false);
+    expect(mayPublish(ops, 'application/1/device/24e124713c215987/event/up')).toBe(false);
+  });
+
+  it.each([
+    ['application/7d2f/device/24e124713c215987/event/up', true],
+    ['application/7d2f/device/24e124713c215987/event/status', true],
+    ['application/7d2f/device/24e124713c215987/event/log', true],
+    ['application/7d2f/device/24e124713c215987/event', false],
+    ['application/7d2f/device/24e124713c215987/event/up/x', false],
+    ['application/7d2f/device//event/up', false],
+    ['application/7d2f/gateway/24e124713c215987/event/up', false],
+    ['application/7d2f/device/24e124713c215987/command/down', false],
+    ['city/waste-bin/bin-1/telemetry', false],
+    ['city/events/waste-bin/bin-1', false],
+  ])('a network-server account, %s → %s', (topic, allowed) => {
+    expect(mayPublish(chirpstack, topic)).toBe(allowed);
   });
 });
 
@@ -42,6 +59,13 @@ describe('maySubscribe', () => {
     [ops, 'city/+/waste-bin/x', false],
     [ops, '#', false],
     [ops, '$SYS/#', false],
+    [ops, 'application/+/device/+/event/+', false],
+    [chirpstack, 'application/+/device/+/command/+', true],
+    [chirpstack, 'application/7d2f/device/24e124713c215987/command/down', true],
+    [chirpstack, 'application/+/device/+/event/+', false],
+    [chirpstack, 'application/#', false],
+    [chirpstack, 'city/events/#', false],
+    [chirpstack, '#', false],
   ])('%o %s → %s', (identity, filter, allowed) => {
     expect(maySubscribe(identity, filter)).toBe(allowed);
   });

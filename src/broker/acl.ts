@@ -5,6 +5,9 @@
  * - A device publishes only under `city/{its type}/{its id}/` (its Will included) and subscribes
  *   only there.
  * - An operator or integration account subscribes only under `city/events/` and publishes nothing.
+ * - A network-server account (ChirpStack's MQTT integration, CONTRACT §7) publishes only its uplink
+ *   events, `application/{applicationId}/device/{devEui}/event/{event}`, and subscribes only to its
+ *   downlink commands, `application/…/command/…` (citypipe sends none; ChirpStack subscribes anyway).
  * - Its MQTT client id is its name, or its name followed by `:` and anything (`bin-0001:fw2`);
  *   `:` cannot occur in a device id or account name, so no identity can claim another's session.
  */
@@ -23,9 +26,11 @@ export type Identity =
        */
       readonly credential: string;
     }
-  | { readonly kind: 'account'; readonly name: string };
+  | { readonly kind: 'account'; readonly name: string; readonly role: AccountRole };
 
-/** Where rule events are published (CONTRACT §1); the only place accounts may subscribe. */
+import type { AccountRole } from '../security/accounts.js';
+
+/** Where rule events are published (CONTRACT §1); the only place operator accounts may subscribe. */
 export const EVENTS_PREFIX = 'city/events/';
 
 /** The name a client authenticated as: its device id or account name. */
@@ -43,7 +48,7 @@ export function devicePrefix(type: string, id: string): string {
  * rather than building the prefix string.
  */
 export function mayPublish(identity: Identity, topic: string): boolean {
-  if (identity.kind === 'account') return false;
+  if (identity.kind === 'account') return identity.role === 'network-server' && isNetworkServerEvent(topic);
   const { type, id } = identity;
   const typeEnd = 5 + type.length;
   const idEnd = typeEnd + 1 + id.length;
@@ -62,8 +67,25 @@ export function mayPublish(identity: Identity, topic: string): boolean {
  * it whatever wildcards follow, because a wildcard can only stand for levels after the prefix.
  */
 export function maySubscribe(identity: Identity, filter: string): boolean {
+  if (identity.kind === 'account' && identity.role === 'network-server') return isNetworkServerCommandFilter(filter);
   const prefix = identity.kind === 'device' ? devicePrefix(identity.type, identity.id) : EVENTS_PREFIX;
   return filter.length > prefix.length && filter.startsWith(prefix);
+}
+
+/** Where a network server publishes uplink events (ChirpStack's default `event_topic`). */
+export const NETWORK_SERVER_PREFIX = 'application/';
+
+/** `application/{applicationId}/device/{devEui}/event/{event}`: six levels, none empty, no wildcard. */
+export function isNetworkServerEvent(topic: string): boolean {
+  if (!topic.startsWith(NETWORK_SERVER_PREFIX)) return false;
+  const levels = topic.split('/');
+  return levels.length === 6 && levels[2] === 'device' && levels[4] === 'event' && levels.every((l) => l !== '' && l !== '+' && l !== '#');
+}
+
+/** `application/+/device/+/command/+` and narrower: the downlink commands ChirpStack subscribes to. */
+function isNetworkServerCommandFilter(filter: string): boolean {
+  const levels = filter.split('/');
+  return levels.length === 6 && levels[0] === 'application' && levels[2] === 'device' && levels[4] === 'command' && levels.every((l) => l !== '' && l !== '#');
 }
 
 /** Longest client id accepted after the name and `:`. */

@@ -7,7 +7,7 @@
  */
 import type { AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
-import { clientIdBelongsTo, EVENTS_PREFIX, identityName, mayPublish, maySubscribe, topicProblem, type Identity } from './acl.js';
+import { clientIdBelongsTo, EVENTS_PREFIX, identityName, mayPublish, maySubscribe, NETWORK_SERVER_PREFIX, topicProblem, type Identity } from './acl.js';
 import type { AuthDecision, BrokerOptions, BrokerSecurityEvents } from './broker.js';
 import type { DeliveryConformance } from './conformance.js';
 import { GuardedConnection } from './packet-guard.js';
@@ -210,7 +210,9 @@ export class ClientHooks {
       this.warnings.warn('deny:publish', { clientId: client.id, deviceId: name, topic: truncate(topic), code: ErrorCodes.MQTT_ACL_DENIED.code }, `publish refused, connection closed: ${why}`);
       return done(new CitypipeError(ErrorCodes.MQTT_ACL_DENIED, `publish to ${truncate(topic)} refused: ${why}`));
     }
-    if (!topic.startsWith(DEVICE_TOPIC_PREFIX) || topic.startsWith(EVENTS_PREFIX)) return done(null);
+    // Readings: a device's under `city/`, and a network server's uplink events (the ACL above let
+    // only a network-server account publish under `application/`).
+    if ((!topic.startsWith(DEVICE_TOPIC_PREFIX) || topic.startsWith(EVENTS_PREFIX)) && !topic.startsWith(NETWORK_SERVER_PREFIX)) return done(null);
     let claimed = false;
     if (packet.qos === 2) {
       // The reading goes to the spool here, at the PUBLISH, not at the PUBREL: a PUBLISH sent again

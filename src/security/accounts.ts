@@ -1,15 +1,27 @@
 /**
- * Operator and integration accounts (CITYPIPE_MQTT_ACCOUNTS): MQTT clients that are not devices and
- * may only subscribe to rule events (`city/events/#`). Each is `name:scrypt$…`, the salted hash of
- * its secret; `citypipe devices account NAME` makes one.
+ * Accounts (CITYPIPE_MQTT_ACCOUNTS): MQTT clients that are not devices. Each entry is
+ * `name:scrypt$…` (the salted hash of its secret) for an operator or integration account, which may
+ * only subscribe to rule events (`city/events/#`), or `name:network-server:scrypt$…` for a LoRaWAN
+ * network server (ChirpStack's MQTT integration), which may only publish its uplink events
+ * (`application/+/device/+/event/+`, CONTRACT §7). `citypipe devices account NAME [--role …]` makes one.
  */
 import { DEVICE_ID } from '../catalog/types.js';
 import { isSecretHash } from '../catalog/secrets.js';
 
-/** One account: its name (MQTT username) and the salted scrypt hash of its secret. */
+/** What an account may do: `operator` subscribes to rule events; `network-server` publishes uplinks. */
+export const ACCOUNT_ROLES = ['operator', 'network-server'] as const;
+export type AccountRole = (typeof ACCOUNT_ROLES)[number];
+
+/** One account: its name (MQTT username), its role and the salted scrypt hash of its secret. */
 export interface MqttAccount {
   readonly name: string;
+  readonly role: AccountRole;
   readonly secretHash: string;
+}
+
+/** The CITYPIPE_MQTT_ACCOUNTS entry of an account: `name:hash`, or `name:role:hash` for a role other than operator. */
+export function accountEntry(name: string, role: AccountRole, secretHash: string): string {
+  return role === 'operator' ? `${name}:${secretHash}` : `${name}:${role}:${secretHash}`;
 }
 
 /**
@@ -21,16 +33,25 @@ export function parseAccounts(text: string): { ok: true; accounts: MqttAccount[]
   const seen = new Set<string>();
   for (const entry of text.split(/[\s,]+/).filter((e) => e !== '')) {
     const colon = entry.indexOf(':');
-    if (colon <= 0) return { ok: false, message: `expected name:scrypt$… entries (make one with \`npx citypipe devices account NAME\`), got ${JSON.stringify(shorten(entry))}` };
+    if (colon <= 0) return { ok: false, message: `expected name:scrypt$… or name:network-server:scrypt$… entries (make one with \`npx citypipe devices account NAME\`), got ${JSON.stringify(shorten(entry))}` };
     const name = entry.slice(0, colon);
-    const secretHash = entry.slice(colon + 1);
+    let secretHash = entry.slice(colon + 1);
+    let role: AccountRole = 'operator';
+    if (!secretHash.startsWith('scrypt$') && secretHash.includes(':')) {
+      const given = secretHash.slice(0, secretHash.indexOf(':'));
+      if (!(ACCOUNT_ROLES as readonly string[]).includes(given)) {
+        return { ok: false, message: `account ${name}: unknown role ${JSON.stringify(shorten(given))} (known: ${ACCOUNT_ROLES.join(', ')}; an operator entry is name:scrypt$…)` };
+      }
+      role = given as AccountRole;
+      secretHash = secretHash.slice(given.length + 1);
+    }
     if (!DEVICE_ID.test(name)) return { ok: false, message: `account name ${JSON.stringify(shorten(name))} must match [A-Za-z0-9_.-]{1,64}` };
     if (!isSecretHash(secretHash)) {
       return { ok: false, message: `account ${name}: ${JSON.stringify(shorten(secretHash))} is not a scrypt$N$r$p$salt$hash secret hash (make one with \`npx citypipe devices account ${name}\`)` };
     }
     if (seen.has(name)) return { ok: false, message: `account ${name} appears twice` };
     seen.add(name);
-    accounts.push({ name, secretHash });
+    accounts.push({ name, role, secretHash });
   }
   return { ok: true, accounts };
 }

@@ -12,7 +12,7 @@ import type { MqttAccount } from './accounts.js';
 /** Answers the broker's {@link AuthRequest}s from the current catalog and the configured accounts. */
 export class Authenticator {
   private readonly catalog: () => DeviceCatalog;
-  private readonly accounts: ReadonlyMap<string, string>;
+  private readonly accounts: ReadonlyMap<string, MqttAccount>;
   /**
    * Secrets that passed scrypt, per device: the catalog hash they were checked against and a SHA-256
    * of the secret. A device reconnecting with the same secret (every reconnect, and a whole fleet
@@ -32,7 +32,7 @@ export class Authenticator {
    */
   constructor(catalog: () => DeviceCatalog, accounts: readonly MqttAccount[], published: ReadonlySet<string> = new Set()) {
     this.catalog = catalog;
-    this.accounts = new Map(accounts.map((a) => [a.name, a.secretHash]));
+    this.accounts = new Map(accounts.map((a) => [a.name, a]));
     this.published = published;
   }
 
@@ -55,9 +55,9 @@ export class Authenticator {
     const { username, password } = req;
     if (username === undefined || password === undefined) return { outcome: 'anonymous' };
 
-    const accountHash = this.accounts.get(username);
-    if (accountHash !== undefined) {
-      return (await verifySecretAsync(password, accountHash)) ? { outcome: 'ok', identity: { kind: 'account', name: username } } : bad(`wrong secret for account ${username}`);
+    const account = this.accounts.get(username);
+    if (account !== undefined) {
+      return (await verifySecretAsync(password, account.secretHash)) ? { outcome: 'ok', identity: { kind: 'account', name: username, role: account.role } } : bad(`wrong secret for account ${username}`);
     }
     const record = catalog.get(username);
     if (this.published.size > 0 && this.published.has(password.toString('utf8'))) {
@@ -91,7 +91,7 @@ export class Authenticator {
    * not revoked, of the same type, and (if it used a secret) with the secret it used.
    */
   stillValid(identity: Identity): boolean {
-    if (identity.kind === 'account') return this.accounts.has(identity.name);
+    if (identity.kind === 'account') return this.accounts.get(identity.name)?.role === identity.role;
     const record = this.catalog().get(identity.id);
     if (record === undefined || record.revokedAt !== undefined || record.type !== identity.type) return false;
     return identity.via === 'certificate' || record.secretHash === identity.credential;

@@ -218,6 +218,22 @@ describe('devices account', () => {
     expect(human.stdout).toMatch(/^  ops:scrypt\$/m);
     expect(await devicesAccount('bad name', {}, memoryIo())).toBe(2);
   });
+
+  it('makes a network-server account whose entry carries its role', async () => {
+    const io = memoryIo();
+    expect(await devicesAccount('chirpstack', { json: true, role: 'network-server' }, io)).toBe(0);
+    const { role, password, entry } = JSON.parse(io.stdout) as { role: string; password: string; entry: string };
+    expect(role).toBe('network-server');
+    const parsed = parseAccounts(entry) as { ok: true; accounts: { name: string; role: string; secretHash: string }[] };
+    expect(parsed.accounts).toEqual([{ name: 'chirpstack', role: 'network-server', secretHash: expect.stringMatching(/^scrypt\$/) }]);
+    expect(verifySecret(password, parsed.accounts[0]!.secretHash)).toBe(true);
+    const human = memoryIo();
+    expect(await devicesAccount('chirpstack', { role: 'network-server' }, human)).toBe(0);
+    expect(human.stdout).toMatch(/publish uplink events on application\/\+\/device\/\+\/event\/\+/);
+    const bad = memoryIo();
+    expect(await devicesAccount('gw', { role: 'gateway' }, bad)).toBe(2);
+    expect(bad.stderr).toMatch(/--role: must be one of operator, network-server/);
+  });
 });
 
 describe('registerDevicesCommand', () => {

@@ -13,6 +13,7 @@ import type { Command } from 'commander';
 import { DeviceCatalog } from '../../catalog/catalog.js';
 import { addDevice, revokeDevice, rotateSecret, validateNewDevice, type NewDevice } from '../../catalog/catalog-edits.js';
 import { generateSecret, hashSecretAsync } from '../../catalog/secrets.js';
+import { ACCOUNT_ROLES, accountEntry, type AccountRole } from '../../security/accounts.js';
 import { DEVICE_ID, type DeviceRecord } from '../../catalog/types.js';
 import { deviceTypeModules, deviceTypeNames } from '../../device-types/registry.js';
 import { cities, cityNamed } from '../../../simulators/cities.js';
@@ -136,21 +137,28 @@ export async function devicesRevoke(devicesDir: () => string, id: string | undef
 }
 
 /**
- * Makes the credentials of an operator or integration account (not a device): a new secret, printed
- * once, and the `name:hash` entry for CITYPIPE_MQTT_ACCOUNTS. Nothing is written anywhere.
+ * Makes the credentials of an account (not a device): a new secret, printed once, and its entry for
+ * CITYPIPE_MQTT_ACCOUNTS. An operator or integration account may subscribe to rule events; a
+ * network-server account (ChirpStack's MQTT integration) may publish uplink events. Nothing is written.
  */
-export async function devicesAccount(name: string | undefined, opts: { json?: boolean }, io: DevicesIo): Promise<number> {
+export async function devicesAccount(name: string | undefined, opts: { json?: boolean; role?: string }, io: DevicesIo): Promise<number> {
   return run(io, async () => {
     if (name === undefined || !DEVICE_ID.test(name)) throw new UsageError(`account name: must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(name ?? '')}`);
+    const role = (opts.role ?? 'operator') as AccountRole;
+    if (!ACCOUNT_ROLES.includes(role)) throw new UsageError(`--role: must be one of ${ACCOUNT_ROLES.join(', ')}, got ${JSON.stringify(opts.role)}`);
     const secret = generateSecret();
-    const entry = `${name}:${await hashSecretAsync(secret)}`;
+    const entry = accountEntry(name, role, await hashSecretAsync(secret));
     if (opts.json) {
-      io.out(JSON.stringify({ name, password: secret, entry }) + '\n');
+      io.out(JSON.stringify({ name, role, password: secret, entry }) + '\n');
       return;
     }
+    const may =
+      role === 'network-server'
+        ? `MQTT account ${name} (network server): it may publish uplink events on application/+/device/+/event/+ (ChirpStack's MQTT integration) and nothing else.`
+        : `MQTT account ${name}: it may subscribe to city/events/# (rule events) and nothing else.`;
     io.out(
       [
-        `MQTT account ${name}: it may subscribe to city/events/# (rule events) and nothing else.`,
+        may,
         '',
         `  MQTT username: ${name}`,
         `  MQTT password: ${secret}`,
@@ -160,6 +168,7 @@ export async function devicesAccount(name: string | undefined, opts: { json?: bo
         `  ${entry}`,
         '',
         'Store the password now: only its hash is in the entry. For a new password, run this again and replace the entry.',
+        ...(role === 'network-server' ? ['', 'In ChirpStack\'s [integration.mqtt]: server="tcp://<citypipe host>:1883/", username and password as above, qos=1 (README, "Connect ChirpStack").'] : []),
         '',
       ].join('\n'),
     );
@@ -334,14 +343,16 @@ Exit 4 when the id is not in the catalog.`)
 
   devices
     .command('account')
-    .description('make an operator or integration account (not a device) that may subscribe to city/events/#: prints its secret and its CITYPIPE_MQTT_ACCOUNTS entry')
+    .description('make an account (not a device): an operator or integration account that may subscribe to city/events/#, or a network server that may publish uplink events; prints its secret and its CITYPIPE_MQTT_ACCOUNTS entry')
     .argument('<name>', 'account name, [A-Za-z0-9_.-]{1,64}; its MQTT username (must not be a device id)')
-    .option('--json', 'print {"name":…,"password":…,"entry":…} only')
+    .option('--role <role>', `${ACCOUNT_ROLES.join(' or ')} (default operator)`)
+    .option('--json', 'print {"name":…,"role":…,"password":…,"entry":…} only')
     .addHelpText('after', `
 Examples
   npx citypipe devices account grafana
-  npx citypipe devices account ops --json`)
-    .action(async (name: string, opts: { json?: boolean }) => io.exit(await devicesAccount(name, opts, io)));
+  npx citypipe devices account ops --json
+  npx citypipe devices account chirpstack --role network-server`)
+    .action(async (name: string, opts: { json?: boolean; role?: string }) => io.exit(await devicesAccount(name, opts, io)));
 
   devices
     .command('generate')
