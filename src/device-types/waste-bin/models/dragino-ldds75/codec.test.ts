@@ -29,3 +29,13 @@ describe('Dragino LDDS75, beyond the vectors', () => {
     expect(decoded.ok && completeWasteBin(decoded.fields, bin)).toEqual({ ok: true, fields: { fillingLevel: 0.5, distanceMm: 750, temperature: 20 } });
   });
 });
+
+describe('Dragino LDDS75: a full bin and a join', () => {
+  it('keeps a distance inside the 280 mm blind zone (a full bin is a reading, not a dead letter)', () => {
+    expect(draginoLdds75.decode(hexBytes('0d48009600000001'), 2)).toMatchObject({ ok: true, fields: { distanceMm: 150 } });
+  });
+
+  it('ignores the device status packet it sends on fPort 5 after a join', () => {
+    expect(draginoLdds75.decode(hexBytes('0b450b0500000001'), 5)).toEqual({ ok: true, fields: {} });
+  });
+});

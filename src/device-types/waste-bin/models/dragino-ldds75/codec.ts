@@ -15,8 +15,8 @@ import { Undecodable, decodeWith, type Decoded } from '../../../lorawan.js';
 /** The LDDS75 sends its readings on this port. */
 const UPLINK_PORT = 2;
 
-/** The sensor measures flat objects from 280 mm (its documented range is 280–7500 mm). */
-const MIN_DISTANCE_MM = 280;
+/** The device status packet (model, firmware, band, battery) it sends after joining: no reading. */
+const STATUS_PORT = 5;
 
 /**
  * Battery voltage → percent, linear from 3.0 V (0 %) to 3.6 V (100 %), clamped. Dragino reports volts
@@ -30,7 +30,9 @@ export function batteryPercentFromMillivolts(mV: number): number {
 /** The waste-bin fields of one LDDS75 uplink. */
 export function decodeLdds75(bytes: Uint8Array, fPort: number): Decoded {
   return decodeWith(bytes, fPort, (b, port) => {
-    if (port !== UPLINK_PORT) throw new Undecodable(`Dragino LDDS75 readings come on port ${UPLINK_PORT}`);
+    // The status packet after a join carries no reading: not a dead letter on every join.
+    if (port === STATUS_PORT) return { fields: {} };
+    if (port !== UPLINK_PORT) throw new Undecodable(`Dragino LDDS75 readings come on port ${UPLINK_PORT} (and its device status on ${STATUS_PORT})`);
     const length = b.left;
     if (length !== 8 && length !== 5 && length !== 4) {
       throw new Undecodable(`${length} bytes: an LDDS75 reading has 8 bytes (firmware 1.1.4 and later), 5 or 4 (earlier firmware)`);
@@ -50,7 +52,8 @@ export function decodeLdds75(bytes: Uint8Array, fPort: number): Decoded {
       if (raw !== 0 && raw >= -550 && raw <= 1250) temperature = Math.min(120, Math.max(-40, raw / 10));
     }
     if (distance === 0) throw new Undecodable('distance 0: no ultrasonic sensor detected');
-    if (distance < MIN_DISTANCE_MM) throw new Undecodable(`distance ${distance} mm is below the ${MIN_DISTANCE_MM} mm the sensor can measure: not a reading`);
+    // Below 280 mm (the sensor's blind zone) the distance is coarse but still says "nearly full":
+    // kept, so a full bin is not a dead letter (fullDistanceMm of 280 or more reads it as full).
     return {
       fields: { distanceMm: distance, ...(temperature === undefined ? {} : { temperature }) },
       batteryPercent: batteryPercentFromMillivolts(mV),
