@@ -16,9 +16,10 @@ describe('the shipped demo fleet', async () => {
   const catalog = await DeviceCatalog.load(path.join(root, 'simulators', 'demo-fleet'));
   const devices = catalog.all();
 
-  it('is about 40 devices of every type across all of Amsterdam’s districts', () => {
-    expect(devices.length).toBeGreaterThanOrEqual(35);
-    expect(devices.length).toBeLessThanOrEqual(45);
+  it('is a dozen or so devices of every type across all of Amsterdam’s districts', () => {
+    // Small enough for a laptop's demo, large enough that every board has several devices per type.
+    expect(devices.length).toBeGreaterThanOrEqual(8 * deviceTypeModules.length);
+    expect(devices.length).toBeLessThanOrEqual(16 * deviceTypeModules.length);
     expect(new Set(devices.map((d) => d.district))).toEqual(new Set(DISTRICTS));
     expect(new Set(devices.map((d) => d.type))).toEqual(new Set(deviceTypeNames));
     for (const d of devices) {

@@ -2,7 +2,8 @@ import net from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { deviceRecordSchema, type DeviceRecord } from '../src/catalog/types.js';
-import { deviceType } from '../src/device-types/registry.js';
+import type { DeviceTypeModule } from '../src/device-types/module.js';
+import { deviceType, deviceTypeModules } from '../src/device-types/registry.js';
 import { startFleet, type Fleet } from './fleet.js';
 import { generateFleet } from './generate-fleet.js';
 
@@ -27,6 +28,12 @@ const devices: DeviceRecord[] = [
   { id: 'meter-t1', type: 'parking-meter', district: 'zuid', location: { lat: 52.358, lon: 4.881 }, reportingIntervalS: 300, attributes: { bays: 10, tariffZone: '2' } },
   { id: 'light-t1', type: 'streetlight', district: 'noord', location: { lat: 52.401, lon: 4.892 }, reportingIntervalS: 600, attributes: { powerRating: 60 } },
 ].map((d) => deviceRecordSchema.parse(d));
+
+/** A type's first demo device, as a catalog record. */
+const demoRecord = (m: DeviceTypeModule): DeviceRecord => {
+  const d = m.demo.devices[0]!;
+  return deviceRecordSchema.parse({ id: d.id, type: m.definition.name, district: d.district, location: { lat: d.lat, lon: d.lon }, reportingIntervalS: m.fleet.reportingIntervalS, attributes: { ...d.attributes } });
+};
 
 const secrets = new Map([
   ['bin-t1', 'secret-of-bin-t1'],
@@ -253,6 +260,34 @@ describe('faster than real time', () => {
       expect(rs.at(-1)!.r['ts'] as number).toBeGreaterThan(caughtUpAt - d.reportingIntervalS * 1000 - 10_000);
     }
     expect(fleet.stats().caughtUp).toBe(true);
+  });
+
+  it('a device that reports on change sends each change at its time as well as its heartbeat', async () => {
+    // The registered types whose model announces its changes (nextChangeMs), one demo device each.
+    const onChange = deviceTypeModules
+      .filter((m) => typeof m.model.create(demoRecord(m), () => 0.5, Date.now()).nextChangeMs === 'function')
+      .map((m) => demoRecord(m));
+    expect(onChange.length).toBeGreaterThan(0);
+    const startedAt = Date.now();
+    fleet = await startFleet({ mqttUrl: url, devices: onChange, speed: 7200, from: { agoMs: 3 * HOUR }, atNow: 'stop', seed: 5 });
+    expect(await fleet.finished).toBe('caught-up');
+    await fleet.stop();
+    for (const d of onChange) {
+      const rs = readingsOf(d.type, d.id).map(({ r }) => r);
+      const interval = d.reportingIntervalS * 1000;
+      const first = rs[0]!['ts'] as number;
+      const beats = rs.filter((r) => ((r['ts'] as number) - first) % interval === 0);
+      const changes = rs.filter((r) => ((r['ts'] as number) - first) % interval !== 0);
+      // Every heartbeat, and readings between them: the changes, in order, none a heartbeat late.
+      expect(beats.length, d.id).toBeGreaterThanOrEqual((3 * 3600) / d.reportingIntervalS - 1);
+      expect(changes.length, d.id).toBeGreaterThan(0);
+      rs.forEach((r, i) => {
+        expect(r['seq'], d.id).toBe(i);
+        expect(r['ts'] as number).toBeGreaterThanOrEqual(startedAt - 3 * HOUR);
+        if (i > 0) expect((r['ts'] as number) - (rs[i - 1]!['ts'] as number)).toBeGreaterThan(0);
+        if (i > 0) expect((r['ts'] as number) - (rs[i - 1]!['ts'] as number)).toBeLessThanOrEqual(interval);
+      });
+    }
   });
 
   it('refuses a start it could not keep valid', async () => {

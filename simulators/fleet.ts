@@ -14,7 +14,7 @@ import type { DeviceRecord } from '../src/catalog/types.js';
 import { silentLogger, type Logger } from '../src/observability/logger.js';
 import { DueQueue, type Due } from './due-queue.js';
 import { modelFor } from './index.js';
-import type { AnyDeviceModel } from './model.js';
+import type { AnyDeviceModel, AnySimulation } from './model.js';
 import { deviceSeed, mulberry32, uniform, type Rng } from './prng.js';
 import { planClock, SimClock, type AtNow, type StartTime } from './sim-clock.js';
 import { Uplink, withTimeout } from './uplink.js';
@@ -283,7 +283,7 @@ export class SimulatedFleet implements Fleet {
     const from = clock.fromMs;
     for (const d of this.devices) {
       const stagger = firstWithinMs === undefined ? d.intervalMs : Math.min(d.intervalMs, firstWithinMs * clock.speed);
-      d.dueMs = from + Math.floor(d.scheduleRng() * stagger);
+      d.dueMs = d.heartbeatMs = from + Math.floor(d.scheduleRng() * stagger);
       this.queue.push(d);
     }
     this.log.info(
@@ -368,7 +368,7 @@ export class SimulatedFleet implements Fleet {
       if (!d || d.dueMs > simNow) break;
       this.queue.pop();
       d.emit(realNow);
-      d.dueMs += d.intervalMs;
+      d.advance();
       this.queue.push(d);
     }
     const next = this.queue.peek();
@@ -407,7 +407,7 @@ interface SimDeviceParams {
   device: DeviceRecord;
   uplink: Uplink;
   settings: DeviceSettings;
-  sim: { next(simTimeMs: number): object };
+  sim: AnySimulation;
   scheduleRng: Rng;
   intervalMs: number;
   counters: Counters;
@@ -417,6 +417,8 @@ interface SimDeviceParams {
 /** One device: its behaviour model, its place in the schedule, its buffer while disconnected. */
 class SimDevice implements Due {
   dueMs = 0;
+  /** The next reading on the reporting interval; `dueMs` comes earlier when the model reports a change first. */
+  heartbeatMs = 0;
   readonly intervalMs: number;
   readonly uplink: Uplink;
   readonly scheduleRng: Rng;
@@ -433,6 +435,17 @@ class SimDevice implements Due {
     this.intervalMs = p.intervalMs;
     this.telemetryTopic = `city/${p.device.type}/${p.device.id}/telemetry`;
     this.statusTopic = `city/${p.device.type}/${p.device.id}/status`;
+  }
+
+  /**
+   * After a reading: due at the next heartbeat, or at the model's next change if that comes first
+   * (a device that reports on change). Change times are rounded up to the millisecond, the ts unit.
+   */
+  advance(): void {
+    if (this.dueMs >= this.heartbeatMs) this.heartbeatMs += this.intervalMs;
+    const change = this.p.sim.nextChangeMs?.();
+    const at = change === undefined ? Number.POSITIVE_INFINITY : Math.ceil(change);
+    this.dueMs = at > this.dueMs && at < this.heartbeatMs ? at : this.heartbeatMs;
   }
 
   /** Takes the reading due at `dueMs` (its ts) and sends it, or keeps it while disconnected. */

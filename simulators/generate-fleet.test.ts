@@ -48,7 +48,9 @@ describe('generateFleet', () => {
     }
     const city = cities['amsterdam']!;
     for (const r of fleet.records) {
-      expect(kmBetween(r.location, city), r.id).toBeLessThan(city.radiusKm * 1.5);
+      // Zuidoost's centre lies 8.7 km out (1.08 radii) and a device scatters up to 2.5 σ on each axis
+      // (σ = 0.5 radius / √12 districts): at most 1.59 radii from the centre, whatever the seed's draws.
+      expect(kmBetween(r.location, city), r.id).toBeLessThan(city.radiusKm * 1.6);
       expect(r.attributes['timeZone']).toBe('Europe/Amsterdam');
       expect(r.secretHash).toBeDefined();
     }

@@ -26,6 +26,13 @@ export interface DeviceSimulation<D extends DeviceTypeDefinition> {
    * start of the run and the wall clock (see sim-clock.ts), so a device never reports the future.
    */
   next(simTimeMs: number): ReadingInputOf<D>;
+  /**
+   * For a device that reports on change (a parking bay's sensor): when, after the last reading, its
+   * next change falls (epoch ms), or undefined/Infinity when none is planned. The fleet then sends a
+   * reading at that time as well as at every reporting interval (the heartbeat). Models that report
+   * only on the interval leave it out.
+   */
+  nextChangeMs?(): number | undefined;
 }
 
 /** A device type's behaviour model. */
@@ -39,8 +46,14 @@ export interface DeviceModel<D extends DeviceTypeDefinition> {
   create(device: DeviceRecord, rng: Rng, startMs: number, opts?: SimulationOptions): DeviceSimulation<D>;
 }
 
+/** Any model's simulated device (see {@link DeviceSimulation}). */
+export interface AnySimulation {
+  next(simTimeMs: number): object;
+  nextChangeMs?(): number | undefined;
+}
+
 /** Any model, for code that handles every type alike (the fleet). */
 export interface AnyDeviceModel {
   readonly type: DeviceTypeDefinition;
-  create(device: DeviceRecord, rng: Rng, startMs: number, opts?: SimulationOptions): { next(simTimeMs: number): object };
+  create(device: DeviceRecord, rng: Rng, startMs: number, opts?: SimulationOptions): AnySimulation;
 }

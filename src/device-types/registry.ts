@@ -15,9 +15,10 @@ import type { LorawanModel } from './lorawan.js';
 import { wasteBinType } from './waste-bin/index.js';
 import { parkingMeterType } from './parking-meter/index.js';
 import { streetlightType } from './streetlight/index.js';
+import { parkingSpotType } from './parking-spot/index.js';
 
 /** Every device type, in the order lists, metrics and `--help` show them. */
-export const deviceTypeModules = [wasteBinType, parkingMeterType, streetlightType] as const satisfies readonly DeviceTypeModule[];
+export const deviceTypeModules = [wasteBinType, parkingMeterType, streetlightType, parkingSpotType] as const satisfies readonly DeviceTypeModule[];
 
 type RegisteredDefinition = (typeof deviceTypeModules)[number]['definition'];
 

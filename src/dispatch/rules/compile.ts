@@ -1,14 +1,14 @@
 /**
  * Compiles resolved rules into closures over a reading's fields. Everything a rule needs from the
  * file, the overrides and the catalog (levels relative to `attributes.powerRating`, the lamp's
- * coordinates) is bound here once per device, so that evaluating a reading is a property read and a
+ * coordinates, a `for` taken from `attributes.maxStayMin`) is bound here once per device, so that evaluating a reading is a property read and a
  * comparison or two per rule.
  */
 import type { DeviceRecord } from '../../catalog/types.js';
-import { Problems, type CompiledCondition, type ConditionKind } from './conditions/kind.js';
+import { NEVER, Problems, type CompiledCondition, type ConditionKind } from './conditions/kind.js';
 import { conditionKinds } from './conditions/kinds.js';
 import type { ResolvedRule, RuleBook } from './rule-book.js';
-import type { ConditionSpec } from './schema.js';
+import { FOR_UNIT_MS, type ConditionSpec, type ForSpec } from './schema.js';
 
 export { ABSENT, CLEAR, HOLD, RAISE, type CompiledCondition, type Fields, type Verdict } from './conditions/kind.js';
 
@@ -19,6 +19,8 @@ export interface CompiledRule {
   readonly condition: CompiledCondition;
   /** `while`: outside it the rule neither raises nor clears. */
   readonly gate: CompiledCondition | undefined;
+  /** `for` in milliseconds, for this device (an attribute `for` is resolved here, once). */
+  readonly forMs: number;
   /** For messages: the service name, else the rule id. */
   readonly label: string;
 }
@@ -51,12 +53,30 @@ function compileCondition(c: ConditionSpec, device: DeviceRecord | undefined, pa
   return kind.compile(c, device, path, problems, compileCondition);
 }
 
+/**
+ * `for` in milliseconds for a device: the constant, or its catalog attribute in the rule's unit (times
+ * `times`); a missing, non-numeric or negative attribute takes `default`, else the rule does not evaluate.
+ */
+function forWindowMs(f: ForSpec, device: DeviceRecord | undefined, problems: Problems): number | undefined {
+  if (typeof f === 'number') return f;
+  const attr = device?.attributes[f.attribute];
+  let n: number | undefined;
+  if (typeof attr === 'number' && Number.isFinite(attr) && attr >= 0) n = attr * (f.times ?? 1);
+  else n = f.default;
+  if (n !== undefined) return Math.round(n * FOR_UNIT_MS[f.unit]);
+  const what = attr === undefined ? 'missing' : typeof attr === 'number' ? `negative (${attr})` : `not a number (${JSON.stringify(attr)})`;
+  problems.add(`for: attributes.${f.attribute} is ${what} and no default is given; the rule does not evaluate`);
+  return undefined;
+}
+
 function compileRule(rule: ResolvedRule, device: DeviceRecord | undefined, problems: Problems): CompiledRule {
+  const forMs = forWindowMs(rule.for, device, problems);
   return {
     id: rule.id,
     rule,
-    condition: compileCondition(rule.condition, device, 'condition', problems),
+    condition: forMs === undefined ? NEVER : compileCondition(rule.condition, device, 'condition', problems),
     gate: rule.while ? compileCondition(rule.while, device, 'while', problems) : undefined,
+    forMs: forMs ?? 0,
     label: rule.serviceName ?? rule.id,
   };
 }
@@ -64,7 +84,7 @@ function compileRule(rule: ResolvedRule, device: DeviceRecord | undefined, probl
 /**
  * Compiled rules per device, cached. Rules that do not depend on the device are compiled once per
  * resolved rule (that is, once per type and district, or per device override) and shared; rules that
- * read the catalog (attribute levels, the sun at the device's location) are compiled per device.
+ * read the catalog (attribute levels or `for`, the sun at the device's location) are compiled per device.
  */
 export class CompiledRules {
   readonly book: RuleBook;
@@ -114,7 +134,7 @@ export class CompiledRules {
         silent.push({ id: rule.id, rule, intervals: rule.condition.intervals, label: rule.serviceName ?? rule.id });
         continue;
       }
-      const perDevice = needsDevice(rule.condition) || (rule.while !== undefined && needsDevice(rule.while));
+      const perDevice = needsDevice(rule.condition) || (rule.while !== undefined && needsDevice(rule.while)) || typeof rule.for === 'object';
       let compiled = perDevice ? undefined : this.shared.get(rule);
       if (!compiled) {
         compiled = compileRule(rule, perDevice ? record : undefined, where);

@@ -76,6 +76,8 @@ const parkingFull = {
   ticket: false,
 };
 
+const full: Fields = { totalSpotNumber: 8, availableSpotNumber: 0 };
+
 const scenarios: Scenario[] = [
   {
     name: 'hysteresis: raises at ≥ the raise level, clears only below the clear level',
@@ -372,6 +374,44 @@ const scenarios: Scenario[] = [
     batches: [at(0, { totalSpotNumber: 8, availableSpotNumber: 0 }), at(10, { totalSpotNumber: 8, availableSpotNumber: 0 }, ['meter-1 raised parking.full'])],
   },
   {
+    name: '`for` from a catalog attribute: each device waits its own time; without the attribute, the default',
+    rules: [{ ...parkingFull, for: { attribute: 'fullForMin', unit: 'minutes', default: 30 } }],
+    devices: [
+      device({ id: 'meter-short', type: 'parking-meter', attributes: { fullForMin: 10 } }),
+      device({ id: 'meter-long', type: 'parking-meter', attributes: { fullForMin: 45 } }),
+      device({ id: 'meter-plain', type: 'parking-meter' }),
+    ],
+    batches: [
+      { readings: [[0, full], [0, full, 'meter-long'], [0, full, 'meter-plain']], expect: [] },
+      at(9, full),
+      at(10, full, ['meter-short raised parking.full']),
+      at(29, full, [], { device: 'meter-plain' }),
+      at(30, full, ['meter-plain raised parking.full'], { device: 'meter-plain' }),
+      at(44, full, [], { device: 'meter-long' }),
+      at(45, full, ['meter-long raised parking.full'], { device: 'meter-long' }),
+    ],
+  },
+  {
+    name: '`for` from a catalog attribute: `times` scales it, a reading outside the condition restarts it',
+    rules: [{ ...parkingFull, for: { attribute: 'fullForH', unit: 'hours', times: 0.5 } }],
+    devices: [device({ id: 'meter-1', type: 'parking-meter', attributes: { fullForH: 2 } })],
+    batches: [at(0, full), at(50, { totalSpotNumber: 8, availableSpotNumber: 1 }), at(60, full), at(119, full), at(120, full, ['meter-1 raised parking.full'])],
+  },
+  {
+    name: 'overrides: a fixed `for` replaces an attribute one for a device, and the other way round',
+    rules: [{ ...parkingFull, for: { attribute: 'fullForMin', unit: 'minutes' } }],
+    overrides: [
+      { match: { deviceId: 'meter-fixed' }, rules: { 'parking.full': { for: 'PT5M' } } },
+      { match: { deviceId: 'meter-secs' }, rules: { 'parking.full': { for: { unit: 'seconds' } } } },
+    ],
+    devices: [device({ id: 'meter-fixed', type: 'parking-meter', attributes: { fullForMin: 60 } }), device({ id: 'meter-secs', type: 'parking-meter', attributes: { fullForMin: 120 } })],
+    batches: [
+      { readings: [[0, full], [0, full, 'meter-secs']], expect: [] },
+      at(2, full, ['meter-secs raised parking.full'], { device: 'meter-secs' }),
+      at(5, full, ['meter-fixed raised parking.full']),
+    ],
+  },
+  {
     name: 'readings of devices not in the catalog, or of another type than the catalog says, are ignored',
     rules: [collect()],
     batches: [
@@ -416,8 +456,6 @@ describe('rule engine scenarios', () => {
 });
 
 describe('rule engine', () => {
-  const full = { totalSpotNumber: 8, availableSpotNumber: 0 };
-
   it('keeps a `for` timer across a restart: pending before, raised on time after', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'citypipe-rules-'));
     try {
@@ -568,6 +606,35 @@ describe('rule engine', () => {
     vi.setSystemTime(T0);
     expect(engine.evaluate([reading(unrated, T0, { powerState: 'on', powerConsumption: 0 }), reading(unrated, T0 + MIN, { powerState: 'on', powerConsumption: 0 })])).toEqual([]);
     expect(problems).toEqual([expect.stringMatching(/light-2: .*rule "light.out".*condition\.below: attributes\.powerRating is missing/)]);
+    store.close();
+  });
+
+  it('a `for` from an attribute the device lacks, with no default, does not evaluate, and the problem is reported once', () => {
+    const rules = [{ ...parkingFull, for: { attribute: 'fullForMin', unit: 'minutes' } }];
+    const odd = device({ id: 'meter-2', type: 'parking-meter', attributes: { fullForMin: 'half an hour' } });
+    const { engine, problems, store } = build({ rules }, [meter, odd]);
+    vi.setSystemTime(T0 + 600 * MIN);
+    const readings = [0, 300, 600].flatMap((min) => [reading(meter, T0 + min * MIN, full), reading(odd, T0 + min * MIN, full)]);
+    expect(engine.evaluate(readings)).toEqual([]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^meter-1: .*rule "parking.full".*for: attributes\.fullForMin is missing and no default is given/),
+      expect.stringMatching(/^meter-2: .*rule "parking.full".*for: attributes\.fullForMin is not a number \("half an hour"\)/),
+    ]);
+    store.close();
+  });
+
+  it('a `for` from an attribute follows a catalog change: the new value counts from the same start', () => {
+    const rules = [{ ...parkingFull, for: { attribute: 'fullForMin', unit: 'minutes' } }];
+    const patient = device({ id: 'meter-1', type: 'parking-meter', attributes: { fullForMin: 60 } });
+    const { engine, catalog, store } = build({ rules }, [patient]);
+    vi.setSystemTime(T0 + 20 * MIN);
+    expect(engine.evaluate([reading(patient, T0, full), reading(patient, T0 + 20 * MIN, full)])).toEqual([]);
+    const hasty = device({ id: 'meter-1', type: 'parking-meter', attributes: { fullForMin: 15 } });
+    catalog.set(hasty);
+    vi.setSystemTime(T0 + 21 * MIN);
+    const events = engine.evaluate([reading(hasty, T0 + 21 * MIN, full)]);
+    expect(events.map(summary)).toEqual(['meter-1 raised parking.full']);
+    expect(events[0]).toMatchObject({ since: T0, message: 'parking.full: availableSpotNumber 0 < 1 for 21 min' });
     store.close();
   });
 

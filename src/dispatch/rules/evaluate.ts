@@ -243,7 +243,7 @@ export class RuleEngine {
     switch (s.status) {
       case 'ok':
         if (v === RAISE) {
-          if (r.forMs === 0) {
+          if (rule.forMs === 0) {
             this.transition(rule, s, 'raised', input, late, batch, t);
             transitioned = true;
           } else {
@@ -256,7 +256,7 @@ export class RuleEngine {
         break;
       case 'pending':
         if (v === RAISE) {
-          if (t - s.since >= r.forMs) {
+          if (t - s.since >= rule.forMs) {
             this.transition(rule, s, 'raised', input, late, batch, s.since);
             transitioned = true;
           }
@@ -311,12 +311,12 @@ export class RuleEngine {
       }
     }
     if (to === 'raised') {
-      const held = rule.rule.forMs > 0 ? ` for ${formatDuration(t - conditionSince)}` : '';
+      const held = rule.forMs > 0 ? ` for ${formatDuration(t - conditionSince)}` : '';
       this.emit(batch, s, rule, input, late, {
         state: 'raised',
         value: explained.value,
         message: `${rule.label}: ${explained.text}${held}`,
-        since: rule.rule.forMs > 0 ? conditionSince : undefined,
+        since: rule.forMs > 0 ? conditionSince : undefined,
       });
     } else {
       this.emit(batch, s, rule, input, late, { state: 'cleared', value: explained.value, message: `${rule.label} cleared: ${explained.text}` });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { registeredTypeFolders } from '../../device-types/type-folder.js';
 import { defaultRulesFile } from '../rules-stage.js';
 import { RuleBook, RulesFileError, mergePatch } from './rule-book.js';
 
@@ -38,11 +39,16 @@ describe('rules file validation names the file, the rule and the key', () => {
     ['an unknown condition kind', { rules: [{ ...collect, condition: { kind: 'between' } }] }, 'condition.kind: must be one of threshold, outside, enum, sunUp, all, any, silent, got "between"'],
     ['a clear level on the wrong side', { rules: [{ ...collect, condition: { ...collect.condition, clear: 0.9 } }] }, 'condition.clear: must be ≤ above (0.8)'],
     ['an invalid duration', { rules: [{ ...collect, for: 'PT1Y' }] }, 'rule "waste.collect" (rules[0]): for: must be an ISO 8601 duration'],
+    ['a `for` attribute without its unit', { rules: [{ ...collect, for: { attribute: 'collectAfterH' } }] }, 'rule "waste.collect" (rules[0]): for.unit: must be one of seconds, minutes, hours, days'],
+    ['a `for` attribute in an unknown unit', { rules: [{ ...collect, for: { attribute: 'collectAfterH', unit: 'min' } }] }, 'for.unit: must be one of seconds, minutes, hours, days, got "min"'],
+    ['a `for` attribute with a negative default', { rules: [{ ...collect, for: { attribute: 'collectAfterH', unit: 'hours', default: -1 } }] }, 'for.default: must be ≥ 0'],
+    ['a `for` attribute with a misspelt key', { rules: [{ ...collect, for: { attribute: 'collectAfterH', unit: 'hours', defualt: 2 } }] }, 'for.defualt: unknown key'],
     ['a ticket rule without a service code', { rules: [{ ...collect, serviceCode: undefined }] }, 'rule "waste.collect" (rules[0]): serviceCode: is required when ticket is true'],
     ['a bad severity', { rules: [{ ...collect, severity: 'critical' }] }, 'severity: must be one of info, warning, urgent, got "critical"'],
     ['a rule without an id', { rules: [{ ...collect, id: undefined }] }, 'rules/city.json: rules[0]: id: is required'],
     ['a duplicate id', { rules: [collect, collect] }, 'rule "waste.collect" (rules[1]): id: "waste.collect" is defined twice'],
     ['`silent` with `for`', { rules: [{ id: 'device.offline', deviceType: '*', condition: { kind: 'silent', intervals: 3 }, for: 60, severity: 'warning', ticket: false }] }, 'rule "device.offline" (rules[0]): for: does not apply to a `silent` condition'],
+    ['`silent` with a `for` attribute', { rules: [{ id: 'device.offline', deviceType: '*', condition: { kind: 'silent', intervals: 3 }, for: { attribute: 'x', unit: 'minutes' }, severity: 'warning', ticket: false }] }, 'rule "device.offline" (rules[0]): for: does not apply to a `silent` condition'],
     ['`silent` inside a combination', { rules: [{ ...collect, condition: { kind: 'all', of: [{ kind: 'silent', intervals: 3 }] } }] }, 'condition.of[0].kind: must be one of threshold, outside, enum, sunUp, all, any, got "silent"'],
     ['a bad setting', { rules: [collect], settings: { lateAfter: 'soon' } }, 'rules/city.json: settings.lateAfter: must be an ISO 8601 duration'],
     ['an override of an unknown rule', { rules: [collect], overrides: [{ match: { district: 'west' }, rules: { 'waste.colect': { for: 60 } } }] }, 'rules/city.json: overrides[0] (district=west) rule "waste.colect": no rule has this id (known: waste.collect)'],
@@ -169,27 +175,39 @@ describe('the default rules file (CONTRACT §5)', () => {
   const book = RuleBook.load(defaultRulesFile);
 
   it('has every rule of the contract, with its Open311 service code', () => {
-    expect(book.rules.map((r) => [r.id, r.deviceType, r.ticket ? r.serviceCode : 'event only'])).toEqual([
-      ['waste.collect', 'waste-bin', 'waste.collect'],
-      ['waste.fire', 'waste-bin', 'waste.fire'],
-      ['waste.damage', 'waste-bin', 'waste.damage'],
-      ['parking.repair', 'parking-meter', 'parking.repair'],
-      ['parking.coins', 'parking-meter', 'parking.coins'],
-      ['parking.full', 'parking-meter', 'event only'],
-      ['light.repair', 'streetlight', 'light.repair'],
-      ['light.out', 'streetlight', 'light.out'],
-      ['light.dayburner', 'streetlight', 'light.dayburner'],
-      ['light.electrical', 'streetlight', 'light.electrical'],
-      ['device.battery', '*', 'device.battery'],
-      ['device.offline', '*', 'device.offline'],
+    const listed = book.rules.map((r) => [r.id, r.deviceType, r.ticket ? r.serviceCode : 'event only']);
+    // Every registered type's own rules (its folder's rules.json, registry order), then the common ones.
+    expect(listed.map(([id, type]) => [id, type])).toEqual([
+      ...registeredTypeFolders().flatMap((f) => f.rules.map((r) => [r.id, f.definition.name])),
+      ['device.battery', '*'],
+      ['device.offline', '*'],
     ]);
+    expect(listed).toEqual(
+      expect.arrayContaining([
+        ['waste.collect', 'waste-bin', 'waste.collect'],
+        ['waste.fire', 'waste-bin', 'waste.fire'],
+        ['waste.damage', 'waste-bin', 'waste.damage'],
+        ['parking.repair', 'parking-meter', 'parking.repair'],
+        ['parking.coins', 'parking-meter', 'parking.coins'],
+        ['parking.full', 'parking-meter', 'event only'],
+        ['light.repair', 'streetlight', 'light.repair'],
+        ['light.out', 'streetlight', 'light.out'],
+        ['light.dayburner', 'streetlight', 'light.dayburner'],
+        ['light.electrical', 'streetlight', 'light.electrical'],
+        ['device.battery', '*', 'device.battery'],
+        ['device.offline', '*', 'device.offline'],
+      ]),
+    );
     expect(book.rules.find((r) => r.id === 'waste.fire')!.severity).toBe('urgent');
     expect([book.ruleWithRole('collection')?.id, book.roleOf('device.offline')]).toEqual(['waste.collect', 'offline']);
-    expect(book.rules.filter((r) => r.for > 0).map((r) => [r.id, r.for / 60_000])).toEqual([
-      ['parking.full', 30],
-      ['light.out', 15],
-      ['light.dayburner', 30],
-    ]);
+    const windows = book.rules.flatMap((r) => (typeof r.for === 'number' && r.for > 0 ? [[r.id, r.for / 60_000]] : []));
+    expect(windows).toEqual(
+      expect.arrayContaining([
+        ['parking.full', 30],
+        ['light.out', 15],
+        ['light.dayburner', 30],
+      ]),
+    );
   });
 
   it('lists the Open311 services of its ticket rules', () => {
@@ -216,7 +234,7 @@ describe('the README example', () => {
     expect(collect('bin-0001', 'centrum')).toMatchObject({ above: 0.6, clear: 0.2 });
     expect(collect('bin-0100', 'west')).toMatchObject({ above: 0.8, clear: 0.3 });
     const lights = (id: string, district: string) => book.resolve({ id, type: 'streetlight', district }).rules.find((r) => r.id === 'light.dayburner');
-    expect(lights('light-0001', 'west')!.forMs).toBe(3_600_000);
+    expect(lights('light-0001', 'west')!.for).toBe(3_600_000);
     expect(lights('light-0042', 'west')).toBeUndefined();
   });
 });

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ErrorCodes } from '../../errors/catalog.js';
-import { PATCHABLE_KEYS, RULE_ROLES, ruleFileSchemas, ruleRoles, rulesFileSchema, settingsSchema, type ConditionSpec, type OverrideSpec, type RuleRole, type RuleSpec, type RuleFileSchemas, type RulesSettings } from './schema.js';
+import { PATCHABLE_KEYS, RULE_ROLES, ruleFileSchemas, ruleRoles, rulesFileSchema, settingsSchema, type ConditionSpec, type ForSpec, type OverrideSpec, type RuleRole, type RuleSpec, type RuleFileSchemas, type RulesSettings } from './schema.js';
 import type { DeviceTypeDefinition } from '../../device-types/types.js';
 
 /** The flapping guard of one rule: more than `maxTransitions` raises + clears within `windowMs` holds it raised. */
@@ -23,7 +23,8 @@ export interface ResolvedRule {
   readonly description: string | undefined;
   readonly condition: ConditionSpec;
   readonly while: ConditionSpec | undefined;
-  readonly forMs: number;
+  /** `for`: milliseconds, or a catalog attribute resolved per device when the rule is compiled (`CompiledRule.forMs`). */
+  readonly for: ForSpec;
   readonly severity: 'info' | 'warning' | 'urgent';
   readonly ticket: boolean;
   readonly serviceCode: string | undefined;
@@ -324,7 +325,7 @@ export class RuleBook {
       description: spec.description,
       condition: spec.condition,
       while: spec.while,
-      forMs: spec.for,
+      for: spec.for,
       severity: spec.severity,
       ticket: spec.ticket,
       serviceCode: spec.serviceCode,

@@ -72,6 +72,28 @@ const duration = z.union([z.string(), finite]).transform((v, ctx) => {
   return ms;
 });
 
+/** Units a `for` taken from a catalog attribute may be counted in. */
+export const FOR_UNIT_MS = { seconds: 1000, minutes: 60_000, hours: 3_600_000, days: 86_400_000 } as const;
+
+/**
+ * A rule's `for`, after parsing: milliseconds, or one of the device's catalog `attributes` counted in
+ * `unit` (times `times`), with a `default` in the same unit for devices without it. Like a {@link Level}
+ * from an attribute, it is resolved once per device when its rules are compiled.
+ */
+export type ForSpec = number | { readonly attribute: string; readonly unit: keyof typeof FOR_UNIT_MS; readonly times?: number | undefined; readonly default?: number | undefined };
+
+const nonNegative = finite.refine((v) => v >= 0, 'must be ≥ 0');
+
+const forSchema: z.ZodType<ForSpec, unknown> = z.union([
+  duration,
+  z.strictObject({
+    attribute: z.string().min(1),
+    unit: z.enum(Object.keys(FOR_UNIT_MS) as [keyof typeof FOR_UNIT_MS, ...(keyof typeof FOR_UNIT_MS)[]]),
+    times: nonNegative.optional(),
+    default: nonNegative.optional(),
+  }),
+]);
+
 const flappingSchema = z.union([
   z.literal(false),
   z.strictObject({
@@ -105,7 +127,8 @@ const ruleKeys = {
   condition: conditionSchema,
   /** A gate: outside it the rule neither raises nor clears (a pending `for` timer restarts). */
   while: readingCondition.optional(),
-  for: duration.default(0),
+  /** How long the condition must hold before the rule raises: a duration, or a catalog attribute (`ForSpec`). */
+  for: forSchema.default(0),
   severity: z.enum(['info', 'warning', 'urgent']),
   ticket: z.boolean(),
   serviceCode: z.string().min(1).max(64).optional(),

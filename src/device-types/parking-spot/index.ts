@@ -1,0 +1,15 @@
+/** The parking-spot device type, as the registry lists it. */
+import type { DeviceTypeModule } from '../module.js';
+import { parkingSpotBench } from './bench.js';
+import { parkingSpot } from './definition.js';
+import { parkingSpotDemo } from './demo.js';
+import { parkingSpotFleet } from './fleet.js';
+import { parkingSpotModel } from './model.js';
+
+export const parkingSpotType: DeviceTypeModule<typeof parkingSpot> = {
+  definition: parkingSpot,
+  model: parkingSpotModel,
+  fleet: parkingSpotFleet,
+  bench: parkingSpotBench,
+  demo: parkingSpotDemo,
+};
