@@ -4,8 +4,9 @@
  * the folder by hand can fix it from the message alone.
  */
 import type { z } from 'zod';
+import { lorawanModel, lorawanModels } from '../device-types/registry.js';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
-import { deviceRecordSchema } from './types.js';
+import { deviceRecordSchema, type DeviceRecord } from './types.js';
 
 /** Lines of an invalid-catalog error beyond which the rest are only counted. */
 const MAX_REPORTED_PROBLEMS = 50;
@@ -33,6 +34,65 @@ export function idLabel(element: unknown): string {
   if (!isObject(element)) return '';
   const id = element['id'];
   return typeof id === 'string' && id.length > 0 ? ` (${id.length > 64 ? id.slice(0, 64) + '…' : id})` : '';
+}
+
+/**
+ * The LoRaWAN models a catalog accepts in `lorawan.model`: the registry's ({@link registeredModels}),
+ * or another list where a test or an embedding needs one.
+ */
+export interface ModelRegistry {
+  /** The device type whose readings the model yields, or undefined for a model citypipe does not know. */
+  typeOf(model: string): string | undefined;
+  /** The models of a type, for messages (`known: milesight-em400-udl, dragino-ldds75`). */
+  modelsOf(type: string): readonly string[];
+}
+
+/** The models of the device-type registry (`src/device-types/<type>/models/`). */
+export const registeredModels: ModelRegistry = {
+  typeOf: (model) => lorawanModel(model)?.type.definition.name,
+  modelsOf: (type) => lorawanModels.filter((m) => m.type.definition.name === type).map((m) => m.model.name),
+};
+
+/** A registry of the given models, each with the name of its device type. */
+export function modelRegistryOf(models: readonly { readonly name: string; readonly type: string }[]): ModelRegistry {
+  const typeByModel = new Map(models.map((m) => [m.name, m.type]));
+  return {
+    typeOf: (model) => typeByModel.get(model),
+    modelsOf: (type) => models.filter((m) => m.type === type).map((m) => m.name),
+  };
+}
+
+/**
+ * What is wrong with a schema-valid record's LoRaWAN side (`lorawan.model: …`): a model citypipe has no
+ * codec for, a model of another type, or an MQTT secret on a device that reaches citypipe only through
+ * its network server. Empty for a record without `lorawan`.
+ */
+export function lorawanProblems(record: DeviceRecord, models: ModelRegistry): string[] {
+  if (record.lorawan === undefined) return [];
+  const problems: string[] = [];
+  const { model } = record.lorawan;
+  const modelType = models.typeOf(model);
+  const known = models.modelsOf(record.type);
+  const knownText = known.length > 0 ? `models of ${record.type}: ${known.join(', ')}` : `citypipe has no LoRaWAN model of ${record.type} yet`;
+  if (modelType === undefined) problems.push(`lorawan.model: unknown LoRaWAN model ${JSON.stringify(model)}; ${knownText}`);
+  else if (modelType !== record.type) problems.push(`lorawan.model: ${model} is a model of ${modelType}, not of ${record.type}; ${knownText}`);
+  if (record.secretHash !== undefined) {
+    problems.push(
+      'secretHash: a LoRaWAN device has no MQTT secret (its uplinks come through the network server and are matched by DevEUI); remove secretHash, or lorawan if the device connects over MQTT itself',
+    );
+  }
+  return problems;
+}
+
+/**
+ * One catalog element checked as a record: the schema, then {@link lorawanProblems}. Problems carry the
+ * key but not the place (`location.lat: must be ≤ 90, got 95`); callers prefix where the element is.
+ */
+export function checkRecord(element: unknown, models: ModelRegistry): { ok: true; record: DeviceRecord } | { ok: false; problems: string[] } {
+  const parsed = deviceRecordSchema.safeParse(element);
+  if (!parsed.success) return { ok: false, problems: parsed.error.issues.map((issue) => describeIssue(issue, element)) };
+  const problems = lorawanProblems(parsed.data, models);
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, record: parsed.data };
 }
 
 type Issue = z.core.$ZodIssue;

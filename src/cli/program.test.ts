@@ -40,6 +40,7 @@ describe('the command tree', () => {
         'devices',
         'devices account',
         'devices add',
+        'devices import',
         'devices generate',
         'devices list',
         'devices revoke',

@@ -21,7 +21,7 @@ export const ErrorCodes = {
   CONFIG_UNKNOWN_KEY: spec('CP_ERR_CONFIG_UNKNOWN_KEY', false, 'a configuration key is not known'),
   CONFIG_FILE: spec('CP_ERR_CONFIG_FILE', false, 'the configuration file cannot be read'),
   CATALOG_INVALID: spec('CP_ERR_CATALOG_INVALID', false, 'a device catalog file is invalid'),
-  CATALOG_DUPLICATE: spec('CP_ERR_CATALOG_DUPLICATE', false, 'a device id appears twice in the catalog'),
+  CATALOG_DUPLICATE: spec('CP_ERR_CATALOG_DUPLICATE', false, 'a device id or a LoRaWAN DevEUI appears twice in the catalog'),
   CATALOG_LISTENER: spec('CP_ERR_CATALOG_LISTENER', true, 'a part that follows the device catalog failed to take a reloaded catalog; it is handed the next one after the next change (the log has the cause)'),
   INFLUX_UNREACHABLE: spec('CP_ERR_INFLUX_UNREACHABLE', true, 'InfluxDB cannot be reached'),
   INFLUX_TIMEOUT: spec('CP_ERR_INFLUX_TIMEOUT', true, 'InfluxDB did not answer in time'),

@@ -10,6 +10,7 @@ import { loadCredentials } from '../../../simulators/credentials.js';
 import { devicesAccount, devicesAdd, devicesGenerate, devicesList, devicesRevoke, devicesRotateSecret, registerDevicesCommand, type DevicesAddOptions, type DevicesIo } from './devices.js';
 import { parseAccounts } from '../../security/accounts.js';
 import { verifySecret } from '../../catalog/secrets.js';
+import { modelRegistryOf } from '../../catalog/record-problems.js';
 
 function memoryIo() {
   const io = { stdout: '', stderr: '', codes: [] as number[] } as { stdout: string; stderr: string; codes: number[] } & DevicesIo;
@@ -105,6 +106,85 @@ describe('devices add', () => {
     };
     expect(await devicesAdd(badConfig, addOpts, io)).toBe(2);
     expect(io.stderr).toContain('CITYPIPE_DEVICES_DIR: must not be empty');
+  });
+});
+
+describe('devices add of a LoRaWAN device (--dev-eui, --model)', () => {
+  const deps = {
+    models: modelRegistryOf([
+      { name: 'milesight-em400-udl', type: 'waste-bin' },
+      { name: 'dragino-ldds75', type: 'waste-bin' },
+      { name: 'nas-ul20xx', type: 'streetlight' },
+    ]),
+  };
+  const lorawanOpts: DevicesAddOptions = { ...addOpts, devEui: '24E1-2471-3C21-5987', model: 'milesight-em400-udl', attr: ['containerDepthMm=1650', 'fullDistanceMm=250'] };
+
+  it('registers it without a secret and says how its uplinks arrive', async () => {
+    const io = memoryIo();
+    expect(await devicesAdd(devicesDir, lorawanOpts, io, deps)).toBe(0);
+    expect(io.stderr).toBe('');
+    expect(io.stdout).not.toMatch(/password/i);
+    expect(io.stdout).toContain('as a LoRaWAN device: DevEUI 24e124713c215987, model milesight-em400-udl');
+    expect(io.stdout).toContain('no MQTT secret');
+    const catalog = await DeviceCatalog.load(dir, deps);
+    expect(catalog.byDevEui('24E124713C215987')).toMatchObject({ id: 'bin-0100', attributes: { containerDepthMm: 1650, fullDistanceMm: 250 } });
+    expect(catalog.get('bin-0100')?.secretHash).toBeUndefined();
+    expect(await readFile(path.join(dir, 'registered.json'), 'utf8')).not.toContain('secretHash');
+
+    const list = memoryIo();
+    expect(await devicesList(devicesDir, {}, list, deps)).toBe(0);
+    expect(list.stdout).toMatch(/^bin-0100\s+waste-bin\s+noord\s+900s\s+LoRaWAN\s+Van der Pekstraat 1$/m);
+  });
+
+  it('with --json prints the stored record', async () => {
+    const io = memoryIo();
+    expect(await devicesAdd(devicesDir, { ...lorawanOpts, json: true }, io, deps)).toBe(0);
+    const printed = JSON.parse(io.stdout) as Record<string, unknown>;
+    expect(printed).toEqual({
+      id: 'bin-0100',
+      type: 'waste-bin',
+      location: { lat: 52.3905, lon: 4.9185 },
+      district: 'noord',
+      address: 'Van der Pekstraat 1',
+      reportingIntervalS: 900,
+      attributes: { containerDepthMm: 1650, fullDistanceMm: 250 },
+      lorawan: { devEui: '24e124713c215987', model: 'milesight-em400-udl' },
+    });
+  });
+
+  const usage: Array<[string, DevicesAddOptions, string]> = [
+    ['a DevEUI without a model', { ...addOpts, devEui: '24e124713c215987' }, '--model is required with --dev-eui (models of waste-bin: milesight-em400-udl, dragino-ldds75)'],
+    ['a model without a DevEUI', { ...addOpts, model: 'dragino-ldds75' }, '--dev-eui is required with --model'],
+    ['a DevEUI of 15 digits', { ...lorawanOpts, devEui: '24e124713c21598' }, '--dev-eui: expected 16 hex digits, got "24e124713c21598"'],
+    ['an unknown model', { ...lorawanOpts, model: 'em400' }, 'lorawan.model: unknown LoRaWAN model "em400"; models of waste-bin: milesight-em400-udl, dragino-ldds75'],
+    ['a model of another type', { ...lorawanOpts, type: 'streetlight' }, 'lorawan.model: milesight-em400-udl is a model of waste-bin, not of streetlight; models of streetlight: nas-ul20xx'],
+  ];
+  it.each(usage)('exits 2 on %s and writes nothing', async (_name, opts, message) => {
+    const io = memoryIo();
+    expect(await devicesAdd(devicesDir, opts, io, deps)).toBe(2);
+    expect(io.stdout).toBe('');
+    expect(io.stderr).toContain(message);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('exits 1 when another device has the DevEUI, naming it', async () => {
+    expect(await devicesAdd(devicesDir, lorawanOpts, memoryIo(), deps)).toBe(0);
+    const io = memoryIo();
+    expect(await devicesAdd(devicesDir, { ...lorawanOpts, id: 'bin-0101', devEui: '24e124713c215987' }, io, deps)).toBe(1);
+    expect(io.stderr).toContain('LoRaWAN DevEUI 24e124713c215987 of bin-0101 is already registered to device bin-0100');
+    expect(io.stderr).toContain(ErrorCodes.CATALOG_DUPLICATE.code);
+  });
+
+  it('rotate-secret refuses it; revoke marks it and says how to reinstate it', async () => {
+    expect(await devicesAdd(devicesDir, lorawanOpts, memoryIo(), deps)).toBe(0);
+    const rotate = memoryIo();
+    expect(await devicesRotateSecret(devicesDir, 'bin-0100', {}, rotate, deps)).toBe(1);
+    expect(rotate.stdout).toBe('');
+    expect(rotate.stderr).toContain('bin-0100 is a LoRaWAN device (DevEUI 24e124713c215987): it reaches citypipe through its network server and has no MQTT secret to rotate');
+    const revoke = memoryIo();
+    expect(await devicesRevoke(devicesDir, 'bin-0100', {}, revoke, deps)).toBe(0);
+    expect(revoke.stdout).toContain('remove revokedAt from its record');
+    expect(revoke.stdout).not.toContain('rotate-secret');
   });
 });
 

@@ -1,6 +1,7 @@
 /**
- * `citypipe devices add | list | rotate-secret | revoke | account | generate`: registering devices in
- * the catalog folder, revoking them, making operator accounts, and generating a fleet for simulation.
+ * `citypipe devices add | import | list | rotate-secret | revoke | account | generate`: registering
+ * devices in the catalog folder (`import`, of a network server's export, is in devices-import.ts),
+ * revoking them, making operator accounts, and generating a fleet for simulation.
  *
  * The command functions take their folder, their options as commander hands them (strings) and an
  * output sink, and return the exit code, so tests call them directly instead of spawning processes.
@@ -14,38 +15,18 @@ import { DeviceCatalog } from '../../catalog/catalog.js';
 import { addDevice, revokeDevice, rotateSecret, validateNewDevice, type NewDevice } from '../../catalog/catalog-edits.js';
 import { generateSecret, hashSecretAsync } from '../../catalog/secrets.js';
 import { ACCOUNT_ROLES, accountEntry, type AccountRole } from '../../security/accounts.js';
-import { DEVICE_ID, type DeviceRecord } from '../../catalog/types.js';
-import { deviceTypeModules, deviceTypeNames } from '../../device-types/registry.js';
+import { registeredModels, type ModelRegistry } from '../../catalog/record-problems.js';
+import { DEV_EUI, DEVICE_ID, type DeviceRecord } from '../../catalog/types.js';
+import { deviceTypeModules, deviceTypeNames, lorawanModels } from '../../device-types/registry.js';
 import { cities, cityNamed } from '../../../simulators/cities.js';
 import { credentialsFileFor, writeCredentialsFile } from '../../../simulators/credentials.js';
 import { generateFleet, MAX_GENERATED_DEVICES } from '../../../simulators/generate-fleet.js';
-import { plain, stderrColours, type Palette } from '../colour.js';
-import { catalogCodeOf, CliError, ExitCode, exitCodeFor } from '../exit-codes.js';
+import { plain } from '../colour.js';
+import { CliError, ExitCode } from '../exit-codes.js';
+import { collect, parseAttributes, parseInterval, parseNumber, requireOption, run, UsageError, processIo, type CatalogDeps, type DevicesIo } from './devices-common.js';
+import { registerDevicesImportCommand } from './devices-import.js';
 
-/** Where a command writes, and how it reports its exit code. */
-export interface DevicesIo {
-  /** stdout: results (the new secret, the list). */
-  out(text: string): void;
-  /** stderr: errors. */
-  err(text: string): void;
-  /** Called once with the command's exit code. */
-  exit(code: number): void;
-  /** Colours of `err` (red errors, dim notices); none when absent. */
-  readonly errColours?: Palette;
-}
-
-/** The real process: stdout, stderr, `process.exitCode` (the process ends on its own). */
-export const processIo: DevicesIo = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-  exit: (code) => {
-    process.exitCode = code;
-  },
-  get errColours() {
-    return stderrColours();
-  },
-};
-
+export { processIo, type DevicesIo } from './devices-common.js';
 
 /** `devices add` options, as strings the way commander passes them. */
 export interface DevicesAddOptions {
@@ -58,33 +39,41 @@ export interface DevicesAddOptions {
   interval?: string;
   /** `key=value` pairs for `attributes` (numbers and true/false are typed). */
   attr?: string[];
+  /** A LoRaWAN device's DevEUI (with `model`): the device gets no MQTT secret. */
+  devEui?: string;
+  /** Its LoRaWAN model, e.g. `milesight-em400-udl`. */
+  model?: string;
   json?: boolean;
 }
-
-class UsageError extends Error {}
 
 /** The device a command names is not in the catalog: exit 4. */
 function notInCatalog(id: string, dir: string): CliError {
   return new CliError(ExitCode.notFound, `no device ${id} in the catalog at ${dir}; \`citypipe devices list\` shows the registered ids`);
 }
 
-/** Adds a device; prints its secret once. Exit 0, 2 for bad options, 1 when the catalog refuses. */
-export async function devicesAdd(devicesDir: () => string, opts: DevicesAddOptions, io: DevicesIo): Promise<number> {
+/**
+ * Adds a device; prints its secret once, or for a LoRaWAN device (`--dev-eui`, `--model`) what it
+ * was registered as. Exit 0, 2 for bad options, 1 when the catalog refuses.
+ */
+export async function devicesAdd(devicesDir: () => string, opts: DevicesAddOptions, io: DevicesIo, deps: CatalogDeps = {}): Promise<number> {
   return run(io, async () => {
-    const input = newDeviceFrom(opts);
-    const checked = validateNewDevice(input);
+    const input = newDeviceFrom(opts, deps);
+    const checked = validateNewDevice(input, deps);
     if (!checked.ok) throw new UsageError(checked.problems.join('\n'));
     const dir = devicesDir();
-    const { record, secret, file } = await addDevice(dir, input);
-    if (opts.json) io.out(JSON.stringify({ id: record.id, password: secret }) + '\n');
+    const { record, secret, file } = await addDevice(dir, input, deps);
+    if (secret === undefined) {
+      if (opts.json) io.out(JSON.stringify(record) + '\n');
+      else io.out(lorawanNotice(record, file));
+    } else if (opts.json) io.out(JSON.stringify({ id: record.id, password: secret }) + '\n');
     else io.out(secretNotice(`Registered ${record.id} (${record.type}, ${record.district}) in ${file}.`, record.id, secret));
   });
 }
 
 /** Lists the catalog: a table, or with `--json` an array of records (hashes left out). */
-export async function devicesList(devicesDir: () => string, opts: { json?: boolean }, io: DevicesIo): Promise<number> {
+export async function devicesList(devicesDir: () => string, opts: { json?: boolean }, io: DevicesIo, deps: CatalogDeps = {}): Promise<number> {
   return run(io, async () => {
-    const catalog = await DeviceCatalog.load(devicesDir());
+    const catalog = await DeviceCatalog.load(devicesDir(), deps);
     const devices = catalog.all();
     if (opts.json) {
       const rows = devices.map(({ secretHash, ...rest }) => ({ ...rest, hasSecret: secretHash !== undefined, revoked: rest.revokedAt !== undefined, file: catalog.fileOf(rest.id) }));
@@ -101,11 +90,12 @@ export async function devicesRotateSecret(
   id: string | undefined,
   opts: { json?: boolean },
   io: DevicesIo,
+  deps: CatalogDeps = {},
 ): Promise<number> {
   return run(io, async () => {
     if (id === undefined || !DEVICE_ID.test(id)) throw new UsageError(`device id: must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(id ?? '')}`);
     const dir = devicesDir();
-    const rotated = await rotateSecret(dir, id);
+    const rotated = await rotateSecret(dir, id, deps);
     if (rotated === undefined) throw notInCatalog(id, dir);
     if (opts.json) io.out(JSON.stringify({ id, password: rotated.secret }) + '\n');
     else io.out(secretNotice(`New secret for ${id} (hash replaced in ${rotated.file}); the old one no longer works.`, id, rotated.secret));
@@ -116,14 +106,29 @@ export async function devicesRotateSecret(
  * Revokes a device: it can no longer connect (a running service disconnects it within a second of
  * the catalog change). `rotate-secret` reinstates it with a new secret.
  */
-export async function devicesRevoke(devicesDir: () => string, id: string | undefined, opts: { json?: boolean }, io: DevicesIo): Promise<number> {
+export async function devicesRevoke(
+  devicesDir: () => string,
+  id: string | undefined,
+  opts: { json?: boolean },
+  io: DevicesIo,
+  deps: CatalogDeps = {},
+): Promise<number> {
   return run(io, async () => {
     if (id === undefined || !DEVICE_ID.test(id)) throw new UsageError(`device id: must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(id ?? '')}`);
     const dir = devicesDir();
-    const revoked = await revokeDevice(dir, id);
+    const revoked = await revokeDevice(dir, id, undefined, deps);
     if (revoked === undefined) throw notInCatalog(id, dir);
     if (opts.json) io.out(JSON.stringify({ id, revokedAt: revoked.record.revokedAt }) + '\n');
-    else {
+    else if (revoked.record.lorawan !== undefined) {
+      io.out(
+        [
+          `Revoked ${id} (LoRaWAN, DevEUI ${revoked.record.lorawan.devEui}) in ${revoked.file}: its record is marked revokedAt.`,
+          'Its record stays, so its district and history remain. It has no MQTT secret: to reinstate it,',
+          `remove revokedAt from its record in ${revoked.file}.`,
+          '',
+        ].join('\n'),
+      );
+    } else {
       io.out(
         [
           `Revoked ${id} in ${revoked.file}: its secret hash is removed and it can no longer connect, by secret or certificate.`,
@@ -281,8 +286,8 @@ function parseWhole(text: string | undefined, name: string, min: number, max: nu
   return n;
 }
 
-/** Adds `devices` and its subcommands to the program. */
-export function registerDevicesCommand(program: Command, devicesDir: () => string, io: DevicesIo = processIo): void {
+/** Adds `devices` and its subcommands to the program; `deps` replaces the registry's LoRaWAN models (tests). */
+export function registerDevicesCommand(program: Command, devicesDir: () => string, io: DevicesIo = processIo, deps: CatalogDeps = {}): void {
   const devices = program
     .command('devices')
     .description('register, list, re-key and revoke the devices in the catalog (CITYPIPE_DEVICES_DIR); make operator accounts')
@@ -295,7 +300,7 @@ prints one JSON document on stdout and nothing else.`,
 
   devices
     .command('add')
-    .description('register a device and print its new MQTT secret (shown once)')
+    .description('register a device and print its new MQTT secret (shown once); a LoRaWAN device (--dev-eui, --model) gets none')
     .requiredOption('--id <id>', 'device id, [A-Za-z0-9_.-]{1,64}; also its MQTT username')
     .requiredOption('--type <type>', `device type: ${deviceTypeNames.join(', ')}`)
     .requiredOption('--district <district>', 'district (stadsdeel), written as a tag with every reading')
@@ -304,9 +309,13 @@ prints one JSON document on stdout and nothing else.`,
     .option('--address <address>', 'street address, for tickets')
     .option('--interval <seconds>', 'reporting interval in seconds (default 900); silence for 3 intervals raises device.offline')
     .option('--attr <key=value>', 'an attribute, e.g. powerRating=60 (repeatable)', collect, [] as string[])
-    .option('--json', 'print {"id":…,"password":…} only')
+    .option('--dev-eui <hex>', 'a LoRaWAN device: its DevEUI, 16 hex digits (with --model); it gets no MQTT secret')
+    .option('--model <name>', `its LoRaWAN model (with --dev-eui)${lorawanModels.length > 0 ? `: ${lorawanModels.map((m) => m.model.name).join(', ')}` : ''}`)
+    .option('--json', 'print {"id":…,"password":…} only; for a LoRaWAN device, the stored record')
     .addHelpText('after', `\nExamples\n${addExamples()}`)
-    .action(async (opts: DevicesAddOptions) => io.exit(await devicesAdd(devicesDir, opts, io)));
+    .action(async (opts: DevicesAddOptions) => io.exit(await devicesAdd(devicesDir, opts, io, deps)));
+
+  registerDevicesImportCommand(devices, devicesDir, io, deps);
 
   devices
     .command('list')
@@ -316,7 +325,7 @@ prints one JSON document on stdout and nothing else.`,
 Examples
   npx citypipe devices list
   CITYPIPE_DEVICES_DIR=fleets/big npx citypipe devices list --json | jq length`)
-    .action(async (opts: { json?: boolean }) => io.exit(await devicesList(devicesDir, opts, io)));
+    .action(async (opts: { json?: boolean }) => io.exit(await devicesList(devicesDir, opts, io, deps)));
 
   devices
     .command('rotate-secret')
@@ -328,7 +337,7 @@ Examples
   npx citypipe devices rotate-secret bin-0042
   npx citypipe devices rotate-secret bin-0042 --json
 Exit 4 when the id is not in the catalog.`)
-    .action(async (id: string, opts: { json?: boolean }) => io.exit(await devicesRotateSecret(devicesDir, id, opts, io)));
+    .action(async (id: string, opts: { json?: boolean }) => io.exit(await devicesRotateSecret(devicesDir, id, opts, io, deps)));
 
   devices
     .command('revoke')
@@ -339,7 +348,7 @@ Exit 4 when the id is not in the catalog.`)
 Examples
   npx citypipe devices revoke bin-0042
 Exit 4 when the id is not in the catalog.`)
-    .action(async (id: string, opts: { json?: boolean }) => io.exit(await devicesRevoke(devicesDir, id, opts, io)));
+    .action(async (id: string, opts: { json?: boolean }) => io.exit(await devicesRevoke(devicesDir, id, opts, io, deps)));
 
   devices
     .command('account')
@@ -381,21 +390,7 @@ Examples
     .action(async (opts: DevicesGenerateOptions) => io.exit(await devicesGenerate(devicesDir, opts, io)));
 }
 
-async function run(io: DevicesIo, body: () => Promise<void>): Promise<number> {
-  try {
-    await body();
-    return ExitCode.ok;
-  } catch (err) {
-    const red = (io.errColours ?? plain).red;
-    const code = catalogCodeOf(err);
-    const message = err instanceof Error ? err.message : String(err);
-    io.err(red(`citypipe devices: ${message}${code !== undefined && !(err instanceof CliError) ? ` [${code}]` : ''}`) + '\n');
-    // Exit codes as everywhere (exit-codes.ts): a bad CITYPIPE_* value is a usage error too.
-    return err instanceof UsageError ? ExitCode.usage : exitCodeFor(err);
-  }
-}
-
-function newDeviceFrom(opts: DevicesAddOptions): NewDevice {
+function newDeviceFrom(opts: DevicesAddOptions, deps: CatalogDeps): NewDevice {
   const id = requireOption(opts.id, '--id');
   const type = requireOption(opts.type, '--type');
   if (!(deviceTypeNames as readonly string[]).includes(type)) {
@@ -411,43 +406,33 @@ function newDeviceFrom(opts: DevicesAddOptions): NewDevice {
     },
   };
   if (opts.address !== undefined) input.address = opts.address;
-  if (opts.interval !== undefined) {
-    const s = parseNumber(opts.interval, '--interval', 'whole seconds ≥ 1');
-    if (!Number.isInteger(s) || s < 1) throw new UsageError(`--interval: expected whole seconds ≥ 1, got ${JSON.stringify(opts.interval)}`);
-    input.reportingIntervalS = s;
-  }
+  if (opts.interval !== undefined) input.reportingIntervalS = parseInterval(opts.interval);
   if (opts.attr && opts.attr.length > 0) input.attributes = parseAttributes(opts.attr);
+  if (opts.devEui !== undefined || opts.model !== undefined) input.lorawan = lorawanFrom(opts, type, deps.models ?? registeredModels);
   return input;
 }
 
-function requireOption(value: string | undefined, name: string): string {
-  if (value === undefined || value === '') throw new UsageError(`${name} is required`);
-  return value;
+/** `--dev-eui` and `--model`, which come together. */
+function lorawanFrom(opts: DevicesAddOptions, type: string, models: ModelRegistry): { devEui: string; model: string } {
+  const known = models.modelsOf(type);
+  const modelHint = known.length > 0 ? `models of ${type}: ${known.join(', ')}` : `citypipe has no LoRaWAN model of ${type} yet`;
+  if (opts.devEui === undefined || opts.devEui === '') throw new UsageError(`--dev-eui is required with --model: the device's DevEUI, 16 hex digits`);
+  if (opts.model === undefined || opts.model === '') throw new UsageError(`--model is required with --dev-eui (${modelHint})`);
+  const devEui = opts.devEui.replace(/[-:\s]/g, '');
+  if (!DEV_EUI.test(devEui)) throw new UsageError(`--dev-eui: expected 16 hex digits, got ${JSON.stringify(opts.devEui)}`);
+  return { devEui, model: opts.model };
 }
 
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
-
-function parseNumber(text: string, name: string, what: string): number {
-  // Number('') is 0 and Number('0x1') is 1: accept plain decimals only.
-  const n = DECIMAL.test(text.trim()) ? Number(text) : Number.NaN;
-  if (!Number.isFinite(n)) throw new UsageError(`${name}: expected ${what}, got ${JSON.stringify(text)}`);
-  return n;
-}
-
-function parseAttributes(pairs: readonly string[]): Record<string, string | number | boolean> {
-  const attributes: Record<string, string | number | boolean> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--attr: expected key=value, got ${JSON.stringify(pair)}`);
-    const key = pair.slice(0, eq);
-    const raw = pair.slice(eq + 1);
-    attributes[key] = raw === 'true' ? true : raw === 'false' ? false : DECIMAL.test(raw) ? Number(raw) : raw;
-  }
-  return attributes;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function lorawanNotice(record: DeviceRecord, file: string): string {
+  const lorawan = record.lorawan!;
+  return [
+    `Registered ${record.id} (${record.type}, ${record.district}) in ${file}`,
+    `as a LoRaWAN device: DevEUI ${lorawan.devEui}, model ${lorawan.model}.`,
+    '',
+    'It has no MQTT secret: its uplinks reach citypipe through the network server (ChirpStack or The',
+    'Things Stack) and are matched to it by DevEUI. Register the same DevEUI there.',
+    '',
+  ].join('\n');
 }
 
 function secretNotice(headline: string, id: string, secret: string): string {
@@ -466,7 +451,7 @@ function secretNotice(headline: string, id: string, secret: string): string {
 
 function table(devices: readonly DeviceRecord[]): string {
   const header = ['ID', 'TYPE', 'DISTRICT', 'INTERVAL', 'SECRET', 'ADDRESS'];
-  const rows = devices.map((d) => [d.id, d.type, d.district, `${d.reportingIntervalS}s`, d.revokedAt ? 'revoked' : d.secretHash ? 'yes' : 'no', d.address ?? '']);
+  const rows = devices.map((d) => [d.id, d.type, d.district, `${d.reportingIntervalS}s`, d.revokedAt ? 'revoked' : d.secretHash ? 'yes' : d.lorawan ? 'LoRaWAN' : 'no', d.address ?? '']);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells
@@ -476,13 +461,23 @@ function table(devices: readonly DeviceRecord[]): string {
   return line(header) + rows.map(line).join('');
 }
 
-/** `devices add` examples: the first demo device of each registered type, with its attributes. */
+/**
+ * `devices add` examples: the first demo device of each registered type, with its attributes, and
+ * one LoRaWAN device of the first registered model.
+ */
 function addExamples(): string {
-  return deviceTypeModules
-    .flatMap((m) => m.demo.devices.slice(0, 1).map((d) => ({ type: m.definition.name, id: `ams-${m.fleet.idPart}-00042`, d })))
-    .map(({ type, id, d }, i) => {
-      const attrs = Object.entries(d.attributes ?? {}).map(([k, v]) => ` --attr ${k}=${v}`).join('');
-      return `  npx citypipe devices add --id ${id} --type ${type} --district ${d.district} --lat ${d.lat} --lon ${d.lon}${attrs}${i === 1 ? ' --json' : ''}`;
-    })
-    .join('\n');
+  const line = (type: string, id: string, d: { district: string; lat: number; lon: number; attributes?: Readonly<Record<string, string | number>> }) => {
+    const attrs = Object.entries(d.attributes ?? {}).map(([k, v]) => ` --attr ${k}=${v}`).join('');
+    return `  npx citypipe devices add --id ${id} --type ${type} --district ${d.district} --lat ${d.lat} --lon ${d.lon}${attrs}`;
+  };
+  const examples = deviceTypeModules.flatMap((m) =>
+    m.demo.devices.slice(0, 1).map((d, i) => line(m.definition.name, `ams-${m.fleet.idPart}-00042`, d) + (i === 0 && m === deviceTypeModules[1] ? ' --json' : '')),
+  );
+  const [lorawan] = lorawanModels;
+  const demo = lorawan?.type.demo.devices[0];
+  if (lorawan !== undefined && demo !== undefined) {
+    const type = lorawan.type.definition.name;
+    examples.push(`${line(type, `ams-${lorawan.type.fleet.idPart}-00043`, demo)} --dev-eui 24e124713c215987 --model ${lorawan.model.name}`);
+  }
+  return examples.join('\n');
 }
