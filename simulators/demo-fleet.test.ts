@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DeviceCatalog } from '../src/catalog/catalog.js';
 import { verifySecret } from '../src/catalog/secrets.js';
-import { deviceTypeModule, deviceTypeModules, deviceTypeNames } from '../src/device-types/registry.js';
+import { deviceTypeModule, deviceTypeModules, deviceTypeNames, lorawanModel, lorawanModels } from '../src/device-types/registry.js';
 import { modelFor } from './index.js';
 import { deviceSeed, mulberry32 } from './prng.js';
 
@@ -14,7 +14,19 @@ const DISTRICTS = ['centrum', 'west', 'oost', 'noord', 'zuid', 'nieuw-west', 'zu
 
 describe('the shipped demo fleet', async () => {
   const catalog = await DeviceCatalog.load(path.join(root, 'simulators', 'demo-fleet'));
-  const devices = catalog.all();
+  // Devices on their own MQTT connection; the LoRaWAN sensors (lorawan-sensors.json) come through a network server.
+  const devices = catalog.all().filter((d) => d.lorawan === undefined);
+  const lorawan = catalog.all().filter((d) => d.lorawan !== undefined);
+
+  it('has one LoRaWAN sensor of every registered model, without an MQTT secret, in districts of its own', () => {
+    expect(lorawan.map((d) => d.lorawan!.model).sort()).toEqual(lorawanModels.map((m) => m.model.name).sort());
+    for (const d of lorawan) {
+      expect(d.type, d.id).toBe(lorawanModel(d.lorawan!.model)!.type.definition.name);
+      expect(d.secretHash, d.id).toBeUndefined();
+      expect(catalog.fileOf(d.id)).toBe(path.join(root, 'simulators', 'demo-fleet', 'lorawan-sensors.json'));
+      expect(DISTRICTS).toContain(d.district);
+    }
+  });
 
   it('is a dozen or so devices of every type across all of Amsterdam’s districts', () => {
     // Small enough for a laptop's demo, large enough that every board has several devices per type.

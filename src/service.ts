@@ -1,9 +1,8 @@
 /**
  * The running service: builds every part from the frozen config and starts them in the order below,
  * stores and sinks before sources, so that nothing is acknowledged before it can be kept; `stop()`
- * goes the other way, so that a graceful stop loses nothing. The parts are wired in
- * wiring/ingest.ts (message → spool → InfluxDB) and wiring/dispatch.ts (stored readings → rules →
- * tickets → delivery).
+ * goes the other way, so that a graceful stop loses nothing. The parts are wired in wiring/ingest.ts
+ * (message → spool → InfluxDB) and wiring/dispatch.ts (stored readings → rules → tickets → delivery).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.js';
@@ -23,6 +22,7 @@ import { buildApp, listenOn } from './http/app.js';
 import type { CitypipeError } from './errors/catalog.js';
 import { DispatchWiring } from './wiring/dispatch.js';
 import { IngestWiring, openIngestStores, type IngestStores } from './wiring/ingest.js';
+import { TtsSubscription } from './wiring/tts-subscription.js';
 import type { BackoffOptions } from './delivery/deliverer.js';
 import { packageVersion } from './paths.js';
 
@@ -51,6 +51,7 @@ export class CitypipeService {
   private dispatch: DispatchWiring | undefined;
   private ingest: IngestWiring | undefined;
   private broker: MqttBroker | undefined;
+  private tts: TtsSubscription | undefined;
   private app: FastifyInstance | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -134,6 +135,7 @@ export class CitypipeService {
     const broker = new MqttBroker({ host, port, open, limits, tls, log: log.child({ stage: 'broker' }), events: securityMetrics.broker, authenticate: (req) => authenticator.authenticate(req), onTelemetry: ingest.onTelemetry });
     this.broker = broker;
     await broker.start();
+    if (config.ttsMqtt) (this.tts = new TtsSubscription({ ...config.ttsMqtt, take: ingest.onTelemetry, log: log.child({ stage: 'tts-mqtt' }) })).start();
     this.stopWatch = catalog.watch((next) => {
       this.catalog = next;
       dispatch.catalogChanged();
@@ -150,8 +152,9 @@ export class CitypipeService {
       deadLettersByReason: () => stats.deadLettersByReason(),
       deadLetters,
       replayDeadLetters: (q) => ingest.replay(q),
-      security: { token: config.http.token, ratePerS: config.http.ratePerS, trustProxy: config.http.trustProxy, events: securityMetrics.http },
+      security: { token: config.http.token, uplinkToken: config.http.uplinkToken, ratePerS: config.http.ratePerS, trustProxy: config.http.trustProxy, events: securityMetrics.http },
       dispatch: dispatch.httpDeps(),
+      uplinks: { take: (msg) => ingest.takeUplink(msg) },
       version: packageVersion,
     });
     this.app = app;
@@ -170,7 +173,8 @@ export class CitypipeService {
     this.influx?.stop();
     this.stopWatch?.();
     const deadline = Date.now() + this.config.stopTimeoutMs;
-    // The source first: no message is accepted that could not be written.
+    // The sources first: no message is accepted that could not be written.
+    await this.tts?.stop();
     await this.broker?.stop();
     // Everything accepted is in the spool: hand it all to the writer, then let the writer finish.
     await this.ingest?.stop(deadline);

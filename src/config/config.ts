@@ -111,6 +111,17 @@ const schema = z.object({
     .min(16, { error: 'expected a bearer token of at least 16 characters, e.g. from `openssl rand -base64 32`' })
     .regex(/^[\x21-\x7e]+$/, { error: 'expected printable ASCII without spaces (it travels in an HTTP header)' })
     .optional(),
+  CITYPIPE_UPLINK_TOKEN: z
+    .string()
+    .min(16, { error: 'expected a bearer token of at least 16 characters, e.g. from `openssl rand -base64 32`' })
+    .regex(/^[\x21-\x7e]+$/, { error: 'expected printable ASCII without spaces (it travels in an HTTP header)' })
+    .optional(),
+  CITYPIPE_TTS_MQTT_URL: z
+    .string()
+    .refine((v) => /^mqtts?:\/\/[^\s/]+/.test(v), { error: 'expected an mqtt(s) URL such as mqtts://eu1.cloud.thethings.network:8883' })
+    .optional(),
+  CITYPIPE_TTS_MQTT_USERNAME: z.string().regex(/^[^\s@]+@[^\s@]+$/, { error: 'expected the application id and tenant, app@tenant (e.g. my-bins@ttn)' }).optional(),
+  CITYPIPE_TTS_MQTT_PASSWORD: z.string().min(1).optional(),
   CITYPIPE_HTTP_RATE: rate('HTTP requests per client address', 1_000_000).default(50),
   CITYPIPE_HTTP_TRUST_PROXY: z
     .string()
@@ -171,6 +182,8 @@ export interface Config {
     readonly port: number;
     /** Bearer token for the endpoints that change state or show locations; undefined = those refuse. */
     readonly token: string | undefined;
+    /** Bearer token of the network servers' uplink routes (CONTRACT §7); undefined = those refuse. */
+    readonly uplinkToken: string | undefined;
     /** Requests per second per client address; 0 = no limit. */
     readonly ratePerS: number;
     /** Which peers may name the client in X-Forwarded-For (Fastify's trustProxy); false = none. */
@@ -179,6 +192,8 @@ export interface Config {
     readonly maxStreams: number;
     readonly maxStreamsPerAddress: number;
   };
+  /** The Things Stack's MQTT server to subscribe to for uplinks (CONTRACT §7); undefined = none. */
+  readonly ttsMqtt: { readonly url: string; readonly username: string; readonly password: string } | undefined;
   readonly dataDir: string;
   readonly devicesDir: string;
   readonly influx: {
@@ -224,7 +239,7 @@ export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
 
 /** Keys whose values are never echoed in an error message. */
 // Webhook URLs too: for Slack- and Teams-style receivers the path is the credential.
-const SECRET_KEYS: ReadonlySet<string> = new Set(['CITYPIPE_HTTP_TOKEN', 'CITYPIPE_INFLUX_TOKEN', 'CITYPIPE_WEBHOOK_SECRET', 'CITYPIPE_OPEN311_API_KEY', 'CITYPIPE_WEBHOOK_URLS']);
+const SECRET_KEYS: ReadonlySet<string> = new Set(['CITYPIPE_HTTP_TOKEN', 'CITYPIPE_UPLINK_TOKEN', 'CITYPIPE_TTS_MQTT_PASSWORD', 'CITYPIPE_INFLUX_TOKEN', 'CITYPIPE_WEBHOOK_SECRET', 'CITYPIPE_OPEN311_API_KEY', 'CITYPIPE_WEBHOOK_URLS']);
 
 /** A guess at what a user meant by an unknown key: the known key with the smallest edit distance. */
 function closestKey(key: string): string | undefined {
@@ -383,11 +398,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
       host: r.CITYPIPE_HTTP_HOST,
       port: r.CITYPIPE_HTTP_PORT,
       token: r.CITYPIPE_HTTP_TOKEN,
+      uplinkToken: r.CITYPIPE_UPLINK_TOKEN,
       ratePerS: r.CITYPIPE_HTTP_RATE,
       trustProxy: r.CITYPIPE_HTTP_TRUST_PROXY,
       maxStreams: r.CITYPIPE_HTTP_MAX_STREAMS,
       maxStreamsPerAddress: r.CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS,
     },
+    ttsMqtt: ttsMqtt(r, invalid),
     dataDir: path.resolve(r.CITYPIPE_DATA_DIR),
     devicesDir: path.resolve(r.CITYPIPE_DEVICES_DIR),
     influx: {
@@ -445,4 +462,14 @@ function deepFreeze<T>(o: T): T {
     Object.freeze(o);
   }
   return o;
+}
+
+/** The TTS MQTT subscription: all three keys or none. */
+function ttsMqtt(r: Raw, invalid: (key: string, message: string) => CitypipeError): Config['ttsMqtt'] {
+  const keys = ['CITYPIPE_TTS_MQTT_URL', 'CITYPIPE_TTS_MQTT_USERNAME', 'CITYPIPE_TTS_MQTT_PASSWORD'] as const;
+  const set = keys.filter((k) => r[k] !== undefined);
+  if (set.length === 0) return undefined;
+  const missing = keys.find((k) => r[k] === undefined);
+  if (missing) throw invalid(missing, `required with ${set.join(' and ')}: the TTS MQTT server needs its URL, the username app@tenant and an API key as password`);
+  return { url: r.CITYPIPE_TTS_MQTT_URL!, username: r.CITYPIPE_TTS_MQTT_USERNAME!, password: r.CITYPIPE_TTS_MQTT_PASSWORD! };
 }

@@ -37,6 +37,11 @@ export interface LorawanModel {
   /** The vendor decoder the golden vectors come from: repository, file and version (or commit). */
   readonly vectorsFrom: string;
   decode(bytes: Uint8Array, fPort: number): Decoded;
+  /**
+   * Real frames of the device (hex, from `vectors.json`) that carry a reading: what the simulator,
+   * `citypipe demo` and the bench send as its uplinks. The codec contract checks each decodes.
+   */
+  readonly samples: readonly { readonly fPort: number; readonly bytes: string }[];
 }
 
 /** A decoded uplink as a reading of the type, or why it cannot be one. */

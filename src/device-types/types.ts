@@ -39,11 +39,24 @@ export interface DeviceTypeDefinition<F extends Blocks = Blocks, N extends strin
    * (`src/collection/`) predicts when each is full from this ratio field (0..1).
    */
   readonly collection?: CollectionCapability;
+  /**
+   * Set when devices of this type are parking bays: their zone's availability (`src/parking/zones.ts`)
+   * counts them by this enum field's latest value.
+   */
+  readonly occupancy?: OccupancyCapability;
 }
 
 /** What the collection plan needs of a type: the field that holds a container's fill ratio. */
 export interface CollectionCapability {
   readonly fillField: string;
+}
+
+/** What zone availability needs of a bay type: its status field, its free and occupied values, and the catalog attribute naming its zone. */
+export interface OccupancyCapability {
+  readonly field: string;
+  readonly free: string;
+  readonly occupied: string;
+  readonly zoneAttribute: string;
 }
 
 /** A validated reading of some type, as the schema outputs it. */
@@ -62,6 +75,8 @@ export interface DefineOptions<F extends Blocks, N extends string> {
   refine?: (reading: z.output<z.ZodObject<ReadingShape<F>>>, ctx: z.RefinementCtx) => void;
   /** Devices of this type are containers the collection plan covers; `fillField` is their fill ratio. */
   collection?: { fillField: keyof F & string };
+  /** Devices of this type are parking bays counted per zone (catalog attribute `zoneAttribute`) by `field`. */
+  occupancy?: { field: keyof F & string; free: string; occupied: string; zoneAttribute: string };
 }
 
 export function defineDeviceType<const N extends string, const F extends Blocks>(opts: DefineOptions<F, N>): DeviceTypeDefinition<F, N> {
@@ -84,5 +99,6 @@ export function defineDeviceType<const N extends string, const F extends Blocks>
     fieldKinds,
     fastParse: compileFastParse(all, opts.refine as CrossFieldRule | undefined),
     ...(opts.collection ? { collection: Object.freeze({ fillField: opts.collection.fillField }) } : {}),
+    ...(opts.occupancy ? { occupancy: Object.freeze({ ...opts.occupancy }) } : {}),
   });
 }

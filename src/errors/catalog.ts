@@ -37,7 +37,9 @@ export const ErrorCodes = {
   MQTT_ACL_DENIED: spec('CP_ERR_MQTT_ACL_DENIED', false, 'an MQTT client published or subscribed outside its topics; a publish closes the connection, a subscription gets SUBACK 0x80'),
   MQTT_SERVER: spec('CP_ERR_MQTT_SERVER', true, 'an MQTT listener failed after it started (e.g. out of file descriptors: raise `ulimit -n`); the log has the cause'),
   MQTT_LIMIT: spec('CP_ERR_MQTT_LIMIT', true, 'an MQTT client went over a limit (packet size, message rate, connections per address); it was slowed down or disconnected'),
-  HTTP_UNAUTHORIZED: spec('CP_ERR_HTTP_UNAUTHORIZED', false, 'the HTTP request needs the bearer token CITYPIPE_HTTP_TOKEN'),
+  HTTP_UNAUTHORIZED: spec('CP_ERR_HTTP_UNAUTHORIZED', false, 'the HTTP request needs the bearer token CITYPIPE_HTTP_TOKEN (the uplink routes: CITYPIPE_UPLINK_TOKEN)'),
+  HTTP_UNSUPPORTED_MEDIA: spec('CP_ERR_HTTP_UNSUPPORTED_MEDIA', false, 'the uplink routes take JSON only; set the network server integration to JSON'),
+  UPLINK_INVALID: spec('CP_ERR_UPLINK_INVALID', false, 'a network server posted a body that is not its JSON event; it is kept as a dead letter'),
   HTTP_RATE_LIMITED: spec('CP_ERR_HTTP_RATE_LIMITED', true, 'too many HTTP requests from one address; retry after Retry-After seconds'),
   HTTP_STREAM_LIMIT: spec('CP_ERR_HTTP_STREAM_LIMIT', true, 'too many event streams are open (CITYPIPE_HTTP_MAX_STREAMS in all, CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS from one address); retry after Retry-After seconds or close one'),
   PORT_IN_USE: spec('CP_ERR_PORT_IN_USE', false, 'a port is already in use'),
@@ -134,6 +136,9 @@ export const DeadLetterReasons = [
   'ts_in_future', // ts too far in the future
   'ts_required', // no ts, and the device sent more readings without ts within a second than can be stamped apart
   'influx_rejected', // InfluxDB refused the point; the message is InfluxDB's own
+  'invalid_uplink', // a network server's message is JSON but not the shape its server sends (CONTRACT §7)
+  'decode_failed', // an uplink's bytes could not be decoded: unknown fPort, truncated or garbage bytes, a codec error (the server's or citypipe's)
+  'missing_attribute', // an uplink needs a catalog attribute the device lacks (a bin measured by distance without containerDepthMm)
 ] as const;
 
 export type DeadLetterReason = (typeof DeadLetterReasons)[number];

@@ -12,6 +12,7 @@ import { CitypipeError, DeadLetterReasons, ErrorCodes, NoticeCodes, type DeadLet
 import type { ReplayResult } from '../pipeline/replay.js';
 import type { StatsNow } from '../observability/service-stats.js';
 import { registerDispatchApi, type DispatchApiDeps } from './dispatch-api.js';
+import { registerUplinkRoutes, type UplinkRouteDeps } from './uplink-routes.js';
 import { BODY_LIMIT_BYTES, registerHttpSecurity, type HttpSecurityOptions } from './security.js';
 import { trustsAnyPeer, type TrustProxy } from './trust-proxy.js';
 import { atMostEvery } from './at-most-every.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   security: HttpSecurityOptions;
   /** The dispatch API (Open311, tickets, events, devices, the collection plan), registered after the core routes. */
   dispatch?: DispatchApiDeps | undefined;
+  /** The network servers' uplink routes (uplink-routes.ts). */
+  uplinks?: UplinkRouteDeps | undefined;
   /** More routes (tests), registered last. */
   routes?: ((app: FastifyInstance) => void) | undefined;
   /** The version shown in the OpenAPI description. */
@@ -264,6 +267,7 @@ function registerRoutes(app: FastifyInstance, deps: AppDeps): void {
   );
 
   if (deps.dispatch) registerDispatchApi(app, deps.dispatch);
+  if (deps.uplinks) registerUplinkRoutes(app, deps.uplinks);
   deps.routes?.(app);
 }
 

@@ -21,6 +21,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Needs the bearer token (CITYPIPE_HTTP_TOKEN). Implied for methods other than GET/HEAD/OPTIONS. */
     protected?: boolean;
+    /**
+     * `uplink`: needs CITYPIPE_UPLINK_TOKEN instead (a network server posting uplinks, CONTRACT §7).
+     * A request with the right token is not counted against CITYPIPE_HTTP_RATE: one server posts
+     * for a whole fleet.
+     */
+    bearer?: 'uplink';
   }
 }
 
@@ -28,6 +34,8 @@ declare module 'fastify' {
 export interface HttpSecurityOptions {
   /** The bearer token for protected routes; undefined = protected routes refuse every request. */
   token: string | undefined;
+  /** The bearer token of the uplink routes (`bearer: 'uplink'`); undefined = they refuse every request. */
+  uplinkToken?: string | undefined;
   /** Requests per second per client address (bursts of 10 s); 0 = no limit. */
   ratePerS: number;
   /** Which peers may name the client in X-Forwarded-For; default false (none). `buildApp` gives it to Fastify. */
@@ -69,6 +77,7 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOptions): void {
   const buckets = new KeyedTokenBuckets(opts.ratePerS);
   const expected = opts.token === undefined ? undefined : digest(opts.token);
+  const expectedUplink = opts.uplinkToken === undefined ? undefined : digest(opts.uplinkToken);
   const events = opts.events;
   app.decorate('countRefusal', (reason: HttpRefusal) => events?.refused(reason));
 
@@ -78,7 +87,22 @@ export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOpt
     if (sweep) clearInterval(sweep);
   });
 
+  const unauthorized = (reply: FastifyReply, problem: string) => {
+    events?.refused('unauthorized');
+    return reply
+      .code(401)
+      .header('www-authenticate', 'Bearer realm="citypipe"')
+      .send({ statusCode: 401, code: ErrorCodes.HTTP_UNAUTHORIZED.code, error: 'Unauthorized', message: problem });
+  };
+
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    const uplink = req.routeOptions.config?.bearer === 'uplink';
+    const uplinkProblem = !uplink
+      ? undefined
+      : expectedUplink === undefined
+        ? 'this endpoint is disabled: CITYPIPE_UPLINK_TOKEN is not set on the service'
+        : checkBearer(req.headers.authorization, expectedUplink, 'CITYPIPE_UPLINK_TOKEN');
+    if (uplink && uplinkProblem === undefined) return;
     const key = clientKey(req);
     if (!buckets.take(key)) {
       events?.refused('rate');
@@ -95,15 +119,12 @@ export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOpt
           message: `over CITYPIPE_HTTP_RATE (${opts.ratePerS} requests/s from one address); retry in ${retryAfterS} s${hint}`,
         });
     }
+    if (uplinkProblem !== undefined) return unauthorized(reply, uplinkProblem);
     const isProtected = req.routeOptions.config?.protected ?? !SAFE_METHODS.has(req.method);
     if (!isProtected) return;
-    const problem = expected === undefined ? 'this endpoint is disabled: CITYPIPE_HTTP_TOKEN is not set on the service' : checkBearer(req.headers.authorization, expected);
+    const problem = expected === undefined ? 'this endpoint is disabled: CITYPIPE_HTTP_TOKEN is not set on the service' : checkBearer(req.headers.authorization, expected, 'CITYPIPE_HTTP_TOKEN');
     if (problem === undefined) return;
-    events?.refused('unauthorized');
-    return reply
-      .code(401)
-      .header('www-authenticate', 'Bearer realm="citypipe"')
-      .send({ statusCode: 401, code: ErrorCodes.HTTP_UNAUTHORIZED.code, error: 'Unauthorized', message: problem });
+    return unauthorized(reply, problem);
   });
 
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -121,8 +142,8 @@ export function clientKey(req: FastifyRequest): string {
 }
 
 /** Undefined when `header` carries the expected token; otherwise what is wrong. */
-function checkBearer(header: string | undefined, expected: Buffer): string | undefined {
-  if (header === undefined) return 'send `Authorization: Bearer <CITYPIPE_HTTP_TOKEN>`';
+function checkBearer(header: string | undefined, expected: Buffer, key: string): string | undefined {
+  if (header === undefined) return `send \`Authorization: Bearer <${key}>\``;
   const match = /^Bearer +(\S+) *$/i.exec(header);
   if (!match) return 'the Authorization header must be `Bearer <token>`';
   // Hashing first gives both sides one length, so the comparison is constant-time for any input.

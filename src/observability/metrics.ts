@@ -166,6 +166,29 @@ export class Metrics implements DispatchCounters {
     }
   }
 
+  /** The network-server path's counts (pipeline/uplink-ingest.ts), read at each scrape. */
+  watchUplinks(counts: () => { readonly duplicates: number; readonly ignored: number }): void {
+    const registers = [this.registry];
+    new client.Counter({
+      name: 'citypipe_uplink_duplicates_total',
+      help: 'LoRaWAN uplinks a network server delivered again (same deduplication key): acknowledged, stored once.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(counts().duplicates);
+      },
+    });
+    new client.Counter({
+      name: 'citypipe_uplink_ignored_total',
+      help: 'Network-server messages that carry no reading (joins, acks, status events, device-info packets).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(counts().ignored);
+      },
+    });
+  }
+
   private typeTotal(type: string | undefined) {
     const t = type !== undefined && this.receivedByType.has(type) ? type : 'unknown';
     let totals = this.typeTotals.get(t);

@@ -1,6 +1,7 @@
 /**
  * The ingest half of the pipeline, for one message: topic → catalog (enrich) → decode/validate →
- * line protocol, and every refusal → a dead letter. The stages do not know each other; this module
+ * line protocol, and every refusal → a dead letter. A network server's message goes to
+ * uplink-ingest.ts, which ends in the same validation and the same Outcome. The stages do not know each other; this module
  * calls them in order and returns the message's Outcome, which the caller stores durably before the
  * device is acknowledged. Synchronous and allocation-light: it runs once per PUBLISH.
  */
@@ -13,10 +14,11 @@ import { deadLetterPayload } from '../ingest/dead-letter-payload.js';
 import { validateTelemetry, type ValidateOptions } from '../ingest/validate.js';
 import type { Outcome } from '../ingest/outcome.js';
 import { toLine } from '../sink/influx/line-protocol.js';
+import { isUplinkTopic, UplinkIngest } from './uplink-ingest.js';
 import type { DeadLetterReason } from '../errors/catalog.js';
 
 export interface IngestDeps {
-  catalog: { get(id: string): DeviceRecord | undefined };
+  catalog: { get(id: string): DeviceRecord | undefined; byDevEui(devEui: string): DeviceRecord | undefined };
   validate: ValidateOptions;
 }
 
@@ -25,9 +27,12 @@ const NO_DEAD_LETTERS: readonly DeadLetter[] = [];
 export class IngestPipeline {
   private readonly deps: IngestDeps;
   private readonly clock = new ReceiveClock();
+  /** Network-server messages (CONTRACT §7): ChirpStack and The Things Stack uplinks. */
+  readonly uplinks: UplinkIngest;
 
   constructor(deps: IngestDeps) {
     this.deps = deps;
+    this.uplinks = new UplinkIngest(deps);
   }
 
   /**
@@ -39,6 +44,7 @@ export class IngestPipeline {
     const topic = parseTelemetryTopic(msg.topic);
     if (!topic) {
       if (parseStatusTopic(msg.topic)) return undefined;
+      if (isUplinkTopic(msg.topic)) return this.uplinks.decide(msg);
       return this.refuse(msg, 'invalid_topic', undefined, undefined, 'topic must be city/{type}/{deviceId}/telemetry');
     }
     const def = deviceType(topic.type);

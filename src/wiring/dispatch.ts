@@ -19,7 +19,7 @@ import type { DeviceRecord } from '../catalog/types.js';
 import type { Logger } from '../observability/logger.js';
 import { ErrorCodes } from '../errors/catalog.js';
 import { RulesStage, defaultRulesFile } from '../dispatch/rules-stage.js';
-import type { ActiveAlert, RuleEvent } from '../dispatch/types.js';
+import type { ActiveAlert, RuleEvent, RuleInput } from '../dispatch/types.js';
 import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
 import { TicketStore, openDispatchDb, serviceLookup } from '../tickets/ticket-store.js';
 import { EventLog, toLine as eventLine } from '../events/event-log.js';
@@ -36,6 +36,8 @@ import { deviceState } from '../devices/device-state.js';
 import type { DispatchCounters, DispatchGauges } from '../observability/metrics.js';
 import { deviceStateLines, selfStatsLines, type DeviceMapEntry, type SelfStatsSnapshot } from '../observability/self-stats.js';
 import { RulesTap } from './rules-tap.js';
+import { ParkingZones } from '../parking/zones.js';
+import { deviceTypes } from '../device-types/registry.js';
 import { SideWriter, type SideSource } from './side-writer.js';
 
 /** How often events go to InfluxDB; self-monitoring and device states are written every STATS_EVERY_MS. */
@@ -83,6 +85,7 @@ export class DispatchWiring implements DispatchGauges {
         latest: LatestReadings;
         fills: FillHistory;
         planner: CollectionPlanner;
+        zones: ParkingZones;
         side: SideWriter;
         tap: RulesTap;
         services: (rule: string) => ServiceDefinition | undefined;
@@ -153,13 +156,24 @@ export class DispatchWiring implements DispatchGauges {
       log: log.child({ stage: 'collection' }),
     });
 
+    const zones = new ParkingZones({
+      devices: () => catalog().all(),
+      latestFields: (id) => latest.get(id)?.fields,
+      offlineDevices: () => new Set(rules.activeAlerts().filter((a) => a.role === 'offline').map((a) => a.deviceId)),
+      now: this.now,
+    });
+    const bayTypes = new Set(deviceTypes.filter((d) => d.occupancy !== undefined).map((d) => d.name as string));
+    const touchZones = (batch: readonly RuleInput[]) => {
+      for (const r of batch) if (bayTypes.has(r.type)) return zones.touch();
+    };
+
     const tap = new RulesTap({
-      consumers: [(b) => rules.evaluate(b), (b) => latest.observe(b), (b) => fills.observe(b)],
+      consumers: [(b) => rules.evaluate(b), (b) => latest.observe(b), (b) => fills.observe(b), touchZones],
       log: log.child({ stage: 'dispatch' }),
     });
 
     const side = new SideWriter({ write: (lines) => this.opts.writeLines(lines), sources: this.sideSources(), intervalMs: SIDE_WRITE_MS, log: log.child({ stage: 'side-writer' }) });
-    this.parts = { rules, tickets, events, hub, outbox, deliverer, latest, fills, planner, side, tap, services };
+    this.parts = { rules, tickets, events, hub, outbox, deliverer, latest, fills, planner, zones, side, tap, services };
 
     // Tickets follow the rule state, also after a crash between the two commits.
     const fixed = tickets.reconcile(rules.activeAlerts(), catalog(), services);
@@ -213,6 +227,7 @@ export class DispatchWiring implements DispatchGauges {
   /** The catalog changed: the deadman watches new devices from now and forgets removed ones. */
   catalogChanged(): void {
     this.parts?.rules.catalogChanged();
+    this.parts?.zones.touch();
   }
 
   /** Where the ingest side hands stored readings (live and recovered). */
@@ -263,7 +278,7 @@ export class DispatchWiring implements DispatchGauges {
 
   /** What the HTTP layer reads and changes of dispatch: Open311, tickets, events, devices, the collection plan. */
   httpDeps(): DispatchApiDeps {
-    const { tickets, events, hub, rules, latest, planner } = this.started();
+    const { tickets, events, hub, rules, latest, planner, zones } = this.started();
     const { maxStreams, maxStreamsPerAddress } = this.opts.config.http;
     return {
       dispatch: { tickets, events, hub, services: () => rules.services(), now: this.now, stream: { maxStreams, maxStreamsPerAddress } },
@@ -274,6 +289,7 @@ export class DispatchWiring implements DispatchGauges {
         openTickets: () => tickets.openByDevice(),
       },
       collection: { planner, now: this.now },
+      parking: { zones: () => zones.all() },
     };
   }
 
@@ -297,6 +313,8 @@ export class DispatchWiring implements DispatchGauges {
       if (e.transition) this.opts.metrics.countTicketTransition(e.transition);
     }
     hub.publish(logged);
+    // A bay going offline or coming back changes its zone's unknown count.
+    if (logged.length > 0) parts.zones.touch();
     for (const e of logged) {
       this.opts.publish(`city/events/${e.type}/${e.deviceId}`, JSON.stringify(toApiEvent(e))).catch((err: unknown) => {
         this.log.warn({ err, deviceId: e.deviceId, rule: e.rule }, 'could not publish a rule event on MQTT');
@@ -337,7 +355,8 @@ export class DispatchWiring implements DispatchGauges {
         return { lines: [...selfStatsLines(snapshot, now), ...deviceStateLines(this.deviceMap(), now)] };
       },
     };
-    return [events, plan, stats];
+    const zones: SideSource = { name: 'parking zones', take: () => this.started().zones.takeLines() };
+    return [events, plan, zones, stats];
   }
 
   private deviceMap(): DeviceMapEntry[] {

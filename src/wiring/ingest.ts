@@ -18,7 +18,8 @@ import type { DeviceRecord } from '../catalog/types.js';
 import { DeadLetterStore } from '../deadletter/store.js';
 import { CitypipeError, ErrorCodes, NoticeCodes, type DeadLetterReason } from '../errors/catalog.js';
 import { decodeOutcome, encodeOutcome, outcomeSize, weighOutcome, type Outcome } from '../ingest/outcome.js';
-import type { RawMessage } from '../ingest/types.js';
+import type { DeadLetter, RawMessage } from '../ingest/types.js';
+import type { UplinkCounts } from '../pipeline/uplink-ingest.js';
 import { IngestPipeline } from '../pipeline/ingest.js';
 import { SpoolDrain } from '../pipeline/drain.js';
 import { replayDeadLetters, type ReplayResult } from '../pipeline/replay.js';
@@ -66,7 +67,7 @@ export interface IngestWiringOptions {
   config: Config;
   log: Logger;
   /** The catalog now (it is replaced when the folder changes). */
-  catalog: () => { get(id: string): DeviceRecord | undefined };
+  catalog: () => { get(id: string): DeviceRecord | undefined; byDevEui(devEui: string): DeviceRecord | undefined };
   /** Started: what it recovered is read first. */
   spool: Spool;
   /** Records below this seq were stored before the last stop (the spool's `nextSeq` at recovery). */
@@ -105,7 +106,7 @@ export class IngestWiring {
     this.deadLetters = opts.deadLetters;
     this.refusals = new RateLimitedLog(log, REFUSAL_LOG_MS);
     this.pipeline = new IngestPipeline({
-      catalog: { get: (id) => opts.catalog().get(id) },
+      catalog: { get: (id) => opts.catalog().get(id), byDevEui: (devEui) => opts.catalog().byDevEui(devEui) },
       validate: {
         maxPayloadBytes: config.ingest.maxPayloadBytes,
         maxBatch: config.ingest.maxBatch,
@@ -114,6 +115,7 @@ export class IngestWiring {
         maxDeadLetterPayloadBytes: DEAD_LETTER_PAYLOAD_MAX,
       },
     });
+    metrics.watchUplinks(() => this.pipeline.uplinks.counts);
     // The writer reports to the drain, which is built next and hands the writer its lines: neither
     // calls the other before start().
     this.writer = new InfluxWriter({
@@ -189,6 +191,28 @@ export class IngestWiring {
     return outcomeSize(outcome);
   };
 
+  /**
+   * A network server's message that came over HTTP (`POST /api/uplinks/…`): the same path as a
+   * PUBLISH. Resolves once it is on disk, with what it became; rejects when it could not be stored
+   * (a full spool: the server should retry).
+   */
+  takeUplink(msg: RawMessage): Promise<{ readings: number; deadLetters: readonly DeadLetter[] }> {
+    return new Promise((resolve, reject) => {
+      if (this.spool.isFull()) {
+        this.refuse('spool_full', new CitypipeError(ErrorCodes.SPOOL_FULL, this.spool.fullReason ?? 'spool full'), msg.clientId, reject);
+        return;
+      }
+      const outcome = this.pipeline.decide(msg);
+      if (!outcome) return resolve({ readings: 0, deadLetters: [] });
+      this.append(outcome, msg.clientId, (err) => (err ? reject(err) : resolve({ readings: outcome.lines.length, deadLetters: outcome.deadLetters })));
+    });
+  }
+
+  /** Counts of the network-server path (metrics). */
+  get uplinkCounts(): UplinkCounts {
+    return this.pipeline.uplinks.counts;
+  }
+
   /** Dead letters through ingest again (after a fix), appended to the spool like fresh messages. */
   replay(q: { reason?: DeadLetterReason | undefined; limit?: number | undefined }): Promise<ReplayResult> {
     return replayDeadLetters(
@@ -204,6 +228,7 @@ export class IngestWiring {
   /** Stores an outcome durably; `done()` only once it is on disk. */
   private append(outcome: Outcome, clientId: string, done: (err?: Error) => void): void {
     this.spool.append(encodeOutcome(outcome), (err) => {
+      if (err) this.pipeline.uplinks.failed(outcome);
       if (err) return this.refuse(this.spool.isFull() ? 'spool_full' : 'spool_error', err, clientId, done);
       this.metrics.countReceived(outcome.type || undefined, outcomeSize(outcome));
       this.tap.stored(outcome);

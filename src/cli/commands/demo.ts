@@ -11,11 +11,13 @@ import { DeviceCatalog } from '../../catalog/catalog.js';
 import type { DeviceRecord } from '../../catalog/types.js';
 import { startLocalInfluxd, type LocalInfluxd } from '../../influxd/local-influxd.js';
 import { influxql } from '../../query/influxql.js';
-import { deviceTypeModule, deviceTypeModules, deviceTypes } from '../../device-types/registry.js';
+import { deviceType, deviceTypeModule, deviceTypeModules, deviceTypes } from '../../device-types/registry.js';
 import type { DeviceTypeModule } from '../../device-types/module.js';
 import { demoCredentialsFile, demoFleetDir } from '../../paths.js';
 import { credentialsFileFor, loadCredentials } from '../../../simulators/credentials.js';
 import { startFleet, type Fleet } from '../../../simulators/fleet.js';
+import { lorawanDevices, startLorawanFleet, type LorawanFleet } from '../../../simulators/lorawan-fleet.js';
+import { hashSecretAsync } from '../../catalog/secrets.js';
 import { pickScriptedDevice, startDemoScript, type DemoScript } from '../../../simulators/demo-script.js';
 import type { HubSubscription } from '../../events/event-hub.js';
 import { stdoutColours } from '../colour.js';
@@ -60,12 +62,14 @@ Examples
       let local: LocalInfluxd | undefined;
       let service: CitypipeService | undefined;
       let fleet: Fleet | undefined;
+      let lorawan: LorawanFleet | undefined;
       let script: DemoScript | undefined;
       let tickets: HubSubscription | undefined;
       const stopAll = async () => {
         tickets?.close();
         await script?.stop();
         await fleet?.stop();
+        await lorawan?.stop();
         await service?.stop();
         await local?.stop();
       };
@@ -88,6 +92,12 @@ Examples
             d.http.token = token;
           });
         }
+        // The LoRaWAN sensors arrive through a simulated network server, with an account for this run.
+        const nsSecret = randomBytes(18).toString('base64url');
+        const nsHash = await hashSecretAsync(nsSecret);
+        config = withOverrides(config, (d) => {
+          d.mqtt.accounts.push({ name: DEMO_NETWORK_SERVER, role: 'network-server', secretHash: nsHash });
+        });
         // The demo fleet's secrets are published: only the demo accepts them.
         service = new CitypipeService(config, log, { acceptPublishedSecrets: true });
         await service.start();
@@ -104,9 +114,10 @@ Examples
         // One bin plays a short act (full in seconds, emptied half a minute later) so that a ticket
         // opens and closes while the person who started the demo watches; the rest is the real thing.
         const scripted = pickScriptedDevice(devices, credentials);
-        fleet = await startFleet({ mqttUrl, devices: devices.filter((d) => d !== scripted), credentials, intervalS, log });
+        fleet = await startFleet({ mqttUrl, devices: devices.filter((d) => d !== scripted && d.lorawan === undefined), credentials, intervalS, log });
+        lorawan = await startLorawanFleet({ mqttUrl, username: DEMO_NETWORK_SERVER, password: nsSecret, devices, intervalS });
         if (scripted) script = await startDemoScript({ mqttUrl, device: scripted, secret: credentials.get(scripted.id)!, intervalS });
-        printBanner(config, service, local, devices.length, intervalS, logFile, scripted);
+        printBanner(config, service, local, devices.length, intervalS, logFile, scripted, lorawan.devices);
         await confirmArrival(config, log, devices);
       } catch (err) {
         await stopAll().catch(() => undefined);
@@ -114,6 +125,9 @@ Examples
       }
     });
 }
+
+/** The network-server account the demo makes for its simulated ChirpStack. */
+const DEMO_NETWORK_SERVER = 'demo-network-server';
 
 /** Prints every ticket transition as it happens, with the Open311 request to look at. */
 async function printTickets(events: HubSubscription, httpUrl: string, token: string, catalog: DeviceCatalog): Promise<void> {
@@ -136,7 +150,7 @@ function exampleReading(mod: DeviceTypeModule): Record<string, unknown> {
   return Object.fromEntries(required.map((key) => [key, bench[key]]));
 }
 
-function printBanner(config: Config, service: CitypipeService, local: LocalInfluxd | undefined, devices: number, intervalS: number, logFile: string, scripted: DeviceRecord | undefined): void {
+function printBanner(config: Config, service: CitypipeService, local: LocalInfluxd | undefined, devices: number, intervalS: number, logFile: string, scripted: DeviceRecord | undefined, lorawan: number): void {
   // The examples are about the scripted device's type, or the first registered one.
   const mod = (scripted && deviceTypeModule(scripted.type)) || deviceTypeModules[0];
   const { name, measurement } = mod.definition;
@@ -148,7 +162,7 @@ function printBanner(config: Config, service: CitypipeService, local: LocalInflu
   const lines = [
     '',
     stdoutColours().bold('citypipe demo is running'),
-    `  MQTT broker  mqtt://127.0.0.1:${service.mqttPort}   ${devices} simulated devices, a reading every ${intervalS} s each`,
+    `  MQTT broker  mqtt://127.0.0.1:${service.mqttPort}   ${devices} simulated devices, a reading every ${intervalS} s each${lorawan ? ` (${lorawan} of them LoRaWAN sensors, as ChirpStack uplinks through network-server account ${DEMO_NETWORK_SERVER})` : ''}`,
     `  InfluxDB     ${url}   database "${db}"${local ? `   (local influxd, data in ${local.dataDir})` : ''}`,
     `  HTTP         http://127.0.0.1:${service.httpPort}/api/stats   /api/dead-letters   /metrics   /readyz`,
     `  Tickets      http://127.0.0.1:${service.httpPort}/open311/v2/requests.json   (Authorization: Bearer ${config.http.token})`,
@@ -197,9 +211,28 @@ async function confirmArrival(config: Config, log: Logger, devices: readonly Dev
       }
     }
   }
+  // Each LoRaWAN sensor (one per model in the demo fleet): its uplinks decoded and stored.
+  const sensors = new Map(lorawanDevices(devices).map((d) => [d.id, d]));
+  while (sensors.size && Date.now() - started < 45_000) {
+    for (const d of [...sensors.values()]) {
+      try {
+        const m = deviceType(d.type)!.measurement;
+        if ((await influxql(target, `SELECT count(*) FROM "${m}" WHERE "device_id" = '${d.id}' AND time > now() - 1h`)).length) sensors.delete(d.id);
+      } catch (err) {
+        log.debug({ err }, 'demo arrival check failed');
+      }
+    }
+    if (sensors.size) await new Promise((r) => setTimeout(r, 500));
+  }
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const c = stdoutColours();
   if (missing.size === 0) process.stdout.write(c.green(`✓ readings of all ${types.length} device types are queryable in InfluxDB (${secs} s after start)`) + '\n');
   else process.stdout.write(c.yellow(`! no readings yet in ${[...missing].join(', ')} after ${secs} s: see the log and /api/dead-letters`) + '\n');
+  const lora = lorawanDevices(devices);
+  if (lora.length && sensors.size === 0) {
+    process.stdout.write(c.green(`✓ LoRaWAN uplinks decoded and stored for every model: ${lora.map((d) => `${d.lorawan!.model} (${d.id})`).join(', ')}`) + '\n');
+  } else if (lora.length) {
+    process.stdout.write(c.yellow(`! no LoRaWAN uplinks stored yet from ${[...sensors.values()].map((d) => `${d.id} (${d.lorawan!.model})`).join(', ')}: see /api/dead-letters`) + '\n');
+  }
 }
 

@@ -11,4 +11,6 @@ export const parkingSpot = defineDeviceType({
     status: required(oneOf(['free', 'occupied', 'closed', 'unknown'])),
     temperature: float('°C, -40..85', -40, 85),
   },
+  // Zone availability (src/parking/zones.ts): bays are counted per catalog `zone` by their status.
+  occupancy: { field: 'status', free: 'free', occupied: 'occupied', zoneAttribute: 'zone' },
 });

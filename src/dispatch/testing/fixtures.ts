@@ -26,6 +26,12 @@ export class TestCatalog implements DeviceList {
   get(id: string): DeviceRecord | undefined {
     return this.byId.get(id);
   }
+  /** A LoRaWAN device by DevEUI (any case). */
+  byDevEui(devEui: string): DeviceRecord | undefined {
+    const want = devEui.toLowerCase();
+    for (const r of this.byId.values()) if (r.lorawan?.devEui.toLowerCase() === want) return r;
+    return undefined;
+  }
   all(): Iterable<DeviceRecord> {
     return this.byId.values();
   }
