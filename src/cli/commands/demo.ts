@@ -115,7 +115,8 @@ Examples
         // opens and closes while the person who started the demo watches; the rest is the real thing.
         const scripted = pickScriptedDevice(devices, credentials);
         fleet = await startFleet({ mqttUrl, devices: devices.filter((d) => d !== scripted && d.lorawan === undefined), credentials, intervalS, log });
-        lorawan = await startLorawanFleet({ mqttUrl, username: DEMO_NETWORK_SERVER, password: nsSecret, devices, intervalS });
+        // Field sensors report rarely: every 6 intervals here, the first within 2 s.
+        lorawan = await startLorawanFleet({ mqttUrl, username: DEMO_NETWORK_SERVER, password: nsSecret, devices, intervalS: intervalS * 6, firstWithinMs: 2000 });
         if (scripted) script = await startDemoScript({ mqttUrl, device: scripted, secret: credentials.get(scripted.id)!, intervalS });
         printBanner(config, service, local, devices.length, intervalS, logFile, scripted, lorawan.devices);
         await confirmArrival(config, log, devices);
@@ -162,7 +163,7 @@ function printBanner(config: Config, service: CitypipeService, local: LocalInflu
   const lines = [
     '',
     stdoutColours().bold('citypipe demo is running'),
-    `  MQTT broker  mqtt://127.0.0.1:${service.mqttPort}   ${devices} simulated devices, a reading every ${intervalS} s each${lorawan ? ` (${lorawan} of them LoRaWAN sensors, as ChirpStack uplinks through network-server account ${DEMO_NETWORK_SERVER})` : ''}`,
+    `  MQTT broker  mqtt://127.0.0.1:${service.mqttPort}   ${devices} simulated devices, a reading every ${intervalS} s each${lorawan ? ` (${lorawan} of them LoRaWAN sensors, every ${intervalS * 6} s as ChirpStack uplinks through network-server account ${DEMO_NETWORK_SERVER})` : ''}`,
     `  InfluxDB     ${url}   database "${db}"${local ? `   (local influxd, data in ${local.dataDir})` : ''}`,
     `  HTTP         http://127.0.0.1:${service.httpPort}/api/stats   /api/dead-letters   /metrics   /readyz`,
     `  Tickets      http://127.0.0.1:${service.httpPort}/open311/v2/requests.json   (Authorization: Bearer ${config.http.token})`,
