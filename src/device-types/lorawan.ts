@@ -130,7 +130,7 @@ export class Bytes {
     const at = this.need(4, what);
     return this.bytes[at]! * 0x1000000 + ((this.bytes[at + 1]! << 16) | (this.bytes[at + 2]! << 8) | this.bytes[at + 3]!);
   }
-  skip(n: number, what = 'bytes'): void {
+  ignore(n: number, what = 'bytes'): void {
     this.need(n, what);
   }
 }

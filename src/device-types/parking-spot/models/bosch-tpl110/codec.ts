@@ -20,9 +20,9 @@ function packet(b: Bytes, fPort: number): Omit<Extract<Decoded, { ok: true }>, '
       return { fields: b.left > 0 ? { status: state, temperature: b.i8('the temperature') } : { status: state } };
     }
     case 3:
-      b.skip(12, 'the debug codes');
-      b.skip(3, 'the firmware version');
-      b.skip(1, 'the reset cause');
+      b.ignore(12, 'the debug codes');
+      b.ignore(3, 'the firmware version');
+      b.ignore(1, 'the reset cause');
       return { fields: { status: status(b.u8('the occupancy')) } };
     case 4:
     case 5:

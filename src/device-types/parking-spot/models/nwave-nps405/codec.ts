@@ -17,14 +17,14 @@ function packet(b: Bytes, fPort: number): Omit<Extract<Decoded, { ok: true }>, '
       return { fields: { status: status(b.u8('the parking status')) } };
     case 2: {
       const state = b.u8('the heartbeat status');
-      b.skip(1, 'the battery voltage');
+      b.ignore(1, 'the battery voltage');
       // half degrees around 10 °C: −54 .. 73.5 °C
       const temperature = b.i8('the temperature') / 2 + 10;
       return { fields: { status: status(state), temperature } };
     }
     case 3:
-      b.skip(3, 'the firmware version');
-      b.skip(1, 'the reset cause');
+      b.ignore(3, 'the firmware version');
+      b.ignore(1, 'the reset cause');
       return { fields: { status: status(b.u8('the occupancy')) } };
     case 6:
       return { fields: {} };

@@ -58,23 +58,23 @@ function status(b: Bytes): Measured {
   if (header > 1) throw new Undecodable(`status packet header ${hex(header)}, expected 0x00 or 0x01`);
   // Header 0x00 is firmware before 1.1.4: no second flag byte, no sensor sources, optional LDR and alerts.
   const before114 = header === 0;
-  b.skip(4, 'the device time');
+  b.ignore(4, 'the device time');
   const relayClosed = (b.u8('the status flags') & 0x80) !== 0;
-  if (!before114) b.skip(1, 'the second status flags');
-  b.skip(3, 'the downlink RSSI, SNR and MCU temperature');
+  if (!before114) b.ignore(1, 'the second status flags');
+  b.ignore(3, 'the downlink RSSI, SNR and MCU temperature');
   let alertsSent = true;
   if (before114) {
     const reported = b.u8('the reported-fields flags');
-    if (reported & 0x02) b.skip(1, 'the LDR value');
+    if (reported & 0x02) b.ignore(1, 'the LDR value');
     alertsSent = (reported & 0x10) !== 0;
   }
   // The 24-hour alerts (voltage, lamp, power, power factor) look back a day; the DALI status below is now.
-  if (alertsSent) b.skip(1, 'the alerts');
+  if (alertsSent) b.ignore(1, 'the alerts');
   const ambientLight = before114 ? undefined : sensorSources(b);
 
   const sources: DimmingSource[] = [];
   while (b.left > 0) {
-    b.skip(2, 'a dimming source address and reason');
+    b.ignore(2, 'a dimming source address and reason');
     const level = b.u8('a dimming level');
     if (level !== NONE && level > 100) throw new Undecodable(`dimming level ${level} % is above 100`);
     const dali = b.u8('a DALI status');
@@ -108,7 +108,7 @@ function sensorSources(b: Bytes): number | undefined {
     const size = SENSOR_SOURCE_SIZE[kind];
     // A source this codec does not know: the length lets the rest be skipped, as NAS's decoder does.
     if (size === undefined) {
-      b.skip(left, 'the sensor sources');
+      b.ignore(left, 'the sensor sources');
       break;
     }
     if (size > left) throw new Undecodable(`sensor source ${hex(kind)} needs ${size} bytes, the sensor-source length leaves ${left}`);
@@ -116,7 +116,7 @@ function sensorSources(b: Bytes): number | undefined {
       const raw = b.u16le('a light level');
       if (raw !== 0xffff) lux ??= luxOf(raw);
     } else {
-      b.skip(size, 'a sensor value');
+      b.ignore(size, 'a sensor value');
     }
     left -= size;
   }
@@ -146,16 +146,16 @@ function usage(b: Bytes): Measured {
     const c: Consumption = {};
     if (flags & 0x01) c.energyWh = b.u32le('the active energy');
     if (flags & 0x02) c.powerW = b.u16le('the active power');
-    if (flags & 0x04) b.skip(4, 'the load-side energy');
-    if (flags & 0x08) b.skip(2, 'the load-side power');
+    if (flags & 0x04) b.ignore(4, 'the load-side energy');
+    if (flags & 0x08) b.ignore(2, 'the load-side power');
     if (flags & 0x10) {
       const pf = b.u8('the power factor');
       if (pf !== NONE && pf > 100) throw new Undecodable(`power factor ${pf / 100} is above 1`);
       if (pf !== NONE) c.powerFactor = pf / 100;
     }
     if (flags & 0x20) c.voltage = b.u8('the mains voltage');
-    if (flags & 0x40) b.skip(4, 'the driver operating time');
-    if (flags & 0x80) b.skip(4, 'the lamp-on time');
+    if (flags & 0x40) b.ignore(4, 'the driver operating time');
+    if (flags & 0x80) b.ignore(4, 'the lamp-on time');
     if (address === INTERNAL_METER) internal = c;
     else drivers.push(c);
   }

@@ -42,7 +42,7 @@ function readChannels(b: Bytes): { battery?: number; distance?: number; position
       default: {
         const length = NO_READING.get(channel(id, type));
         if (length === undefined) throw new Undecodable(`unknown channel ${hex(id)} type ${hex(type)} at byte ${at}`);
-        b.skip(length, `the value of channel ${hex(id)} type ${hex(type)}`);
+        b.ignore(length, `the value of channel ${hex(id)} type ${hex(type)}`);
       }
     }
   }
