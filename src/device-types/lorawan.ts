@@ -42,6 +42,18 @@ export interface LorawanModel {
    * `citypipe demo` and the bench send as its uplinks. The codec contract checks each decodes.
    */
   readonly samples: readonly { readonly fPort: number; readonly bytes: string }[];
+  /**
+   * The simulator's inverse of `decode`: the frames this device would send for a reading (in the
+   * codec's field names, as `decode` returns them) and its battery. Fields a frame cannot carry are
+   * left out. `decode` of each frame gives back the fields, to the precision of the wire format.
+   */
+  encode?(fields: Measured, batteryPercent: number | undefined): readonly Frame[];
+}
+
+/** One uplink's application payload. */
+export interface Frame {
+  readonly fPort: number;
+  readonly bytes: Uint8Array;
 }
 
 /** A decoded uplink as a reading of the type, or why it cannot be one. */
@@ -67,6 +79,12 @@ export interface LorawanSupport {
    * it the measured fields are the reading.
    */
   complete?(measured: Measured, device: DeviceRecord): Completed;
+  /**
+   * The simulator's inverse of `complete`: what the sensor would measure for one of the type's
+   * readings (a bin's `distanceMm` from its `fillingLevel` and the catalog depth). Without it the
+   * reading's fields are what is measured.
+   */
+  measure?(reading: Readonly<Record<string, number | string>>, device: DeviceRecord): Measured;
 }
 
 /** Bytes of a lowercase or uppercase hex string (tests and vectors), e.g. `0175 5c03` (spaces allowed). */

@@ -113,3 +113,28 @@ export function describeLorawanModel(model: LorawanModel, def: DeviceTypeDefinit
     });
   });
 }
+
+/**
+ * The simulator's encoder against the codec: for every golden vector that carries a reading, the
+ * frames `encode` makes of its fields (and battery) decode back to those fields, numbers to within
+ * `tolerance` (the wire format's precision, e.g. 0.1 for a temperature in tenths).
+ */
+export function describeEncoder(model: LorawanModel, folder: URL, tolerance: Readonly<Record<string, number>> = {}): void {
+  const file = vectorsFile.parse(JSON.parse(readFileSync(new URL('vectors.json', folder), 'utf8')));
+  describe(`LoRaWAN model ${model.name}: the simulator's encoder`, () => {
+    it.each(file.vectors.filter((v) => Object.keys(v.fields).length > 0).map((v) => [v.name, v] as const))('round-trips %s', (_name, v) => {
+      const frames = model.encode!(v.fields, v.batteryPercent);
+      expect(frames.length).toBeGreaterThan(0);
+      const back: Record<string, number | string> = {};
+      for (const f of frames) {
+        const out = model.decode(f.bytes, f.fPort);
+        expect(out.ok, `${Buffer.from(f.bytes).toString('hex')} on ${f.fPort}: ${out.ok ? '' : out.reason}`).toBe(true);
+        if (out.ok) Object.assign(back, out.fields);
+      }
+      for (const [k, want] of Object.entries(v.fields)) {
+        if (typeof want === 'number') expect(Math.abs((back[k] as number) - want), `${k}: ${String(back[k])} for ${want}`).toBeLessThanOrEqual(tolerance[k] ?? 1e-9);
+        else expect(back[k], k).toBe(want);
+      }
+    });
+  });
+}
