@@ -60,6 +60,7 @@ const noDepth = loraDevice('waste-bin', 'milesight-em400-udl', 'west');
 const binHttp = loraDevice('waste-bin', 'dragino-ldds75', 'zuid', { containerDepthMm: 2000 });
 const binTts = loraDevice('waste-bin', 'milesight-em310-udl', 'zuid', { containerDepthMm: 2000 });
 const direct = testDevice('waste-bin', 'centrum');
+const busy = loraDevice('waste-bin', 'milesight-em400-udl', 'west', { containerDepthMm: 2000 });
 
 let svc: RunningService;
 let ns: MqttClient;
@@ -81,10 +82,12 @@ async function deadLetters(deviceOrReason: string): Promise<{ reason: string; me
 }
 
 beforeAll(async () => {
-  svc = await startTestService(influxUrl, [bin, binQos0, binCli, noDepth, binHttp, binTts, direct], {
+  svc = await startTestService(influxUrl, [bin, binQos0, binCli, noDepth, binHttp, binTts, direct, busy], {
     CITYPIPE_MQTT_ACCOUNTS: accountEntry('chirpstack', 'network-server', hashSecret(NS_SECRET)),
     CITYPIPE_UPLINK_TOKEN: TOKEN,
     CITYPIPE_HTTP_TOKEN: TOKEN,
+    // Sized for one device: a network server's connection, carrying a fleet, is not held to it.
+    CITYPIPE_MQTT_CLIENT_RATE: '5',
   });
   ns = await connectClient(svc.mqttUrl, { username: 'chirpstack', password: NS_SECRET, clientId: 'chirpstack' });
   clients.push(ns);
@@ -159,6 +162,15 @@ describe('ChirpStack over MQTT, as a network-server account', () => {
     expect(cut.message).toMatch(/fPort 85: /);
     const stats = (await (await fetch(`${svc.httpUrl}/api/stats`)).json()) as { received: number; written: number; deadLettered: number; pending: number };
     expect(stats.received).toBe(stats.written + stats.deadLettered + stats.pending);
+  });
+
+  it('is not held to the per-connection message rate of a device: 400 uplinks at QoS 1 beyond a rate of 5/s', async () => {
+    // At CITYPIPE_MQTT_CLIENT_RATE=5 (a burst of 50) a device's connection would need 70 s for these.
+    const started = Date.now();
+    const base = Date.now() - 60_000;
+    await Promise.all(Array.from({ length: 400 }, (_, i) => ns.publishAsync(chirpstackTopic(eui(busy), 'up'), chirpstackUp({ devEui: eui(busy), ...half, fCnt: 1000 + i, timeMs: base + i }), { qos: 1 })));
+    expect(Date.now() - started).toBeLessThan(35_000);
+    await waitFor('400 readings', async () => (await rowsOf(busy)).length === 400);
   });
 
   it('lets the network server publish only its uplink events, and a device not publish them', async () => {

@@ -173,6 +173,7 @@ export class ClientHooks {
           }
           this.identities.set(client, identity);
           this.authenticated.add(client);
+          if (identity.kind === 'account' && identity.role === 'network-server' && client.conn instanceof GuardedConnection) client.conn.unlimit();
           return accept();
         }
         case 'anonymous':

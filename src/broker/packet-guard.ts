@@ -58,8 +58,8 @@ export class FixedHeaderScanner {
   /** Set when {@link scan} stopped before a packet: why. */
   hold: Hold | undefined;
   private readonly limits: PacketLimits;
-  private readonly bucket: TokenBucket | undefined;
-  private readonly readings: TokenBucket | undefined;
+  private bucket: TokenBucket | undefined;
+  private readings: TokenBucket | undefined;
   private state = HEADER;
   private first = true;
   /** The CONNECT has been seen and the broker has not accepted it yet: nothing passes. */
@@ -90,6 +90,12 @@ export class FixedHeaderScanner {
   /** The readings a PUBLISH carried, known once it was decoded: later packets wait while they are owed. */
   chargeReadings(n: number): void {
     if (n > 0) this.readings?.charge(n);
+  }
+
+  /** No more message or reading rate on this connection (a network server carries a whole fleet's uplinks). */
+  unlimit(): void {
+    this.bucket = undefined;
+    this.readings = undefined;
   }
 
   /**
@@ -227,6 +233,15 @@ export class GuardedConnection extends Duplex {
   /** The readings of a PUBLISH just decoded: later packets wait while the reading rate is exceeded. */
   chargeReadings(n: number): void {
     this.scanner.chargeReadings(n);
+  }
+
+  /**
+   * Lifts the per-connection message and reading rates: for an authenticated network server, whose
+   * one connection carries the uplinks of every device behind it (CITYPIPE_MQTT_CLIENT_RATE is sized
+   * for one device). Its size and QoS limits stay.
+   */
+  unlimit(): void {
+    this.scanner.unlimit();
   }
 
   /**
