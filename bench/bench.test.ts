@@ -45,6 +45,7 @@ const TINY_ENV_SIZES = {
   outageSeconds: 3,
   drainAfterSeconds: 1,
   e2eBatch: E2E_BATCH,
+  uplinks: 300,
   soakWarmupSeconds: 2,
   soakSampleSeconds: 2,
 };
@@ -73,6 +74,10 @@ const ALSO_POSITIVE = [
   'e2e_batch_readings',
   'e2e_qos1_batch_accepted_msgs_per_s',
   'e2e_qos1_batch_cpu_us_per_reading',
+  'uplink_qos1_readings_per_s',
+  'uplink_qos1_acked_per_s',
+  'uplink_qos1_cpu_us_per_reading',
+  'uplink_vs_e2e_qos1',
   'latency_samples',
   'latency_offered_rate_per_s',
   'connect_rate_per_s',

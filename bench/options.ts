@@ -15,6 +15,8 @@ export interface BenchSizes {
    * {@link MAX_E2E_BATCH}, the contract's largest batch.
    */
   e2eBatch: number;
+  /** LoRaWAN uplinks of the uplink phase (ChirpStack `up` events over one network-server connection, QoS 1). */
+  uplinks: number;
   /** Messages per publisher in each broker-only phase (aedes and mosquitto, QoS 0 and QoS 1). */
   brokerMessagesPerPublisher: number;
   /** Unacknowledged QoS 1 messages a publisher may have in flight. */
@@ -61,6 +63,7 @@ export const FULL: Readonly<BenchSizes> = Object.freeze({
   publishers: 100,
   messagesPerPublisher: 10_000,
   e2eBatch: 10,
+  uplinks: 100_000,
   brokerMessagesPerPublisher: 5_000,
   qos1Window: 64,
   rawPoints: 2_000_000,
@@ -86,6 +89,7 @@ export const QUICK: Readonly<BenchSizes> = Object.freeze({
   publishers: 100,
   messagesPerPublisher: 3_000,
   e2eBatch: 10,
+  uplinks: 20_000,
   brokerMessagesPerPublisher: 2_000,
   qos1Window: 64,
   rawPoints: 500_000,
@@ -151,7 +155,7 @@ export const SERVICE_FILE_RESERVE = 200;
  * takes its outage plus the drain, and the soak its minutes per connection mode, which would not fit
  * in 5 minutes.
  */
-export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'latency', 'connections', 'durability', 'drain', 'soak'] as const;
+export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'uplinks', 'latency', 'connections', 'durability', 'drain', 'soak'] as const;
 export type BenchPhase = (typeof BENCH_PHASES)[number];
 
 /** Phases a quick run leaves out unless `--only` names them (`--quick --only durability,drain`). */

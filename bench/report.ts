@@ -59,6 +59,10 @@ export function formatReport(r: BenchResult, command: string): string {
       `${pct(batchVsRaw)} of (a); broker acknowledged ${n(r.e2e_qos1_batch_accepted_msgs_per_s)} PUBLISHes/s; ${dec(r.e2e_qos1_batch_cpu_us_per_reading)} µs citypipe CPU per reading |`,
   );
   out.push(
+    `| LoRaWAN uplinks end to end, QoS 1: ${n(r.uplinks)} ChirpStack \`up\` events over one network-server connection (decoded, bins' fill from distance) | ${n(r.uplink_qos1_readings_per_s)} readings/s | ` +
+      `${pct(r.uplink_vs_e2e_qos1)} of citypipe end to end QoS 1 (direct devices); acknowledged ${n(r.uplink_qos1_acked_per_s)}/s; ${dec(r.uplink_qos1_cpu_us_per_reading)} µs citypipe CPU per reading |`,
+  );
+  out.push(
     `| publish → queryable in InfluxDB at ${n(r.latency_target_rate_per_s)} readings/s, QoS 1, ${s.latencySeconds} s | p50 ${n(r.p50_latency_ms_at_10k)} ms, p99 ${n(r.p99_latency_ms_at_10k)} ms | ` +
       `max ${n(r.latency_max_ms)} ms; ${n(r.latency_samples)} samples (3 probe devices, polled every 100 ms); offered ${n(r.latency_offered_rate_per_s)}/s; lost ${n(r.latency_lost)} |`,
   );

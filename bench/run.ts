@@ -26,6 +26,7 @@ import type { SelfTime } from './cpu-profile.js';
 import { drainAfterOutage } from './drain.js';
 import { durability } from './durability.js';
 import { endToEnd } from './e2e.js';
+import { uplinksEndToEnd } from './uplinks.js';
 import { latencyAtRate } from './latency.js';
 import type { BenchOptions, BenchPhase } from './options.js';
 import { BENCH_DEVICE_TYPES, readingBuilder } from './payloads.js';
@@ -87,6 +88,13 @@ export interface BenchResult extends SoakFigures {
    * window (in PUBLISHes) as e2e QoS 1, counted the same way. Information, not one of the targets.
    */
   e2e_qos1_batch_readings_per_s: number;
+  /** LoRaWAN uplinks (ChirpStack `up` events, one network-server connection, QoS 1) into InfluxDB. */
+  uplink_qos1_readings_per_s: number;
+  uplink_qos1_acked_per_s: number;
+  uplink_qos1_cpu_us_per_reading: number;
+  /** Uplinks/s ÷ direct devices' QoS 1 readings/s, same run. */
+  uplink_vs_e2e_qos1: number;
+  uplinks: number;
   /** Readings per PUBLISH of that variant (the `e2eBatch` size). */
   e2e_batch_readings: number;
   /** PUBLISHes (batches) the broker acknowledged per second in that variant, and citypipe's CPU per reading. */
@@ -322,6 +330,7 @@ class BenchRun extends BenchContext {
           batch: sizes.e2eBatch,
         })
       : { readingsPerS: NA, acceptedPerS: NA, cpuUsPerReading: NA };
+    const up = want('uplinks') ? await uplinksEndToEnd(this, sizes.uplinks) : { readingsPerS: NA, acceptedPerS: NA, cpuUsPerReading: NA, counted: NA };
     if (want('raw')) rawRuns.push(await rawInflux(this, 'bench_raw_after'));
     const raw = rawRuns.length > 0 ? Math.round(rawRuns.reduce((a, b) => a + b, 0) / rawRuns.length) : NA;
     if (rawRuns.length === 2 && Math.abs(rawRuns[0]! - rawRuns[1]!) > 0.25 * raw) {
@@ -361,6 +370,11 @@ class BenchRun extends BenchContext {
       e2e_qos0_accepted_msgs_per_s: e2e0.acceptedPerS,
       e2e_qos1_accepted_msgs_per_s: e2e1.acceptedPerS,
       e2e_qos1_batch_readings_per_s: e2e1Batch.readingsPerS,
+      uplink_qos1_readings_per_s: up.readingsPerS,
+      uplink_qos1_acked_per_s: up.acceptedPerS,
+      uplink_qos1_cpu_us_per_reading: up.cpuUsPerReading,
+      uplink_vs_e2e_qos1: ratio(up.readingsPerS, e2e1.readingsPerS),
+      uplinks: sizes.uplinks,
       e2e_batch_readings: sizes.e2eBatch,
       e2e_qos1_batch_accepted_msgs_per_s: e2e1Batch.acceptedPerS,
       e2e_qos1_batch_cpu_us_per_reading: e2e1Batch.cpuUsPerReading,
