@@ -18,6 +18,9 @@ import type { AnyDeviceModel, AnySimulation } from './model.js';
 import { deviceSeed, mulberry32, uniform, type Rng } from './prng.js';
 import { planClock, SimClock, type AtNow, type StartTime } from './sim-clock.js';
 import { Uplink, withTimeout } from './uplink.js';
+import { lorawanModel } from '../src/device-types/registry.js';
+import type { LorawanModel, LorawanSupport } from '../src/device-types/lorawan.js';
+import { chirpstackTopic, chirpstackUp } from './network-server.js';
 
 /** Options of {@link startFleet} and {@link SimulatedFleet}. */
 export interface FleetOptions {
@@ -69,6 +72,13 @@ export interface FleetOptions {
   reconnectPeriodMs?: number;
   /** Connection attempts under way at once while starting; default 200. */
   connectConcurrency?: number;
+  /**
+   * A network-server account (`devices account NAME --role network-server`): the catalog's LoRaWAN
+   * devices then send their readings as the frames their model's codec reads (its `encode`), in
+   * ChirpStack `up` events over this one connection, as ChirpStack's MQTT integration does.
+   * Without it, LoRaWAN devices are left out (they have no MQTT secret of their own).
+   */
+  networkServer?: { username: string; password: string };
 }
 
 /** Counters of a running fleet. */
@@ -200,7 +210,9 @@ export class SimulatedFleet implements Fleet {
     this.log = (o.log ?? silentLogger).child({ stage: 'simulator' });
     this.warnings = new ThrottledLog(this.log);
 
-    const models = o.devices.map((device) => {
+    const radios = new Set(o.networkServer === undefined ? [] : lorawanDevices(o.devices));
+    const simulated = o.devices.filter((d) => d.lorawan === undefined || radios.has(d));
+    const models = simulated.map((device) => {
       const model = modelFor(device.type);
       if (!model) throw new Error(`device ${device.id}: no simulator model for type ${device.type}`);
       return model;
@@ -220,7 +232,7 @@ export class SimulatedFleet implements Fleet {
     // Gateways first, so devices can be handed theirs.
     const gateways: Uplink[] = [];
     const multiplex = connections !== undefined;
-    const gatewayCount = multiplex ? Math.min(connections, Math.max(1, o.devices.length)) : 0;
+    const gatewayCount = multiplex ? Math.min(connections, Math.max(1, simulated.length)) : 0;
     const devicesOf = this.devicesOf;
     const makeUplink = (uplinkOpts: ConstructorParameters<typeof Uplink>[0]): Uplink => {
       const uplink: Uplink = new Uplink(uplinkOpts, {
@@ -245,11 +257,19 @@ export class SimulatedFleet implements Fleet {
       );
     }
 
+    // The network server: one connection for every LoRaWAN device.
+    const ns = o.networkServer;
+    const networkServer = ns && simulated.some((d) => d.lorawan !== undefined)
+      ? makeUplink({ url: o.mqttUrl, clientId: `${ns.username}:sim-${process.pid}`, username: ns.username, password: ns.password, reconnectPeriodMs: reconnectPeriodMs(), connectTimeoutMs })
+      : undefined;
+
     const startSim = clock.fromMs;
-    this.devices = o.devices.map((device, i) => {
+    this.devices = simulated.map((device, i) => {
       const model = models[i] as AnyDeviceModel;
       const statusTopic = `city/${device.type}/${device.id}/status`;
-      const uplink = multiplex
+      const uplink = device.lorawan !== undefined
+        ? (networkServer as Uplink)
+        : multiplex
         ? (gateways[i % gatewayCount] as Uplink)
         : makeUplink({
             url: o.mqttUrl,
@@ -270,6 +290,7 @@ export class SimulatedFleet implements Fleet {
         intervalMs: (intervalS ?? device.reportingIntervalS) * 1000,
         counters: this.counters,
         warnings: this.warnings,
+        lorawan: device.lorawan === undefined ? undefined : new LorawanRadio(device),
       });
       devicesOf.get(uplink)?.push(d);
       return d;
@@ -403,7 +424,45 @@ interface Counters {
   buffered: number;
 }
 
+/** The catalog's LoRaWAN devices a simulated network server can drive: their model encodes readings. */
+export function lorawanDevices(devices: readonly DeviceRecord[]): DeviceRecord[] {
+  return devices.filter((d) => d.lorawan !== undefined && lorawanModel(d.lorawan.model)?.model.encode !== undefined);
+}
+
+/**
+ * What a LoRaWAN device sends instead of JSON telemetry: its reading as the sensor measures it (the
+ * type's `measure`), encoded into its model's frames, each a ChirpStack `up` event with the next
+ * frame counter. No status topic and no Last Will: presence is the network server's business.
+ */
+class LorawanRadio {
+  private fCnt = 0;
+  private readonly device: DeviceRecord;
+  private readonly model: LorawanModel;
+  private readonly support: LorawanSupport | undefined;
+  readonly topic: string;
+
+  constructor(device: DeviceRecord) {
+    this.device = device;
+    const registered = lorawanModel(device.lorawan!.model)!;
+    this.model = registered.model;
+    this.support = registered.type.lorawan;
+    this.topic = chirpstackTopic(device.lorawan!.devEui, 'up');
+  }
+
+  /** The ChirpStack `up` bodies of one reading taken at `ts`. */
+  uplinks(ts: number, reading: Record<string, unknown>): string[] {
+    const { seq: _seq, rssi, batteryLevel, ...fields } = reading as Record<string, number | string>;
+    const measured = this.support?.measure ? this.support.measure(fields, this.device) : fields;
+    const battery = typeof batteryLevel === 'number' ? batteryLevel * 100 : undefined;
+    return this.model.encode!(measured, battery).map((f) =>
+      chirpstackUp({ devEui: this.device.lorawan!.devEui, fPort: f.fPort, bytes: f.bytes, fCnt: this.fCnt++, timeMs: ts, ...(typeof rssi === 'number' ? { rssi } : {}) }),
+    );
+  }
+}
+
 interface SimDeviceParams {
+  /** Set for a LoRaWAN device: it sends through the network server's connection. */
+  lorawan: LorawanRadio | undefined;
   device: DeviceRecord;
   uplink: Uplink;
   settings: DeviceSettings;
@@ -451,6 +510,18 @@ class SimDevice implements Due {
   /** Takes the reading due at `dueMs` (its ts) and sends it, or keeps it while disconnected. */
   emit(realNow: number): void {
     const ts = this.dueMs;
+    const radio = this.p.lorawan;
+    if (radio !== undefined) {
+      // Over LoRaWAN: nothing is buffered on the device (a frame sent while the network server's
+      // integration is down is lost there, as it is in the field).
+      const bodies = radio.uplinks(ts, this.p.sim.next(ts) as Record<string, unknown>);
+      if (!this.uplink.up || realNow - ts > this.p.settings.expiryMs) {
+        this.p.counters.skipped++;
+        return;
+      }
+      for (const body of bodies) this.send(body, 1, false, radio.topic);
+      return;
+    }
     const json = JSON.stringify({ ts, ...this.p.sim.next(ts) });
     const c = this.p.counters;
     if (realNow - ts > this.p.settings.expiryMs) {
@@ -474,6 +545,7 @@ class SimDevice implements Due {
 
   /** The connection is (back) up: say `online`, then upload what was buffered, oldest first. */
   connectionUp(): void {
+    if (this.p.lorawan !== undefined) return;
     const s = this.p.settings;
     this.uplink.publish(this.statusTopic, 'online', s.qos, true, (err) => {
       if (err) this.p.counters.errors++;
@@ -507,7 +579,7 @@ class SimDevice implements Due {
 
   /** Publishes `offline` (retained) if connected; resolves when acknowledged or failed. */
   sayOffline(): Promise<void> {
-    if (!this.uplink.up) return Promise.resolve();
+    if (!this.uplink.up || this.p.lorawan !== undefined) return Promise.resolve();
     return new Promise((resolve) => {
       this.uplink.publish(this.statusTopic, 'offline', this.p.settings.qos, true, (err) => {
         if (err) this.p.warnings.warn('offline', { deviceId: this.p.device.id, code: 'CP_SIM_PUBLISH', err: err.message }, 'offline status not delivered');
@@ -516,11 +588,11 @@ class SimDevice implements Due {
     });
   }
 
-  private send(payload: string, readings: number, batch: boolean): void {
+  private send(payload: string, readings: number, batch: boolean, topic = this.telemetryTopic): void {
     const c = this.p.counters;
     c.inFlight++;
     if (batch) c.batches++;
-    this.uplink.publish(this.telemetryTopic, payload, this.p.settings.qos, false, (err) => {
+    this.uplink.publish(topic, payload, this.p.settings.qos, false, (err) => {
       c.inFlight--;
       if (err) {
         c.errors++;

@@ -15,8 +15,7 @@ import { deviceType, deviceTypeModule, deviceTypeModules, deviceTypes } from '..
 import type { DeviceTypeModule } from '../../device-types/module.js';
 import { demoCredentialsFile, demoFleetDir } from '../../paths.js';
 import { credentialsFileFor, loadCredentials } from '../../../simulators/credentials.js';
-import { startFleet, type Fleet } from '../../../simulators/fleet.js';
-import { lorawanDevices, startLorawanFleet, type LorawanFleet } from '../../../simulators/lorawan-fleet.js';
+import { lorawanDevices, startFleet, type Fleet } from '../../../simulators/fleet.js';
 import { hashSecretAsync } from '../../catalog/secrets.js';
 import { pickScriptedDevice, startDemoScript, type DemoScript } from '../../../simulators/demo-script.js';
 import type { HubSubscription } from '../../events/event-hub.js';
@@ -62,14 +61,12 @@ Examples
       let local: LocalInfluxd | undefined;
       let service: CitypipeService | undefined;
       let fleet: Fleet | undefined;
-      let lorawan: LorawanFleet | undefined;
       let script: DemoScript | undefined;
       let tickets: HubSubscription | undefined;
       const stopAll = async () => {
         tickets?.close();
         await script?.stop();
         await fleet?.stop();
-        await lorawan?.stop();
         await service?.stop();
         await local?.stop();
       };
@@ -114,11 +111,10 @@ Examples
         // One bin plays a short act (full in seconds, emptied half a minute later) so that a ticket
         // opens and closes while the person who started the demo watches; the rest is the real thing.
         const scripted = pickScriptedDevice(devices, credentials);
-        fleet = await startFleet({ mqttUrl, devices: devices.filter((d) => d !== scripted && d.lorawan === undefined), credentials, intervalS, log });
-        // Field sensors report rarely: every 6 intervals here, the first within 2 s.
-        lorawan = await startLorawanFleet({ mqttUrl, username: DEMO_NETWORK_SERVER, password: nsSecret, devices, intervalS: intervalS * 6, firstWithinMs: 2000 });
+        // The LoRaWAN sensors' readings go as their models' frames through a simulated ChirpStack.
+        fleet = await startFleet({ mqttUrl, devices: devices.filter((d) => d !== scripted), credentials, intervalS, log, networkServer: { username: DEMO_NETWORK_SERVER, password: nsSecret } });
         if (scripted) script = await startDemoScript({ mqttUrl, device: scripted, secret: credentials.get(scripted.id)!, intervalS });
-        printBanner(config, service, local, devices.length, intervalS, logFile, scripted, lorawan.devices);
+        printBanner(config, service, local, devices.length, intervalS, logFile, scripted, lorawanDevices(devices).length);
         await confirmArrival(config, log, devices);
       } catch (err) {
         await stopAll().catch(() => undefined);
@@ -163,7 +159,7 @@ function printBanner(config: Config, service: CitypipeService, local: LocalInflu
   const lines = [
     '',
     stdoutColours().bold('citypipe demo is running'),
-    `  MQTT broker  mqtt://127.0.0.1:${service.mqttPort}   ${devices} simulated devices, a reading every ${intervalS} s each${lorawan ? ` (${lorawan} of them LoRaWAN sensors, every ${intervalS * 6} s as ChirpStack uplinks through network-server account ${DEMO_NETWORK_SERVER})` : ''}`,
+    `  MQTT broker  mqtt://127.0.0.1:${service.mqttPort}   ${devices} simulated devices, a reading every ${intervalS} s each${lorawan ? ` (${lorawan} of them LoRaWAN sensors, as ChirpStack uplinks through network-server account ${DEMO_NETWORK_SERVER})` : ''}`,
     `  InfluxDB     ${url}   database "${db}"${local ? `   (local influxd, data in ${local.dataDir})` : ''}`,
     `  HTTP         http://127.0.0.1:${service.httpPort}/api/stats   /api/dead-letters   /metrics   /readyz`,
     `  Tickets      http://127.0.0.1:${service.httpPort}/open311/v2/requests.json   (Authorization: Bearer ${config.http.token})`,

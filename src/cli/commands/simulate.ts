@@ -35,6 +35,8 @@ export interface SimulateOptions {
   qos?: string;
   seed?: string;
   progress?: boolean;
+  /** `NAME:SECRET` of a network-server account: LoRaWAN devices send through it. */
+  networkServer?: string;
 }
 
 /** A bad option: the command exits 2 with this message. */
@@ -68,6 +70,13 @@ Connections
   connections instead, for load tests of fleets too large for one process's sockets. Those
   connections are anonymous: a gateway cannot authenticate as each device, so citypipe accepts
   them only in lab mode (CITYPIPE_MQTT_OPEN=true); the per-device topic ACLs refuse them otherwise. Over a gateway devices have no Last Will.
+
+LoRaWAN devices
+  Catalog devices with \`lorawan\` (a DevEUI and a model) have no MQTT secret: they reach citypipe
+  through a network server. With --network-server NAME:SECRET (an account made with
+  \`npx citypipe devices account NAME --role network-server\`) their readings are encoded into their
+  model's frames and sent as ChirpStack \`up\` events over that one connection, as ChirpStack's MQTT
+  integration does; without it they are left out.
 
 Lost connections
   A device whose connection drops keeps its readings (up to 10 000) and uploads them as one batch
@@ -110,6 +119,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--fault-rate <x>', 'multiply the rate of every fault: fires, tipped bins, coin jams, lamp failures, day-burners, voltage dips (0 = none)', '1')
     .option('--qos <0|1>', 'MQTT QoS of readings', '1')
     .option('--seed <n>', 'random seed of the behaviour models, for reproducible runs', '1')
+    .option('--network-server <name:secret>', 'a network-server account (devices account NAME --role network-server): the catalog\'s LoRaWAN devices send their readings as their models\' frames in ChirpStack uplinks over it (default: LoRaWAN devices are left out)')
     .option('--no-progress', 'no progress display')
     .addHelpText('after', HELP_AFTER)
     .action(async (opts: SimulateOptions, cmd: Command) => {
@@ -188,6 +198,12 @@ export async function planSimulation(opts: SimulateOptions, config: Config, nowM
     }
     if (useful) used.push(file);
   }
+  let networkServer: { username: string; password: string } | undefined;
+  if (opts.networkServer !== undefined) {
+    const colon = opts.networkServer.indexOf(':');
+    if (colon <= 0 || colon === opts.networkServer.length - 1) usage('--network-server: expected NAME:SECRET of a network-server account (`npx citypipe devices account NAME --role network-server`)');
+    networkServer = { username: opts.networkServer.slice(0, colon), password: opts.networkServer.slice(colon + 1) };
+  }
   return {
     fleet: {
       mqttUrl: opts.mqttUrl ?? `mqtt://127.0.0.1:${config.mqtt.port}`,
@@ -204,10 +220,11 @@ export async function planSimulation(opts: SimulateOptions, config: Config, nowM
       from,
       ...(intervalS !== undefined ? { intervalS } : {}),
       ...(connections !== undefined ? { connections } : {}),
+      ...(networkServer !== undefined ? { networkServer } : {}),
     },
     catalogSource: source,
     credentialsFiles: used,
-    withoutSecret: devices.filter((d) => !credentials.has(d.id)).length,
+    withoutSecret: devices.filter((d) => d.lorawan === undefined && !credentials.has(d.id)).length,
   };
 }
 
