@@ -4,7 +4,7 @@
  * firmware sends a 1-byte heartbeat). The layout follows Bosch's decoder (see README.md). Device
  * information, usage and debug packets say nothing about the bay.
  */
-import { type Bytes, type Decoded, decodeWith, Undecodable } from '../../../lorawan.js';
+import { type Bytes, type Decoded, decodeWith, type Frame, type Measured, Undecodable } from '../../../lorawan.js';
 
 const PORTS = '1 parking status, 2 heartbeat, 3 startup, 4 device information, 5 device usage, 6 debug';
 
@@ -35,4 +35,24 @@ function packet(b: Bytes, fPort: number): Omit<Extract<Decoded, { ok: true }>, '
 
 export function decodeTpl110(bytes: Uint8Array, fPort: number): Decoded {
   return decodeWith(bytes, fPort, packet);
+}
+
+/**
+ * The simulator's frames for a reading in this codec's fields: a 2-byte heartbeat (port 2) when there
+ * is a temperature, since it carries the occupancy too, else a parking status (port 1). The sensor
+ * knows only occupied and free: for a `closed` or `unknown` bay (or none) it sends nothing. None of its
+ * packets carries a battery level, so there is none to encode.
+ */
+export function encodeTpl110(fields: Measured): readonly Frame[] {
+  const state = fields['status'];
+  if (state !== 'occupied' && state !== 'free') return [];
+  // Reserved bits 1..7 clear.
+  const occupied = state === 'occupied' ? 0x01 : 0x00;
+  const t = fields['temperature'];
+  if (typeof t === 'number' && Number.isFinite(t)) {
+    // Whole degrees in a signed byte: rounded, and clamped to -128 .. 127 °C.
+    const degrees = Math.min(127, Math.max(-128, Math.round(t)));
+    return [{ fPort: 2, bytes: Uint8Array.of(occupied, degrees & 0xff) }];
+  }
+  return [{ fPort: 1, bytes: Uint8Array.of(occupied) }];
 }
