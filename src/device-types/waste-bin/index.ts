@@ -4,7 +4,7 @@ import { wasteBinBench } from './bench.js';
 import { wasteBin } from './definition.js';
 import { wasteBinDemo } from './demo.js';
 import { wasteBinFleet } from './fleet.js';
-import { completeWasteBin } from './lorawan.js';
+import { completeWasteBin, measureWasteBin } from './lorawan.js';
 import { wasteBinModel } from './model.js';
 import { draginoLdds75 } from './models/dragino-ldds75/index.js';
 import { milesightEm310Udl } from './models/milesight-em310-udl/index.js';
@@ -16,5 +16,5 @@ export const wasteBinType: DeviceTypeModule<typeof wasteBin> = {
   fleet: wasteBinFleet,
   bench: wasteBinBench,
   demo: wasteBinDemo,
-  lorawan: { models: [milesightEm400Udl, milesightEm310Udl, draginoLdds75], complete: completeWasteBin },
+  lorawan: { models: [milesightEm400Udl, milesightEm310Udl, draginoLdds75], complete: completeWasteBin, measure: measureWasteBin },
 };

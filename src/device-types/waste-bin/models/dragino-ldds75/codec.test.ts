@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { deviceRecordSchema } from '../../../../catalog/types.js';
 import { hexBytes } from '../../../lorawan.js';
-import { describeLorawanModel } from '../../../testing/codec-contract.js';
+import { describeEncoder, describeLorawanModel } from '../../../testing/codec-contract.js';
 import { wasteBin } from '../../definition.js';
 import { completeWasteBin } from '../../lorawan.js';
 import { batteryPercentFromMillivolts } from './codec.js';
 import { draginoLdds75 } from './index.js';
 
 describeLorawanModel(draginoLdds75, wasteBin, new URL('./', import.meta.url));
+// Temperatures go out in tenths of a degree.
+describeEncoder(draginoLdds75, new URL('./', import.meta.url), { temperature: 0.1 });
 
 describe('Dragino LDDS75, beyond the vectors', () => {
   it('reads the distance from the second word, not the battery word (the community decoder reports 0x0E1C & 0x3FFF = 3612 as the distance)', () => {
@@ -37,5 +39,34 @@ describe('Dragino LDDS75: a full bin and a join', () => {
 
   it('ignores the device status packet it sends on fPort 5 after a join', () => {
     expect(draginoLdds75.decode(hexBytes('0b450b0500000001'), 5)).toEqual({ ok: true, fields: {} });
+  });
+});
+
+describe('Dragino LDDS75, simulated', () => {
+  const hex = (fields: Record<string, number | string>, battery?: number) => draginoLdds75.encode!(fields, battery).map((f) => `${f.fPort}:${Buffer.from(f.bytes).toString('hex')}`);
+  const decode = (fields: Record<string, number | string>, battery?: number) => {
+    const [frame] = draginoLdds75.encode!(fields, battery);
+    return frame && draginoLdds75.decode(frame.bytes, frame.fPort);
+  };
+
+  it('sends the firmware 1.1.4 packet Dragino decodes to 300 mm, 20.0 °C, 3.6 V', () => {
+    expect(hex({ distanceMm: 300, temperature: 20 }, 100)).toEqual(['2:0e10012c0000c801']);
+  });
+
+  it('gives every whole battery percent back through the 3.0–3.6 V mapping; a fresh cell when none is given', () => {
+    for (let percent = 0; percent <= 100; percent++) expect(decode({ distanceMm: 900 }, percent), `${percent} %`).toMatchObject({ batteryPercent: percent });
+    expect(decode({ distanceMm: 900 })).toMatchObject({ batteryPercent: 100 });
+  });
+
+  it('sends no probe as 0, as the device does, so 0.0 °C reads as no temperature', () => {
+    expect(hex({ distanceMm: 300 }, 100)).toEqual(['2:0e10012c0000' + '0001']);
+    expect(decode({ distanceMm: 300, temperature: 0.04 }, 100)).toEqual({ ok: true, fields: { distanceMm: 300 }, batteryPercent: 100 });
+  });
+
+  it("clamps what a word cannot carry: a distance of 0 (its no-sensor code) goes out as 1 mm, a temperature within the probe's range", () => {
+    expect(decode({ distanceMm: 0, temperature: 200 }, 150)).toEqual({ ok: true, fields: { distanceMm: 1, temperature: 120 }, batteryPercent: 100 });
+    expect(decode({ distanceMm: 99999, temperature: -80 }, -1)).toEqual({ ok: true, fields: { distanceMm: 65535, temperature: -40 }, batteryPercent: 0 });
+    expect(decode({ distanceMm: 640.4, temperature: -0.26 }, 33.3)).toEqual({ ok: true, fields: { distanceMm: 640, temperature: -0.3 }, batteryPercent: 33 });
+    expect(draginoLdds75.encode!({ temperature: 20 }, 50)).toEqual([]); // no distance: no reading to send
   });
 });

@@ -10,7 +10,7 @@
  * The battery word is the first one: the community decoder in TheThingsNetwork/lorawan-devices
  * (`vendor/dragino/ldds75.js`) reports it as the distance, which is why this codec follows Dragino's.
  */
-import { Undecodable, decodeWith, type Decoded } from '../../../lorawan.js';
+import { Undecodable, decodeWith, type Decoded, type Frame, type Measured } from '../../../lorawan.js';
 
 /** The LDDS75 sends its readings on this port. */
 const UPLINK_PORT = 2;
@@ -25,6 +25,14 @@ const STATUS_PORT = 5;
  */
 export function batteryPercentFromMillivolts(mV: number): number {
   return Math.min(100, Math.max(0, Math.round((mV - 3000) / 6)));
+}
+
+/**
+ * The inverse of {@link batteryPercentFromMillivolts}: the voltage that reads as `percent`
+ * (0 % → 3.0 V, 100 % → 3.6 V).
+ */
+export function millivoltsFromBatteryPercent(percent: number): number {
+  return 3000 + 6 * Math.min(100, Math.max(0, percent));
 }
 
 /** The waste-bin fields of one LDDS75 uplink. */
@@ -59,4 +67,28 @@ export function decodeLdds75(bytes: Uint8Array, fPort: number): Decoded {
       batteryPercent: batteryPercentFromMillivolts(mV),
     };
   });
+}
+
+/** A number rounded and clamped into `lo..hi` (the range a word can carry); not a number gives undefined. */
+function wire(v: number | string | undefined, scale: number, lo: number, hi: number): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v * scale))) : undefined;
+}
+
+/**
+ * The simulator's LDDS75: the 8-byte firmware 1.1.4 reading (fPort 2) it sends: battery mV (from the
+ * percent, 3.6 V when none is given: a fresh cell), distance, interrupt flag 0 (a scheduled uplink),
+ * DS18B20 temperature ×10 (0, "no probe", when the reading has none), sensor flag 1.
+ *
+ * What the words can carry: a distance of 0 is the device's "no sensor" code, so the nearest it
+ * reports is 1 mm (up to 65535); a temperature is clamped to the probe's −55..125 °C (the codec then
+ * saturates it at the bin's −40..120 °C), and one that rounds to 0.0 °C goes out as 0, which the codec
+ * reads as no probe, as it would from the real device. A reading without a distance gives no frame.
+ */
+export function encodeLdds75(fields: Measured, batteryPercent: number | undefined): readonly Frame[] {
+  const distance = wire(fields['distanceMm'], 1, 1, 0xffff);
+  if (distance === undefined) return [];
+  const mV = Math.round(millivoltsFromBatteryPercent(Number.isFinite(batteryPercent) ? batteryPercent! : 100));
+  const temperature = wire(fields['temperature'], 10, -550, 1250) ?? 0;
+  const bytes = Uint8Array.from([mV >> 8, mV & 0xff, distance >> 8, distance & 0xff, 0, (temperature >> 8) & 0xff, temperature & 0xff, 1]);
+  return [{ fPort: UPLINK_PORT, bytes }];
 }
