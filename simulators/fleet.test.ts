@@ -77,7 +77,9 @@ beforeEach(async () => {
       // Gateways come anonymous.
       if (username === undefined && password === undefined && client.id.startsWith('citypipe-gw-')) return done(null, true);
       const expected = username === undefined ? undefined : accepted.get(username);
-      if (username === client.id && password?.toString() === expected && !refused.has(client.id)) return done(null, true);
+      // Its client id is its name, or its name, ':' and anything (as citypipe has it).
+      const owns = username !== undefined && (client.id === username || client.id.startsWith(`${username}:`));
+      if (owns && password?.toString() === expected && !refused.has(client.id)) return done(null, true);
       const err = new Error('bad username or password') as AuthenticateError;
       err.returnCode = 4;
       done(err, false);
@@ -433,6 +435,47 @@ describe('multiplexed connections', () => {
     for (const g of gateways) {
       const carried = new Set(publishes.filter((p) => p.clientId === g).map((p) => p.topic.split('/')[2]));
       expect(carried.size).toBe(10);
+    }
+  });
+});
+
+describe('LoRaWAN devices behind a network server', () => {
+  it('send their readings as their models\' frames in ChirpStack up events over the one account, each accepted by ingest', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { IngestPipeline } = await import('../src/pipeline/ingest.js');
+    const { TestCatalog } = await import('../src/dispatch/testing/fixtures.js');
+    const { lorawanDevices } = await import('./fleet.js');
+    const sensors = lorawanDevices(
+      (JSON.parse(readFileSync(new URL('./demo-fleet/lorawan-sensors.json', import.meta.url), 'utf8')) as unknown[]).map((r) => deviceRecordSchema.parse(r)),
+    );
+    expect(sensors.length).toBeGreaterThan(0);
+    accepted.set('ns', 'ns-secret');
+    fleet = await startFleet({ mqttUrl: url, devices: [...devices, ...sensors], credentials: secrets, intervalS: 0.05, firstWithinMs: 20, networkServer: { username: 'ns', password: 'ns-secret' } });
+    const upsOf = (d: DeviceRecord) => publishes.filter((p) => p.topic.endsWith(`/device/${d.lorawan!.devEui}/event/up`));
+    await vi.waitFor(() => {
+      for (const d of sensors) expect(upsOf(d).length, d.id).toBeGreaterThanOrEqual(3);
+    }, { timeout: 10_000 });
+    await fleet.stop();
+    // One connection for all of them, as the network-server account; the direct devices still on their own.
+    expect(connects.filter((c) => c.username === 'ns').map((c) => c.clientId)).toEqual([expect.stringMatching(/^ns:/)]);
+    expect(new Set(sensors.flatMap((d) => upsOf(d).map((p) => p.clientId))).size).toBe(1);
+    const ingest = new IngestPipeline({
+      catalog: new TestCatalog(sensors),
+      validate: { maxPayloadBytes: 65536, maxBatch: 100, maxAgeMs: 7 * 86_400_000, maxFutureMs: 300_000, maxDeadLetterPayloadBytes: 4096 },
+    });
+    for (const d of sensors) {
+      const fCnts: number[] = [];
+      let stored = 0;
+      for (const p of upsOf(d)) {
+        const out = ingest.decide({ topic: p.topic, payload: Buffer.from(p.payload), receivedAt: Date.now(), clientId: p.clientId, username: 'ns' });
+        expect(out?.deadLetters ?? [], `${d.id}: ${p.payload}`).toEqual([]);
+        stored += out?.lines.length ?? 0;
+        fCnts.push((JSON.parse(p.payload) as { fCnt: number }).fCnt);
+      }
+      // Frame counters count up per device; every frame with a reading is stored.
+      expect(fCnts, d.id).toEqual([...fCnts].sort((a, b) => a - b));
+      expect(new Set(fCnts).size, d.id).toBe(fCnts.length);
+      expect(stored, d.id).toBeGreaterThan(0);
     }
   });
 });
