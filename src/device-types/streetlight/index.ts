@@ -4,7 +4,7 @@ import { streetlightBench } from './bench.js';
 import { streetlight } from './definition.js';
 import { streetlightDemo } from './demo.js';
 import { streetlightFleet } from './fleet.js';
-import { completeStreetlight } from './lorawan.js';
+import { completeStreetlight, measureStreetlight } from './lorawan.js';
 import { streetlightModel } from './model.js';
 import { nasUl20xx } from './models/nas-ul20xx/index.js';
 
@@ -14,5 +14,5 @@ export const streetlightType: DeviceTypeModule<typeof streetlight> = {
   fleet: streetlightFleet,
   bench: streetlightBench,
   demo: streetlightDemo,
-  lorawan: { models: [nasUl20xx], complete: completeStreetlight },
+  lorawan: { models: [nasUl20xx], complete: completeStreetlight, measure: measureStreetlight },
 };

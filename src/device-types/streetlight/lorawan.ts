@@ -3,9 +3,15 @@
  * usage packet carries the meter, not the lamp state: then the lamp counts as on when its active power
  * is above 5 % of its rated power (`attributes.powerRating`, W), else off. A controller's standby draw
  * (under a watt) stays below that; a lamp dimmed very deep may fall under it and count as off.
+ *
+ * The simulator's way back, `measureStreetlight`: a controller measures the reading's fields except the
+ * current, which no UL20xx packet carries (its meter gives power, voltage and power factor).
  */
 import type { DeviceRecord } from '../../catalog/types.js';
 import type { Completed, Measured } from '../lorawan.js';
+
+/** Fields of a streetlight reading that a lamp controller's packets do not carry. */
+const NOT_MEASURED = new Set(['current']);
 
 /** Share of `powerRating` above which a lamp drawing power counts as on. */
 export const ON_ABOVE_SHARE_OF_RATING = 0.05;
@@ -46,4 +52,9 @@ export function completeStreetlight(measured: Measured, device: DeviceRecord): C
     };
   }
   return { ok: true, fields: { powerState: powerW > ON_ABOVE_SHARE_OF_RATING * rating ? 'on' : 'off', ...measured } };
+}
+
+/** What a lamp controller measures for one of the type's readings: its fields less the current. */
+export function measureStreetlight(reading: Readonly<Record<string, number | string>>, _device: DeviceRecord): Measured {
+  return Object.fromEntries(Object.entries(reading).filter(([k]) => !NOT_MEASURED.has(k)));
 }

@@ -4,7 +4,7 @@
  * NAS's payload description and its published decoder (nasys/nas-codecs); all integers are little-endian
  * and bit fields are read from the least significant bit. See README.md for the mapping.
  */
-import { Bytes, decodeWith, Undecodable, type Decoded, type Measured } from '../../../lorawan.js';
+import { Bytes, decodeWith, Undecodable, type Decoded, type Frame, type Measured } from '../../../lorawan.js';
 
 /** Firmware 1.1.x status packet. */
 export const STATUS_PORT = 23;
@@ -177,4 +177,122 @@ function usage(b: Bytes): Measured {
 function total(values: readonly (number | undefined)[]): number | undefined {
   const present = values.filter((v): v is number => v !== undefined);
   return present.length === 0 ? undefined : present.reduce((a, v) => a + v, 0);
+}
+
+/*
+ * The simulator's encoder: the packets a controller with one DALI driver and its own meter sends for a
+ * reading (see README.md, "Encoder").
+ */
+
+/** DALI status bits of a dimming source. */
+const DALI_LAMP_FAILURE = 0x02;
+const DALI_LAMP_ON = 0x04;
+/** Status flags: the internal relay is closed (the driver is powered, so it reports its DALI status). */
+const RELAY_CLOSED = 0x80;
+/** The dimming source's address: DALI broadcast, as a controller with one driver reports it. */
+const DALI_BROADCAST = 0xfe;
+/** Dimming reasons: the calendar's night and day steps. */
+const REASON_NIGHT = 0x22;
+const REASON_DAY = 0x21;
+/** Sensor-source header of the controller's light sensor. */
+const LIGHT_SENSOR = 0x02;
+/** Usage flags: active energy, active power, power factor, mains voltage. */
+const ENERGY = 0x01;
+const POWER = 0x02;
+const POWER_FACTOR = 0x10;
+const VOLTAGE = 0x20;
+/** Device time when the reading has no `ts` (2025-01-01): the decoder ignores it, the network server gives the time. */
+const FALLBACK_EPOCH_S = 1_735_689_600;
+/** Dim level of a `low` lamp whose reading gives none. */
+const LOW_LEVEL = 50;
+
+const USAGE_FIELDS = ['powerConsumption', 'voltage', 'powerFactor', 'energyConsumed'] as const;
+const STATUS_FIELDS = ['powerState', 'status', 'illuminanceLevel', 'ambientLight'] as const;
+
+/**
+ * The frames a UL20xx (firmware 1.1.x) sends for a reading in the codec's field names: a status packet
+ * (fPort 23) for the lamp fields, a usage packet (fPort 26, the controller's meter) for the meter fields,
+ * both when both kinds are given. Values are clamped and rounded to what the wire carries; other fields
+ * (`current`, `ts`, …) and the battery (the controller is mains-powered) are not sent. Never throws.
+ */
+export function encodeUl20xx(fields: Measured, _batteryPercent?: number): readonly Frame[] {
+  const frames: Frame[] = [];
+  if (STATUS_FIELDS.some((k) => fields[k] !== undefined)) frames.push({ fPort: STATUS_PORT, bytes: statusPacket(fields) });
+  if (USAGE_FIELDS.some((k) => num(fields[k]) !== undefined)) frames.push({ fPort: USAGE_PORT, bytes: usagePacket(fields) });
+  return frames;
+}
+
+function statusPacket(fields: Measured): Uint8Array {
+  const state = fields['powerState'];
+  // `low` and `bootingUp` are a lit lamp: the DALI status knows on and off only.
+  const lit = state === 'on' || state === 'low' || state === 'bootingUp';
+  const given = num(fields['illuminanceLevel']);
+  let level = given === undefined ? NONE : clampRound(given * 100, 0, 100);
+  if (state === 'low') level = given === undefined ? LOW_LEVEL : clampRound(given * 100, 1, 99);
+  // A DALI driver reports a failed lamp; a broken lantern or a column is nothing it can see.
+  const dali = (lit ? DALI_LAMP_ON : 0) | (fields['status'] === 'defectiveLamp' ? DALI_LAMP_FAILURE : 0);
+
+  const lux = num(fields['ambientLight']);
+  const sensors = lux === undefined ? [0] : [3, LIGHT_SENSOR, ...u16le(luxRaw(lux))];
+  return Uint8Array.from([
+    0x01, // header: firmware 1.1.4 and later
+    ...u32le(deviceTime(fields['ts'])),
+    RELAY_CLOSED,
+    0x00, // second status flags
+    0x3c, // downlink RSSI -60 dBm
+    0x07, // downlink SNR 7 dB
+    0x14, // MCU temperature 20 °C
+    0x00, // no 24-hour alerts
+    ...sensors,
+    DALI_BROADCAST,
+    lit ? REASON_NIGHT : REASON_DAY,
+    level,
+    dali,
+  ]);
+}
+
+function usagePacket(fields: Measured): Uint8Array {
+  const energy = num(fields['energyConsumed']);
+  const power = num(fields['powerConsumption']);
+  const pf = num(fields['powerFactor']);
+  const voltage = num(fields['voltage']);
+  const flags = (energy === undefined ? 0 : ENERGY) | (power === undefined ? 0 : POWER) | (pf === undefined ? 0 : POWER_FACTOR) | (voltage === undefined ? 0 : VOLTAGE);
+  // The entries follow the flag bits' order, as the decoder reads them.
+  return Uint8Array.from([
+    0x00, // header
+    INTERNAL_METER,
+    flags,
+    ...(energy === undefined ? [] : u32le(clampRound(energy * 1000, 0, 0xffffffff))),
+    ...(power === undefined ? [] : u16le(clampRound(power, 0, 0xffff))),
+    ...(pf === undefined ? [] : [clampRound(pf * 100, 0, 100)]),
+    // One byte of volts: a 400 V three-phase reading is sent as 255 V.
+    ...(voltage === undefined ? [] : [clampRound(voltage, 0, 0xff)]),
+  ]);
+}
+
+/** The raw light level for lx: the inverse of {@link luxOf}, 0.001 lx to about 155 klx. */
+function luxRaw(lx: number): number {
+  return lx > 0 ? clampRound(4000 * Math.log10(lx * 1000), 0, 0x7fff) : 0;
+}
+
+/** Seconds since 1970 of a reading's `ts` (epoch ms or ISO 8601), else a fixed time. */
+function deviceTime(ts: number | string | undefined): number {
+  const ms = typeof ts === 'number' ? ts : typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
+  return Number.isFinite(ms) && ms >= 0 ? Math.min(Math.floor(ms / 1000), 0xffffffff) : FALLBACK_EPOCH_S;
+}
+
+function num(v: number | string | undefined): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function clampRound(v: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, Math.round(v)));
+}
+
+function u16le(v: number): number[] {
+  return [v & 0xff, (v >>> 8) & 0xff];
+}
+
+function u32le(v: number): number[] {
+  return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
 }

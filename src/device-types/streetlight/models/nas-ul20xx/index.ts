@@ -1,6 +1,6 @@
 /** NAS UL20xx LoRaWAN luminaire controllers as a streetlight model (CONTRACT §7). */
 import type { LorawanModel } from '../../../lorawan.js';
-import { decodeUl20xx } from './codec.js';
+import { decodeUl20xx, encodeUl20xx } from './codec.js';
 
 export const nasUl20xx: LorawanModel = {
   name: 'nas-ul20xx',
@@ -8,6 +8,7 @@ export const nasUl20xx: LorawanModel = {
   vectorsFrom:
     'nasys/nas-codecs generated/ul20xx_1_1_x_decoder.js (fPorts 23, 26) and generated/ul20xx_1_0_x_decoder.js (fPort 25), changelog version 0.12.0, commit 4691977b60f3f1dba1eb4ef2a52f9324c21dc919',
   decode: decodeUl20xx,
+  encode: encodeUl20xx,
   // Frames from vectors.json, for the simulator and the demo.
   samples: [
     { fPort: 23, bytes: '018c451f6980003c070c0003025436fe516404' },
