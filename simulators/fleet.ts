@@ -424,9 +424,9 @@ interface Counters {
   buffered: number;
 }
 
-/** The catalog's LoRaWAN devices a simulated network server can drive: their model encodes readings. */
+/** The catalog's LoRaWAN devices a simulated network server can drive (their model is registered). */
 export function lorawanDevices(devices: readonly DeviceRecord[]): DeviceRecord[] {
-  return devices.filter((d) => d.lorawan !== undefined && lorawanModel(d.lorawan.model)?.model.encode !== undefined);
+  return devices.filter((d) => d.lorawan !== undefined && lorawanModel(d.lorawan.model) !== undefined);
 }
 
 /**
@@ -454,7 +454,7 @@ class LorawanRadio {
     const { seq: _seq, rssi, batteryLevel, ...fields } = reading as Record<string, number | string>;
     const measured = this.support?.measure ? this.support.measure(fields, this.device) : fields;
     const battery = typeof batteryLevel === 'number' ? batteryLevel * 100 : undefined;
-    return this.model.encode!(measured, battery).map((f) =>
+    return this.model.encode(measured, battery).map((f) =>
       chirpstackUp({ devEui: this.device.lorawan!.devEui, fPort: f.fPort, bytes: f.bytes, fCnt: this.fCnt++, timeMs: ts, ...(typeof rssi === 'number' ? { rssi } : {}) }),
     );
   }

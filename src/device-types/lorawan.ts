@@ -47,7 +47,7 @@ export interface LorawanModel {
    * codec's field names, as `decode` returns them) and its battery. Fields a frame cannot carry are
    * left out. `decode` of each frame gives back the fields, to the precision of the wire format.
    */
-  encode?(fields: Measured, batteryPercent: number | undefined): readonly Frame[];
+  encode(fields: Measured, batteryPercent: number | undefined): readonly Frame[];
 }
 
 /** One uplink's application payload. */

@@ -78,7 +78,7 @@ describe('what a lamp controller measures of a simulated reading (measureStreetl
       const reading = r as Record<string, number | string>;
       states.add(reading['powerState']);
       statuses.add(reading['status']);
-      const frames = nasUl20xx.encode!(measureStreetlight(reading, device), undefined);
+      const frames = nasUl20xx.encode(measureStreetlight(reading, device), undefined);
       expect(frames.map((f) => f.fPort)).toEqual([23, 26]);
       const [lampState, meter] = frames.map((f) => {
         const decoded = nasUl20xx.decode(f.bytes, f.fPort);

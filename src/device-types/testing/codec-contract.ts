@@ -123,7 +123,7 @@ export function describeEncoder(model: LorawanModel, folder: URL, tolerance: Rea
   const file = vectorsFile.parse(JSON.parse(readFileSync(new URL('vectors.json', folder), 'utf8')));
   describe(`LoRaWAN model ${model.name}: the simulator's encoder`, () => {
     it.each(file.vectors.filter((v) => Object.keys(v.fields).length > 0).map((v) => [v.name, v] as const))('round-trips %s', (_name, v) => {
-      const frames = model.encode!(v.fields, v.batteryPercent);
+      const frames = model.encode(v.fields, v.batteryPercent);
       expect(frames.length).toBeGreaterThan(0);
       const back: Record<string, number | string> = {};
       for (const f of frames) {

@@ -41,7 +41,7 @@ describe('Bosch Parking Lot Sensor specifics', () => {
 });
 
 describe('Bosch Parking Lot Sensor: the simulator\'s frames', () => {
-  const encode = (fields: Record<string, number | string>) => boschTpl110.encode!(fields, undefined);
+  const encode = (fields: Record<string, number | string>) => boschTpl110.encode(fields, undefined);
   const temperatureOf = (t: number) => {
     const [frame] = encode({ status: 'occupied', temperature: t });
     const out = frame ? boschTpl110.decode(frame.bytes, frame.fPort) : undefined;

@@ -44,7 +44,7 @@ describe('Nwave NPS 400-series specifics', () => {
 });
 
 describe('Nwave NPS 400-series: the simulator\'s frames', () => {
-  const encode = (fields: Record<string, number | string>) => nwaveNps405.encode!(fields, 80);
+  const encode = (fields: Record<string, number | string>) => nwaveNps405.encode(fields, 80);
   const temperatureOf = (t: number) => {
     const [frame] = encode({ status: 'free', temperature: t });
     const out = frame ? nwaveNps405.decode(frame.bytes, frame.fPort) : undefined;

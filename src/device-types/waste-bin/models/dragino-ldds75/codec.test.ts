@@ -43,9 +43,9 @@ describe('Dragino LDDS75: a full bin and a join', () => {
 });
 
 describe('Dragino LDDS75, simulated', () => {
-  const hex = (fields: Record<string, number | string>, battery?: number) => draginoLdds75.encode!(fields, battery).map((f) => `${f.fPort}:${Buffer.from(f.bytes).toString('hex')}`);
+  const hex = (fields: Record<string, number | string>, battery?: number) => draginoLdds75.encode(fields, battery).map((f) => `${f.fPort}:${Buffer.from(f.bytes).toString('hex')}`);
   const decode = (fields: Record<string, number | string>, battery?: number) => {
-    const [frame] = draginoLdds75.encode!(fields, battery);
+    const [frame] = draginoLdds75.encode(fields, battery);
     return frame && draginoLdds75.decode(frame.bytes, frame.fPort);
   };
 
@@ -67,6 +67,6 @@ describe('Dragino LDDS75, simulated', () => {
     expect(decode({ distanceMm: 0, temperature: 200 }, 150)).toEqual({ ok: true, fields: { distanceMm: 1, temperature: 120 }, batteryPercent: 100 });
     expect(decode({ distanceMm: 99999, temperature: -80 }, -1)).toEqual({ ok: true, fields: { distanceMm: 65535, temperature: -40 }, batteryPercent: 0 });
     expect(decode({ distanceMm: 640.4, temperature: -0.26 }, 33.3)).toEqual({ ok: true, fields: { distanceMm: 640, temperature: -0.3 }, batteryPercent: 33 });
-    expect(draginoLdds75.encode!({ temperature: 20 }, 50)).toEqual([]); // no distance: no reading to send
+    expect(draginoLdds75.encode({ temperature: 20 }, 50)).toEqual([]); // no distance: no reading to send
   });
 });
