@@ -8,7 +8,8 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { hashSecretAsync } from '../src/catalog/secrets.js';
-import { hexBytes } from '../src/device-types/lorawan.js';
+import { deviceRecordSchema } from '../src/catalog/types.js';
+import { mulberry32 } from '../simulators/prng.js';
 import { lorawanModels } from '../src/device-types/registry.js';
 import { accountEntry } from '../src/security/accounts.js';
 import { chirpstackTopic, chirpstackUp } from '../simulators/network-server.js';
@@ -29,8 +30,8 @@ export interface UplinkFigures {
 
 export async function uplinksEndToEnd(ctx: BenchContext, uplinks: number): Promise<UplinkFigures> {
   const label = 'LoRaWAN uplinks end to end, QoS 1, one network-server connection';
-  // Every model that has sample frames takes its share of the devices.
-  const models = lorawanModels.filter((m) => m.model.samples.length > 0);
+  // Every model takes its share of the devices.
+  const models = lorawanModels;
   const dir = path.join(ctx.workDir, 'catalog-lorawan');
   mkdirSync(dir, { recursive: true });
   const devices = Array.from({ length: DEVICES }, (_, i) => {
@@ -47,7 +48,8 @@ export async function uplinksEndToEnd(ctx: BenchContext, uplinks: number): Promi
         lorawan: { devEui, model: model.name },
       },
       devEui,
-      samples: model.samples,
+      model,
+      type,
     };
   });
   writeFileSync(path.join(dir, 'lorawan-fleet.json'), JSON.stringify(devices.map((d) => d.record)));
@@ -57,13 +59,22 @@ export async function uplinksEndToEnd(ctx: BenchContext, uplinks: number): Promi
     CITYPIPE_MQTT_ACCOUNTS: accountEntry('bench-ns', 'network-server', await hashSecretAsync(secret)),
   });
   try {
-    // Built before the clock starts: the generator's JSON work is not the service's.
+    // Built before the clock starts: the generator's JSON work is not the service's. Each is a
+    // steady reading of the device's type (it raises none of its rules, like the direct devices'
+    // readings), as the sensor measures it, in its model's frames.
     const base = Date.now() - 30_000;
-    const bodies = Array.from({ length: uplinks }, (_, n) => {
+    const rand = mulberry32(7);
+    const bodies: { topic: string; body: string }[] = [];
+    for (let n = 0; bodies.length < uplinks; n++) {
       const d = devices[n % DEVICES]!;
-      const s = d.samples[Math.floor(n / DEVICES) % d.samples.length]!;
-      return { topic: chirpstackTopic(d.devEui, 'up'), body: chirpstackUp({ devEui: d.devEui, fPort: s.fPort, bytes: hexBytes(s.bytes), fCnt: n, timeMs: base + Math.floor(n / DEVICES) }) };
-    });
+      const reading = d.type.bench.rules.steady(rand);
+      const record = deviceRecordSchema.parse(d.record);
+      const measured = d.type.lorawan?.measure ? d.type.lorawan.measure(reading, record) : reading;
+      // A reading in two frames (a lamp's status and usage) goes as two uplinks a millisecond apart.
+      d.model.encode(measured, 80).forEach((f, i) => {
+        if (bodies.length < uplinks) bodies.push({ topic: chirpstackTopic(d.devEui, 'up'), body: chirpstackUp({ devEui: d.devEui, fPort: f.fPort, bytes: f.bytes, fCnt: n, timeMs: base + 10 * Math.floor(n / DEVICES) + i }) });
+      });
+    }
     ctx.log(`${label}: ${fmt(uplinks)} uplinks of ${DEVICES} devices (${models.map((m) => m.model.name).join(', ')}), ${WINDOW} in flight`);
     const client = await mqtt.connectAsync(`mqtt://${HOST}:${svc.mqttPort}`, { username: 'bench-ns', password: secret, clientId: 'bench-ns', protocolVersion: 4, reconnectPeriod: 0 });
     const sampler = ctx.sampler({ citypipe: [svc.pid] });
@@ -78,7 +89,7 @@ export async function uplinksEndToEnd(ctx: BenchContext, uplinks: number): Promi
     await Promise.all(Array.from({ length: WINDOW }, lane));
     const ackedAt = Date.now();
     await client.endAsync();
-    // Uplinks without a reading (none of the samples) would count 0: every sample carries one.
+    // Every frame carries a reading (an encoder sends none without one).
     const { doneAt, stats } = await ctx.waitWritten(svc, uplinks - failed, ctx.phaseMs, label);
     const usage = sampler.stop();
     ctx.processes[label] = usage;

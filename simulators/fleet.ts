@@ -454,8 +454,10 @@ class LorawanRadio {
     const { seq: _seq, rssi, batteryLevel, ...fields } = reading as Record<string, number | string>;
     const measured = this.support?.measure ? this.support.measure(fields, this.device) : fields;
     const battery = typeof batteryLevel === 'number' ? batteryLevel * 100 : undefined;
-    return this.model.encode(measured, battery).map((f) =>
-      chirpstackUp({ devEui: this.device.lorawan!.devEui, fPort: f.fPort, bytes: f.bytes, fCnt: this.fCnt++, timeMs: ts, ...(typeof rssi === 'number' ? { rssi } : {}) }),
+    // A reading in several frames (a lamp's status and usage) goes as uplinks a millisecond apart:
+    // in the field they are separate transmissions.
+    return this.model.encode(measured, battery).map((f, i) =>
+      chirpstackUp({ devEui: this.device.lorawan!.devEui, fPort: f.fPort, bytes: f.bytes, fCnt: this.fCnt++, timeMs: ts + i, ...(typeof rssi === 'number' ? { rssi } : {}) }),
     );
   }
 }
