@@ -23,6 +23,9 @@ import { killChildren, startServiceProcess } from './helpers/cli.js';
 import { testEnv, writeCatalog } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 import { lorawanModel } from '../src/device-types/registry.js';
+import { loadConfig } from '../src/config/config.js';
+import { silentLogger } from '../src/observability/logger.js';
+import { CitypipeService } from '../src/service.js';
 
 const influxUrl = inject('influxUrl');
 const run = promisify(execFile);
@@ -219,6 +222,70 @@ describe('over HTTP', () => {
     const status = await post('/api/uplinks/chirpstack?event=status', chirpstackStatus(eui(binHttp), Date.now(), 50));
     expect(status.status).toBe(200);
     expect(await status.json()).toEqual({ stored: 0, deadLettered: [] });
+  });
+});
+
+describe('parking zones from bay sensors', () => {
+  it('counts free and occupied bays per zone from their uplinks, a silent bay as unknown, and the same after a restart', async () => {
+    const zone = `z-${process.pid}`;
+    const bays = [0, 1, 2].map(() => loraDevice('parking-spot', 'nwave-nps405', 'centrum', { zone, maxStayMin: 120 }));
+    // The third bay reports every minute, the others every hour: moving the service's clock on by
+    // 200 s makes only the third silent (offline), without waiting for it.
+    bays[0]!.record.reportingIntervalS = bays[1]!.record.reportingIntervalS = 3600;
+    let skewMs = 0;
+    const now = () => Date.now() + skewMs;
+    const db = uniqueDbName('zones');
+    await createDatabase(influxUrl, db);
+    const env = testEnv(influxUrl, db, writeCatalog(bays), {
+      CITYPIPE_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'citypipe-zones-')),
+      CITYPIPE_MQTT_ACCOUNTS: accountEntry('chirpstack', 'network-server', hashSecret(NS_SECRET)),
+    });
+    const status = (s: 'free' | 'occupied') => vector('nwave-nps405', s === 'free' ? /parking status, free/ : /parking status, occupied/);
+    const zonesOf = async (http: string) =>
+      ((await (await fetch(`${http}/api/parking/zones`)).json()) as { zones: { zone: string; availableSpotNumber: number; occupiedSpotNumber: number; unknownSpotNumber: number; totalSpotNumber: number }[] }).zones.find((z) => z.zone === zone);
+    const counts = (z: Awaited<ReturnType<typeof zonesOf>>) => z && `${z.availableSpotNumber} free ${z.occupiedSpotNumber} occupied ${z.unknownSpotNumber} unknown of ${z.totalSpotNumber}`;
+
+    let service = new CitypipeService(loadConfig(env), silentLogger, { now });
+    await service.start();
+    let http = `http://127.0.0.1:${service.httpPort}`;
+    try {
+      expect(counts(await zonesOf(http))).toBe('0 free 0 occupied 3 unknown of 3'); // never heard from
+      const client = await connectClient(`mqtt://127.0.0.1:${service.mqttPort}`, { username: 'chirpstack', password: NS_SECRET, clientId: 'chirpstack' });
+      clients.push(client);
+      const send = (d: TestDevice, s: 'free' | 'occupied', fCnt: number) =>
+        client.publishAsync(chirpstackTopic(eui(d), 'up'), chirpstackUp({ devEui: eui(d), ...status(s), fCnt, timeMs: Date.now() - 100 }), { qos: 1 });
+      await send(bays[0]!, 'occupied', 1); // an arrival
+      await send(bays[1]!, 'free', 1);
+      await send(bays[2]!, 'free', 1);
+      await waitFor('the arrivals counted', async () => counts(await zonesOf(http)) === '2 free 1 occupied 0 unknown of 3');
+      await send(bays[0]!, 'free', 2); // the departure
+      await waitFor('the departure counted', async () => counts(await zonesOf(http)) === '3 free 0 occupied 0 unknown of 3');
+      await send(bays[1]!, 'occupied', 2);
+      await waitFor('the second arrival counted', async () => counts(await zonesOf(http)) === '2 free 1 occupied 0 unknown of 3');
+      // The third bay falls silent: offline, so unknown, never free.
+      skewMs = 200_000;
+      service.dispatcher!.sweep();
+      await waitFor('the silent bay unknown', async () => counts(await zonesOf(http)) === '1 free 1 occupied 1 unknown of 3');
+      // parking_zone in InfluxDB follows (the side writer is asked to write now rather than on its schedule).
+      await service.dispatcher!.flushToInflux({ stats: false });
+      await waitFor('the zone in InfluxDB', async () => {
+        const res = await fetch(`${influxUrl}/query?db=${db}&q=${encodeURIComponent(`SELECT last("availableSpotNumber"), last("unknownSpotNumber") FROM "parking_zone" WHERE "zone" = '${zone}'`)}`);
+        const v = ((await res.json()) as { results: { series?: { values: [string, number, number][] }[] }[] }).results[0]?.series?.[0]?.values[0];
+        return v !== undefined && v[1] === 1 && v[2] === 1;
+      });
+      client.end(true);
+    } finally {
+      await service.stop();
+    }
+    // A restart recounts the same zone from the catalog, the bays' kept latest readings and their kept rule state.
+    service = new CitypipeService(loadConfig(env), silentLogger, { now });
+    await service.start();
+    http = `http://127.0.0.1:${service.httpPort}`;
+    try {
+      expect(counts(await zonesOf(http))).toBe('1 free 1 occupied 1 unknown of 3');
+    } finally {
+      await service.stop();
+    }
   });
 });
 
