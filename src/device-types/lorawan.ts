@@ -153,6 +153,14 @@ export class Bytes {
   }
 }
 
+/**
+ * For encoders: `v × scale` rounded and clamped into `lo..hi` (what a wire field can carry); a value
+ * that is not a finite number gives undefined (the field is left out).
+ */
+export function toWire(v: number | string | undefined, scale: number, lo: number, hi: number): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v * scale))) : undefined;
+}
+
 /** A read past the end of an uplink. */
 export class Truncated extends Error {}
 

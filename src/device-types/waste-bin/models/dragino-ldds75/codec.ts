@@ -10,7 +10,7 @@
  * The battery word is the first one: the community decoder in TheThingsNetwork/lorawan-devices
  * (`vendor/dragino/ldds75.js`) reports it as the distance, which is why this codec follows Dragino's.
  */
-import { Undecodable, decodeWith, type Decoded, type Frame, type Measured } from '../../../lorawan.js';
+import { Undecodable, decodeWith, type Decoded, type Frame, type Measured, toWire } from '../../../lorawan.js';
 
 /** The LDDS75 sends its readings on this port. */
 const UPLINK_PORT = 2;
@@ -69,10 +69,6 @@ export function decodeLdds75(bytes: Uint8Array, fPort: number): Decoded {
   });
 }
 
-/** A number rounded and clamped into `lo..hi` (the range a word can carry); not a number gives undefined. */
-function wire(v: number | string | undefined, scale: number, lo: number, hi: number): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v * scale))) : undefined;
-}
 
 /**
  * The simulator's LDDS75: the 8-byte firmware 1.1.4 reading (fPort 2) it sends: battery mV (from the
@@ -85,10 +81,10 @@ function wire(v: number | string | undefined, scale: number, lo: number, hi: num
  * reads as no probe, as it would from the real device. A reading without a distance gives no frame.
  */
 export function encodeLdds75(fields: Measured, batteryPercent: number | undefined): readonly Frame[] {
-  const distance = wire(fields['distanceMm'], 1, 1, 0xffff);
+  const distance = toWire(fields['distanceMm'], 1, 1, 0xffff);
   if (distance === undefined) return [];
   const mV = Math.round(millivoltsFromBatteryPercent(Number.isFinite(batteryPercent) ? batteryPercent! : 100));
-  const temperature = wire(fields['temperature'], 10, -550, 1250) ?? 0;
+  const temperature = toWire(fields['temperature'], 10, -550, 1250) ?? 0;
   const bytes = Uint8Array.from([mV >> 8, mV & 0xff, distance >> 8, distance & 0xff, 0, (temperature >> 8) & 0xff, temperature & 0xff, 1]);
   return [{ fPort: UPLINK_PORT, bytes }];
 }

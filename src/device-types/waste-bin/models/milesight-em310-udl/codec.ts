@@ -4,7 +4,8 @@
  * (`em-series/em310-udl/em310-udl-decoder.js`). Unlike the EM400-UDL it has no temperature, and
  * its channel 4 is the position (the EM400-UDL's is the distance). See this folder's README.
  */
-import { Undecodable, decodeWith, type Bytes, type Decoded, type Frame, type Measured } from '../../../lorawan.js';
+import { Undecodable, decodeWith, type Bytes, type Decoded, type Frame, type Measured, toWire } from '../../../lorawan.js';
+import { POSITION_OF_STATUS, statusOfPosition } from '../milesight-position.js';
 
 /** Milesight's LoRaWAN application port for uplinks. */
 const UPLINK_PORT = 85;
@@ -59,24 +60,14 @@ export function decodeEm310Udl(bytes: Uint8Array, fPort: number): Decoded {
     return {
       fields: {
         distanceMm: distance,
-        ...(position === undefined ? {} : { status: position === 0 ? 'ok' : position === 1 ? 'moved' : 'unknown' }),
+        ...(position === undefined ? {} : { status: statusOfPosition(position) }),
       },
       ...batteryPercent,
     };
   });
 }
 
-/** A number rounded and clamped into `lo..hi` (the range a channel's value can carry); not a number gives undefined. */
-function wire(v: number | string | undefined, scale: number, lo: number, hi: number): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v * scale))) : undefined;
-}
 
-/**
- * The position byte for a status: the device knows only upright (0) and tilted (1). `unknown` is what
- * decoding gives for any other byte (the vendor's decoder says `unknown` too), so it goes out as 2;
- * the type's other statuses (`lidOpen`, `dropped`, …) are nothing this sensor measures: no position channel.
- */
-const POSITION: Readonly<Record<string, number>> = { ok: 0, moved: 1, unknown: 2 };
 
 /**
  * The simulator's EM310-UDL: the periodic packet (fPort 85) it sends for a reading, channels in the
@@ -86,13 +77,13 @@ const POSITION: Readonly<Record<string, number>> = { ok: 0, moved: 1, unknown: 2
  * measures one, and a packet without it is no reading.
  */
 export function encodeEm310Udl(fields: Measured, batteryPercent: number | undefined): readonly Frame[] {
-  const distance = wire(fields['distanceMm'], 1, 0, 0xffff);
+  const distance = toWire(fields['distanceMm'], 1, 0, 0xffff);
   if (distance === undefined) return [];
   const out: number[] = [];
-  const battery = wire(batteryPercent, 1, 0, 100);
+  const battery = toWire(batteryPercent, 1, 0, 100);
   if (battery !== undefined) out.push(0x01, 0x75, battery);
   out.push(0x03, 0x82, distance & 0xff, distance >> 8);
-  const position = POSITION[String(fields['status'])];
+  const position = POSITION_OF_STATUS[String(fields['status'])];
   if (position !== undefined) out.push(0x04, 0x00, position);
   return [{ fPort: UPLINK_PORT, bytes: Uint8Array.from(out) }];
 }
