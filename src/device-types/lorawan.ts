@@ -38,11 +38,6 @@ export interface LorawanModel {
   readonly vectorsFrom: string;
   decode(bytes: Uint8Array, fPort: number): Decoded;
   /**
-   * Real frames of the device (hex, from `vectors.json`) that carry a reading: what the simulator,
-   * `citypipe demo` and the bench send as its uplinks. The codec contract checks each decodes.
-   */
-  readonly samples: readonly { readonly fPort: number; readonly bytes: string }[];
-  /**
    * The simulator's inverse of `decode`: the frames this device would send for a reading (in the
    * codec's field names, as `decode` returns them) and its battery. Fields a frame cannot carry are
    * left out. `decode` of each frame gives back the fields, to the precision of the wire format.

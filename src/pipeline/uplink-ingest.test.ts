@@ -14,7 +14,9 @@ import { IngestPipeline } from './ingest.js';
 
 // The first registered model, and a catalog device of its type that needs no attributes beyond what its type's completion asks for.
 const { model, type } = lorawanModels.find((m) => m.model.name === 'milesight-em400-udl')!;
-const sample = model.samples.find((s) => model.decode(hexBytes(s.bytes), s.fPort).ok)!;
+// A full upright bin at 300 mm, as the model's own encoder frames it.
+const frame = model.encode({ distanceMm: 300, temperature: 20, status: 'ok' }, 80)[0]!;
+const sample = { fPort: frame.fPort, bytes: Buffer.from(frame.bytes).toString('hex') };
 const device = (id: string, devEui: string, attributes: Record<string, number> = { containerDepthMm: 2000 }): DeviceRecord =>
   deviceRecordSchema.parse({ id, type: type.definition.name, district: 'centrum', location: { lat: 52.37, lon: 4.89 }, attributes, lorawan: { devEui, model: model.name } });
 

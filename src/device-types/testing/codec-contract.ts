@@ -75,15 +75,6 @@ export function describeLorawanModel(model: LorawanModel, def: DeviceTypeDefinit
       for (const k of Object.keys(v.fields)) expect(known.has(k), `${k} is not a field of ${def.name}`).toBe(true);
     });
 
-    it('has samples for the simulator: frames of its vectors, each a reading', () => {
-      expect(model.samples.length).toBeGreaterThan(0);
-      for (const sample of model.samples) {
-        expect(file.vectors.some((v) => v.bytes === sample.bytes && v.fPort === sample.fPort), sample.bytes).toBe(true);
-        const out = model.decode(hexBytes(sample.bytes), sample.fPort);
-        expect(out.ok && Object.keys(out.fields).length > 0, sample.bytes).toBe(true);
-      }
-    });
-
     it.each(file.invalid.map((v) => [v.name, v] as const))('refuses %s with the reason', (_name, v) => {
       const out = model.decode(hexBytes(v.bytes), v.fPort);
       expect(out.ok).toBe(false);

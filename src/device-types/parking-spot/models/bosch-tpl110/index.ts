@@ -7,11 +7,4 @@ export const boschTpl110: LorawanModel = {
   vectorsFrom: 'TheThingsNetwork/lorawan-devices vendor/bosch/tpl110-0292.js at commit 0a254aaa3adb0237faed50aa34916df1d07cf417 (codec tps110-0292-codec, firmware 0.29.2)',
   decode: decodeTpl110,
   encode: encodeTpl110,
-  // Frames from vectors.json, for the simulator and the demo.
-  samples: [
-    { fPort: 1, bytes: '01' },
-    { fPort: 2, bytes: '01ff' },
-    { fPort: 3, bytes: '240300007503000000000000001d020301' },
-    { fPort: 1, bytes: '00' }
-  ],
 };

@@ -7,11 +7,4 @@ export const nwaveNps405: LorawanModel = {
   vectorsFrom: 'TheThingsNetwork/lorawan-devices vendor/nwave/nps405.js at commit 62c8acdd7f0f1e43b65a86f6c158d83b3d0cd200 (codec nps405-codec, firmware 2.4.9)',
   decode: decodeNps405,
   encode: encodeNps405,
-  // Frames from vectors.json, for the simulator and the demo.
-  samples: [
-    { fPort: 1, bytes: '95' },
-    { fPort: 2, bytes: '00d3d800590b' },
-    { fPort: 3, bytes: '0204090200' },
-    { fPort: 10, bytes: 'd11f345678' }
-  ],
 };

@@ -9,11 +9,4 @@ export const nasUl20xx: LorawanModel = {
     'nasys/nas-codecs generated/ul20xx_1_1_x_decoder.js (fPorts 23, 26) and generated/ul20xx_1_0_x_decoder.js (fPort 25), changelog version 0.12.0, commit 4691977b60f3f1dba1eb4ef2a52f9324c21dc919',
   decode: decodeUl20xx,
   encode: encodeUl20xx,
-  // Frames from vectors.json, for the simulator and the demo.
-  samples: [
-    { fPort: 23, bytes: '018c451f6980003c070c0003025436fe516404' },
-    { fPort: 23, bytes: '018c451f6980003c070c000012312804' },
-    { fPort: 23, bytes: '01f37f205e8244320916200701d20294550401fe50190012501900' },
-    { fPort: 23, bytes: '018c451f6980003c070c00060254367f0102fe516404' }
-  ],
 };

@@ -9,11 +9,4 @@ export const draginoLdds75: LorawanModel = {
     'github.com/dragino/dragino-end-node-decoder LDDS75/LDDS75_Decoder_V1.1.4.js (firmware 1.1.4 and later: 8 bytes; also run on the 4-byte battery-and-distance packets) and "LDDS75/LDDS75 decoder--TTN.txt" (earlier firmware: 5 bytes) at commit e81cc58a0523857887d705450c21c8cb99e93a8f',
   decode: decodeLdds75,
   encode: encodeLdds75,
-  // Frames from vectors.json, for the simulator and the demo.
-  samples: [
-    { fPort: 2, bytes: '0e10012c0000c801' },
-    { fPort: 2, bytes: '0d4804b000009601' },
-    { fPort: 2, bytes: '0c4e03b600ff9c01' },
-    { fPort: 2, bytes: '0d7a05dc01010e01' }
-  ],
 };

@@ -8,11 +8,4 @@ export const milesightEm310Udl: LorawanModel = {
   vectorsFrom: 'github.com/Milesight-IoT/SensorDecoders em-series/em310-udl/em310-udl-decoder.js at commit e79c9d8b25ec66b6aad34c9240cfaa2ccd1353e3',
   decode: decodeEm310Udl,
   encode: encodeEm310Udl,
-  // Frames from vectors.json, for the simulator and the demo.
-  samples: [
-    { fPort: 85, bytes: '01755c03824408040001' },
-    { fPort: 85, bytes: '01755003822c01040000' },
-    { fPort: 85, bytes: '01755a0382b004040000' },
-    { fPort: 85, bytes: '01750403827e04040000' }
-  ],
 };

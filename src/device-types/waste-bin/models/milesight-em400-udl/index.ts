@@ -8,11 +8,4 @@ export const milesightEm400Udl: LorawanModel = {
   vectorsFrom: 'github.com/Milesight-IoT/SensorDecoders em-series/em400-udl/em400-udl-decoder.js at commit e79c9d8b25ec66b6aad34c9240cfaa2ccd1353e3',
   decode: decodeEm400Udl,
   encode: encodeEm400Udl,
-  // Frames from vectors.json, for the simulator and the demo.
-  samples: [
-    { fPort: 85, bytes: '01755c0367010104824408050001' },
-    { fPort: 85, bytes: '8367e800018482410601' },
-    { fPort: 85, bytes: '0175640367f80004820101050001' },
-    { fPort: 85, bytes: '8482330701' }
-  ],
 };
