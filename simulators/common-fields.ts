@@ -2,6 +2,7 @@
  * The fields every simulated reading carries (seq, batteryLevel, rssi), as one reusable block, the
  * way the device types declare them once in src/device-types/common/fields.ts.
  */
+import type { DeviceRecord } from '../src/catalog/types.js';
 import type { Rng } from './prng.js';
 import { normal, uniform } from './prng.js';
 
@@ -94,3 +95,22 @@ export function drift(rng: Rng, sd: number, tauMs: number): (dtMs: number) => nu
     return x;
   };
 }
+
+/**
+ * How much parking a device's street sees (parking meters, bays), 0..1.2: `attributes.footfall`
+ * (the fleet generator sets it), else the demo city's district (outer districts see fewer
+ * visitors), else 0.9.
+ */
+export function parkingDemand(device: DeviceRecord): number {
+  return Math.min(1.2, positiveAttribute(device.attributes, 'footfall', DISTRICT_PARKING_DEMAND[device.district] ?? 0.9));
+}
+
+const DISTRICT_PARKING_DEMAND: Readonly<Record<string, number>> = {
+  centrum: 1.05,
+  west: 0.95,
+  oost: 0.95,
+  zuid: 1.0,
+  noord: 0.8,
+  'nieuw-west': 0.75,
+  zuidoost: 0.8,
+};

@@ -10,7 +10,7 @@
 import type { DeviceRecord } from '../../catalog/types.js';
 import type { ReadingInputOf } from '../types.js';
 import { parkingMeter } from './definition.js';
-import { clamp, commonFields, happens, positiveAttribute, round } from '../../../simulators/common-fields.js';
+import { clamp, commonFields, happens, positiveAttribute, round, parkingDemand } from '../../../simulators/common-fields.js';
 import { crewArrival } from '../../../simulators/crews.js';
 import { deviceTimeZone, localTime } from '../../../simulators/local-time.js';
 import type { DeviceModel, DeviceSimulation, SimulationOptions } from '../../../simulators/model.js';
@@ -53,19 +53,6 @@ const WEEKDAY = [0.1, 0.08, 0.06, 0.05, 0.05, 0.06, 0.12, 0.35, 0.65, 0.82, 0.88
 const SATURDAY = [0.15, 0.12, 0.1, 0.08, 0.06, 0.06, 0.08, 0.15, 0.3, 0.55, 0.8, 0.92, 0.95, 0.95, 0.95, 0.93, 0.9, 0.85, 0.78, 0.72, 0.65, 0.55, 0.4, 0.25, 0.15];
 const SUNDAY = [0.15, 0.12, 0.1, 0.08, 0.06, 0.05, 0.05, 0.06, 0.1, 0.2, 0.35, 0.5, 0.65, 0.72, 0.75, 0.72, 0.68, 0.6, 0.5, 0.4, 0.3, 0.22, 0.15, 0.12, 0.1];
 
-/**
- * Outer districts see fewer visitors, for the demo city's districts. Any other district takes
- * `attributes.footfall` (the fleet generator sets it), else 0.9.
- */
-const DISTRICT_DEMAND: Record<string, number> = {
-  centrum: 1.05,
-  west: 0.95,
-  oost: 0.95,
-  zuid: 1.0,
-  noord: 0.8,
-  'nieuw-west': 0.75,
-  zuidoost: 0.8,
-};
 
 function targetOccupancy(hour: number, weekday: number, demand: number): number {
   const curve = weekday === 0 ? SUNDAY : weekday === 6 ? SATURDAY : WEEKDAY;
@@ -91,7 +78,7 @@ export const parkingMeterModel: DeviceModel<typeof parkingMeter> = {
     const rate = (zone === undefined ? undefined : HOURLY_RATE_CENTS[String(zone)]) ?? DEFAULT_RATE_CENTS;
     const common = commonFields(rng, startMs, { batteryLifeDays: 500 });
     // Footfall is relative to an average district (1); demand saturates well before the last bay.
-    const demand = Math.min(1.2, positiveAttribute(device.attributes, 'footfall', DISTRICT_DEMAND[device.district] ?? 0.9));
+    const demand = parkingDemand(device);
 
     const startLt = localTime(startMs, tz);
     let occupied = binomial(rng, bays, targetOccupancy(startLt.hour, startLt.weekday, demand));

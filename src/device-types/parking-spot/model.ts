@@ -16,7 +16,7 @@
 import type { DeviceRecord } from '../../catalog/types.js';
 import type { ReadingInputOf } from '../types.js';
 import { parkingSpot } from './definition.js';
-import { clamp, commonFields, drift, positiveAttribute, round } from '../../../simulators/common-fields.js';
+import { clamp, commonFields, drift, positiveAttribute, round, parkingDemand } from '../../../simulators/common-fields.js';
 import { deviceTimeZone, localTime } from '../../../simulators/local-time.js';
 import type { DeviceModel, DeviceSimulation, SimulationOptions } from '../../../simulators/model.js';
 import { chance, normal, uniform, type Rng } from '../../../simulators/prng.js';
@@ -57,19 +57,6 @@ const WEEKDAY = [0.2, 0.15, 0.12, 0.1, 0.1, 0.12, 0.2, 0.4, 0.65, 0.8, 0.85, 0.8
 const SATURDAY = [0.25, 0.2, 0.16, 0.13, 0.12, 0.12, 0.14, 0.2, 0.35, 0.58, 0.8, 0.9, 0.92, 0.92, 0.92, 0.9, 0.88, 0.83, 0.76, 0.7, 0.64, 0.56, 0.45, 0.33, 0.25];
 const SUNDAY = [0.25, 0.2, 0.16, 0.13, 0.12, 0.11, 0.11, 0.12, 0.16, 0.25, 0.38, 0.52, 0.64, 0.7, 0.72, 0.7, 0.66, 0.58, 0.5, 0.42, 0.34, 0.28, 0.22, 0.2, 0.2];
 
-/**
- * How busy a district's streets are, for the demo city's districts. Any other district takes
- * `attributes.footfall` (the fleet generator sets it), else 0.9.
- */
-const DISTRICT_DEMAND: Record<string, number> = {
-  centrum: 1.05,
-  west: 0.95,
-  oost: 0.95,
-  zuid: 1.0,
-  noord: 0.8,
-  'nieuw-west': 0.75,
-  zuidoost: 0.8,
-};
 
 /** The share of the time a bay is occupied at this local hour, in a district this busy. */
 export function targetOccupancy(hour: number, weekday: number, demand: number): number {
@@ -98,7 +85,7 @@ export const parkingSpotModel: DeviceModel<typeof parkingSpot> = {
     const faultRate = opts.faultRate ?? 1;
     const tz = deviceTimeZone(device);
     const maxStayMs = positiveAttribute(device.attributes, 'maxStayMin', DEFAULT_MAX_STAY_MIN) * MIN_MS;
-    const demand = Math.min(1.2, positiveAttribute(device.attributes, 'footfall', DISTRICT_DEMAND[device.district] ?? 0.9));
+    const demand = parkingDemand(device);
     const common = commonFields(rng, startMs, { batteryLifeDays: 3650 });
     const weather = drift(rng, 2.5, 12 * HOUR_MS);
 

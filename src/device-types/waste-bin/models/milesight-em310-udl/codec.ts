@@ -4,14 +4,10 @@
  * (`em-series/em310-udl/em310-udl-decoder.js`). Unlike the EM400-UDL it has no temperature, and
  * its channel 4 is the position (the EM400-UDL's is the distance). See this folder's README.
  */
-import { Undecodable, decodeWith, type Bytes, type Decoded, type Frame, type Measured, toWire } from '../../../lorawan.js';
-import { POSITION_OF_STATUS, statusOfPosition } from '../milesight-position.js';
+import { Undecodable, decodeWith, type Bytes, type Decoded, type Frame, type Measured } from '../../../lorawan.js';
+import { channel, encodeUdl, hex, UDL_PORT, udlReading } from '../milesight-udl.js';
 
-/** Milesight's LoRaWAN application port for uplinks. */
-const UPLINK_PORT = 85;
 
-const channel = (id: number, type: number): number => (id << 8) | type;
-const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
 
 /**
  * Channels that carry no reading, with the length of their value: device information sent on join
@@ -53,37 +49,15 @@ function readChannels(b: Bytes): { battery?: number; distance?: number; position
 /** The waste-bin fields of one EM310-UDL uplink; packets without a distance are not readings (no fields). */
 export function decodeEm310Udl(bytes: Uint8Array, fPort: number): Decoded {
   return decodeWith(bytes, fPort, (b, port) => {
-    if (port !== UPLINK_PORT) throw new Undecodable(`Milesight EM310-UDL uplinks come on port ${UPLINK_PORT}`);
-    const { battery, distance, position } = readChannels(b);
-    const batteryPercent = battery !== undefined && battery <= 100 ? { batteryPercent: battery } : {};
-    if (distance === undefined) return { fields: {}, ...batteryPercent };
-    return {
-      fields: {
-        distanceMm: distance,
-        ...(position === undefined ? {} : { status: statusOfPosition(position) }),
-      },
-      ...batteryPercent,
-    };
+    if (port !== UDL_PORT) throw new Undecodable(`Milesight EM310-UDL uplinks come on port ${UDL_PORT}`);
+    return udlReading(readChannels(b));
   });
 }
 
-
-
-/**
- * The simulator's EM310-UDL: the periodic packet (fPort 85) it sends for a reading, channels in the
- * device's order: battery (when given), distance, position (from `status`). It has no thermometer, so a
- * temperature is left out. Values are rounded and clamped into what a channel carries (battery
- * 0..100 %, distance uint16 mm). A reading without a distance gives no frame: the device always
- * measures one, and a packet without it is no reading.
- */
+/** The simulator's EM310-UDL: its periodic packet for a reading (`encodeUdl`). */
 export function encodeEm310Udl(fields: Measured, batteryPercent: number | undefined): readonly Frame[] {
-  const distance = toWire(fields['distanceMm'], 1, 0, 0xffff);
-  if (distance === undefined) return [];
-  const out: number[] = [];
-  const battery = toWire(batteryPercent, 1, 0, 100);
-  if (battery !== undefined) out.push(0x01, 0x75, battery);
-  out.push(0x03, 0x82, distance & 0xff, distance >> 8);
-  const position = POSITION_OF_STATUS[String(fields['status'])];
-  if (position !== undefined) out.push(0x04, 0x00, position);
-  return [{ fPort: UPLINK_PORT, bytes: Uint8Array.from(out) }];
+  return encodeUdl(LAYOUT, fields, batteryPercent);
 }
+
+/** Its channels, as `encodeUdl` writes them. */
+const LAYOUT = { distance: [0x03, 0x82], position: [0x04, 0x00] } as const;

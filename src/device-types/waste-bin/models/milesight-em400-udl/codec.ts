@@ -3,14 +3,10 @@
  * byte and a value whose length the pair fixes; the layout is Milesight's decoder
  * (`em-series/em400-udl/em400-udl-decoder.js`). See this folder's README for the mapping.
  */
-import { Undecodable, decodeWith, type Bytes, type Decoded, type Frame, type Measured, toWire } from '../../../lorawan.js';
-import { POSITION_OF_STATUS, statusOfPosition } from '../milesight-position.js';
+import { Undecodable, decodeWith, type Bytes, type Decoded, type Frame, type Measured } from '../../../lorawan.js';
+import { channel, encodeUdl, hex, UDL_PORT, udlReading } from '../milesight-udl.js';
 
-/** Milesight's LoRaWAN application port for uplinks. */
-const UPLINK_PORT = 85;
 
-const channel = (id: number, type: number): number => (id << 8) | type;
-const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
 
 /**
  * Channels that carry no reading, with the length of their value: device information sent on join
@@ -67,42 +63,15 @@ function readChannels(b: Bytes): { battery?: number; temperature?: number; dista
 /** The waste-bin fields of one EM400-UDL uplink; packets without a distance are not readings (no fields). */
 export function decodeEm400Udl(bytes: Uint8Array, fPort: number): Decoded {
   return decodeWith(bytes, fPort, (b, port) => {
-    if (port !== UPLINK_PORT) throw new Undecodable(`Milesight EM400-UDL uplinks come on port ${UPLINK_PORT}`);
-    const { battery, temperature, distance, position } = readChannels(b);
-    const batteryPercent = battery !== undefined && battery <= 100 ? { batteryPercent: battery } : {};
-    if (distance === undefined) return { fields: {}, ...batteryPercent };
-    return {
-      fields: {
-        distanceMm: distance,
-        // Saturated at the waste-bin field's limits (-40..120 °C) rather than dropped: a bin hotter than
-        // 120 °C must still raise the fire rule, and the distance must not be lost with it.
-        ...(temperature === undefined ? {} : { temperature: Math.min(120, Math.max(-40, temperature)) }),
-        ...(position === undefined ? {} : { status: statusOfPosition(position) }),
-      },
-      ...batteryPercent,
-    };
+    if (port !== UDL_PORT) throw new Undecodable(`Milesight EM400-UDL uplinks come on port ${UDL_PORT}`);
+    return udlReading(readChannels(b));
   });
 }
 
-
-
-/**
- * The simulator's EM400-UDL: the periodic packet (fPort 85) it sends for a reading, channels in the
- * device's order: battery (when given), temperature (when given), distance, position (from `status`).
- * Values are rounded and clamped into what a channel carries (battery 0..100 %, temperature int16 in
- * 0.1 °C, distance uint16 mm). A reading without a distance gives no frame: the device always measures
- * one, and a packet without it is no reading.
- */
+/** The simulator's EM400-UDL: its periodic packet for a reading (`encodeUdl`). */
 export function encodeEm400Udl(fields: Measured, batteryPercent: number | undefined): readonly Frame[] {
-  const distance = toWire(fields['distanceMm'], 1, 0, 0xffff);
-  if (distance === undefined) return [];
-  const out: number[] = [];
-  const battery = toWire(batteryPercent, 1, 0, 100);
-  if (battery !== undefined) out.push(0x01, 0x75, battery);
-  const temperature = toWire(fields['temperature'], 10, -0x8000, 0x7fff);
-  if (temperature !== undefined) out.push(0x03, 0x67, temperature & 0xff, (temperature >> 8) & 0xff);
-  out.push(0x04, 0x82, distance & 0xff, distance >> 8);
-  const position = POSITION_OF_STATUS[String(fields['status'])];
-  if (position !== undefined) out.push(0x05, 0x00, position);
-  return [{ fPort: UPLINK_PORT, bytes: Uint8Array.from(out) }];
+  return encodeUdl(LAYOUT, fields, batteryPercent);
 }
+
+/** Its channels, as `encodeUdl` writes them. */
+const LAYOUT = { temperature: [0x03, 0x67], distance: [0x04, 0x82], position: [0x05, 0x00] } as const;
