@@ -4,6 +4,7 @@
  * one zod schema, frozen, and passed down. Nothing else in citypipe reads `process.env`.
  */
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import cron from 'node-cron';
 import { z } from 'zod';
@@ -148,6 +149,27 @@ const schema = z.object({
     .refine((v) => cron.validate(v), { error: 'expected a cron expression such as "0 5 * * *" (05:00 every day)' })
     .default('0 5 * * *'),
   CITYPIPE_EVENTS_MAX: positiveInt('a number of rule events to keep').default(100_000),
+  // More than one node (CONTRACT §8): an external broker cluster and PostgreSQL.
+  CITYPIPE_BROKER_URL: z
+    .string()
+    .refine((v) => /^mqtts?:\/\/[^\s/]+/.test(v), { error: 'expected an mqtt(s) URL of the broker cluster, such as mqtt://emqx.city.internal:1883' })
+    .optional(),
+  CITYPIPE_BROKER_USERNAME: z.string().min(1).optional(),
+  CITYPIPE_BROKER_PASSWORD: z.string().min(1).optional(),
+  CITYPIPE_BROKER_CA: file('the PEM CA certificate(s) that sign the broker\'s certificate').optional(),
+  CITYPIPE_BROKER_CONNECTIONS: positiveInt('a number of connections per worker', 64).default(4),
+  CITYPIPE_SHARE_GROUP: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected a shared-subscription group name of letters, digits, _ . - (no / + #), e.g. citypipe' })
+    .default('citypipe'),
+  CITYPIPE_WORKER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,48}$/, { error: 'expected a worker name of letters, digits, _ . - (at most 48), unique per worker and kept across restarts, e.g. worker-1' })
+    .optional(),
+  CITYPIPE_DATABASE_URL: z
+    .string()
+    .refine((v) => /^postgres(ql)?:\/\/\S+/.test(v), { error: 'expected a PostgreSQL URL such as postgres://citypipe:secret@db.city.internal:5432/citypipe' })
+    .optional(),
 });
 
 type Raw = z.output<typeof schema>;
@@ -192,6 +214,24 @@ export interface Config {
     readonly maxStreams: number;
     readonly maxStreamsPerAddress: number;
   };
+  /**
+   * The broker cluster to consume from (CONTRACT §8); undefined = the embedded broker. With it,
+   * citypipe embeds no broker: it subscribes with MQTT 5 shared subscriptions as one worker.
+   */
+  readonly externalBroker:
+    | {
+        readonly url: string;
+        readonly username: string | undefined;
+        readonly password: string | undefined;
+        readonly caFile: string | undefined;
+        /** Connections of this worker, each with its own session `<workerId>-<n>`. */
+        readonly connections: number;
+        readonly shareGroup: string;
+        readonly workerId: string;
+      }
+    | undefined;
+  /** PostgreSQL shared by every worker (CONTRACT §8); undefined = SQLite files in the data dir. */
+  readonly databaseUrl: string | undefined;
   /** The Things Stack's MQTT server to subscribe to for uplinks (CONTRACT §7); undefined = none. */
   readonly ttsMqtt: { readonly url: string; readonly username: string; readonly password: string } | undefined;
   readonly dataDir: string;
@@ -239,7 +279,7 @@ export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
 
 /** Keys whose values are never echoed in an error message. */
 // Webhook URLs too: for Slack- and Teams-style receivers the path is the credential.
-const SECRET_KEYS: ReadonlySet<string> = new Set(['CITYPIPE_HTTP_TOKEN', 'CITYPIPE_UPLINK_TOKEN', 'CITYPIPE_TTS_MQTT_PASSWORD', 'CITYPIPE_INFLUX_TOKEN', 'CITYPIPE_WEBHOOK_SECRET', 'CITYPIPE_OPEN311_API_KEY', 'CITYPIPE_WEBHOOK_URLS']);
+const SECRET_KEYS: ReadonlySet<string> = new Set(['CITYPIPE_BROKER_PASSWORD', 'CITYPIPE_DATABASE_URL', 'CITYPIPE_HTTP_TOKEN', 'CITYPIPE_UPLINK_TOKEN', 'CITYPIPE_TTS_MQTT_PASSWORD', 'CITYPIPE_INFLUX_TOKEN', 'CITYPIPE_WEBHOOK_SECRET', 'CITYPIPE_OPEN311_API_KEY', 'CITYPIPE_WEBHOOK_URLS']);
 
 /** A guess at what a user meant by an unknown key: the known key with the smallest edit distance. */
 function closestKey(key: string): string | undefined {
@@ -404,6 +444,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
       maxStreams: r.CITYPIPE_HTTP_MAX_STREAMS,
       maxStreamsPerAddress: r.CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS,
     },
+    externalBroker: externalBroker(r, invalid),
+    databaseUrl: r.CITYPIPE_DATABASE_URL,
     ttsMqtt: ttsMqtt(r, invalid),
     dataDir: path.resolve(r.CITYPIPE_DATA_DIR),
     devicesDir: path.resolve(r.CITYPIPE_DEVICES_DIR),
@@ -472,4 +514,28 @@ function ttsMqtt(r: Raw, invalid: (key: string, message: string) => CitypipeErro
   const missing = keys.find((k) => r[k] === undefined);
   if (missing) throw invalid(missing, `required with ${set.join(' and ')}: the TTS MQTT server needs its URL, the username app@tenant and an API key as password`);
   return { url: r.CITYPIPE_TTS_MQTT_URL!, username: r.CITYPIPE_TTS_MQTT_USERNAME!, password: r.CITYPIPE_TTS_MQTT_PASSWORD! };
+}
+
+/** The broker cluster: its URL turns the embedded broker off; the other keys need it. */
+function externalBroker(r: Raw, invalid: (key: string, message: string) => CitypipeError): Config['externalBroker'] {
+  if (r.CITYPIPE_BROKER_URL === undefined) {
+    for (const key of ['CITYPIPE_BROKER_USERNAME', 'CITYPIPE_BROKER_PASSWORD', 'CITYPIPE_BROKER_CA', 'CITYPIPE_WORKER_ID'] as const) {
+      if (r[key] !== undefined) throw invalid(key, 'is set but CITYPIPE_BROKER_URL is not: set the URL of the broker cluster too (e.g. mqtt://emqx.city.internal:1883), or remove it');
+    }
+    return undefined;
+  }
+  if ((r.CITYPIPE_BROKER_USERNAME === undefined) !== (r.CITYPIPE_BROKER_PASSWORD === undefined)) {
+    const missing = r.CITYPIPE_BROKER_USERNAME === undefined ? 'CITYPIPE_BROKER_USERNAME' : 'CITYPIPE_BROKER_PASSWORD';
+    throw invalid(missing, 'required with the other of CITYPIPE_BROKER_USERNAME and CITYPIPE_BROKER_PASSWORD: the account citypipe\'s workers log in to the broker with');
+  }
+  const workerId = r.CITYPIPE_WORKER_ID ?? hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 48);
+  return {
+    url: r.CITYPIPE_BROKER_URL,
+    username: r.CITYPIPE_BROKER_USERNAME,
+    password: r.CITYPIPE_BROKER_PASSWORD,
+    caFile: r.CITYPIPE_BROKER_CA === undefined ? undefined : readable('CITYPIPE_BROKER_CA', r.CITYPIPE_BROKER_CA, invalid),
+    connections: r.CITYPIPE_BROKER_CONNECTIONS,
+    shareGroup: r.CITYPIPE_SHARE_GROUP,
+    workerId,
+  };
 }
