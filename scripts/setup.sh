@@ -6,7 +6,8 @@
 #   1. Debian packages: influxdb (local InfluxDB 1.x for the demo and the tests), influxdb-client
 #      (the `influx` shell), mosquitto-clients (mosquitto_pub / mosquitto_sub); with --with-test-tools
 #      also victoria-metrics (a second server speaking the InfluxDB v2 write API), mosquitto (the
-#      reference broker) and docker-compose (validates docker-compose.yml; no engine needed).
+#      reference broker, MQTT 5 shared subscriptions), docker-compose (validates docker-compose.yml;
+#      no engine needed) and postgresql (the tests run a private server for the workers' shared state).
 #      Installed when run as root on a Debian-like system; otherwise it says what to install.
 #   2. npm dependencies: `npm ci` when node_modules is missing or older than package-lock.json.
 #   3. The build (dist/): when a source file is newer than the last build.
@@ -19,7 +20,7 @@ quiet=0
 packages=(influxdb influxdb-client mosquitto-clients)
 for arg in "$@"; do
   case "$arg" in
-    --with-test-tools) packages+=(victoria-metrics mosquitto docker-compose) ;;
+    --with-test-tools) packages+=(victoria-metrics mosquitto docker-compose postgresql) ;;
     --quiet) quiet=1 ;;
     *) echo "setup: unknown option $arg (use --with-test-tools, --quiet)" >&2; exit 2 ;;
   esac
@@ -42,6 +43,7 @@ else
       victoria-metrics) command -v victoria-metrics >/dev/null || missing+=("$p") ;;
       mosquitto) [[ -x /usr/sbin/mosquitto ]] || command -v mosquitto >/dev/null || missing+=("$p") ;;
       docker-compose) command -v docker-compose >/dev/null || missing+=("$p") ;;
+      postgresql) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || missing+=("$p") ;;
     esac
   done
 fi

@@ -5,5 +5,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** Base URL of the run's InfluxDB 1.x (`http://127.0.0.1:<port>`). */
     influxUrl: string;
+    /** The run's PostgreSQL server (`postgres://postgres@127.0.0.1:<port>/postgres`); make a database per test. */
+    postgresUrl: string;
   }
 }
