@@ -15,7 +15,29 @@
 import { ErrorCodes } from '../errors/catalog.js';
 import type { Logger } from '../observability/logger.js';
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
-import type { DeliveryRecord, Outbox, TargetStats } from './outbox.js';
+import type { DeliveryRecord, TargetStats } from './outbox.js';
+import type { RemoteRef } from './types.js';
+
+type Awaitable<T> = T | Promise<T>;
+
+/**
+ * The outbox as the deliverer uses it: the SQLite `Outbox` answers at once; the PostgreSQL one
+ * (src/postgres/pg-outbox.ts) answers later, and its `dueHeads` claims the rows it returns so that
+ * no other worker sends them meanwhile.
+ */
+export interface DeliveryQueue {
+  readonly targets: readonly DeliveryTarget[];
+  open(): void;
+  onEnqueue(listener: () => void): () => void;
+  dueHeads(target: string, now: number, limit: number): Awaitable<DeliveryRecord[]>;
+  markDelivered(messageId: number, target: string, status: number | null, remote?: RemoteRef): Awaitable<void>;
+  markRetry(messageId: number, target: string, nextAt: number, status: number | null, error: string): Awaitable<void>;
+  markFailed(messageId: number, target: string, status: number | null, error: string): Awaitable<void>;
+  stats(now?: number): Record<string, TargetStats>;
+  prune(deliveredBefore: number, failedBefore: number): Awaitable<number>;
+  /** Gives back a row `dueHeads` returned that is not sent now (a queue that claims rows). */
+  release?(messageId: number, target: string): Awaitable<void>;
+}
 import { Open311Channel } from './open311.js';
 import { redactorFor } from './redact.js';
 import { targetLabel, type DeliveryChannel, type DeliveryTarget, type OutgoingMessage, type SendResult } from './types.js';
@@ -75,7 +97,7 @@ export interface BackoffOptions {
 }
 
 export interface DelivererOptions {
-  readonly outbox: Outbox;
+  readonly outbox: DeliveryQueue;
   readonly log: Logger;
   /** Tickets in flight at once per target. Default 4. */
   readonly concurrencyPerTarget?: number | undefined;
@@ -118,6 +140,8 @@ interface Line {
   readonly retryLog: RateLimitedLog;
   /** A Retry-After on 429 or 503 is about the receiver, not one message: nothing goes before it. */
   pausedUntil: number;
+  /** An asynchronous `dueHeads` is under way. */
+  reading: boolean;
 }
 
 export class Deliverer {
@@ -150,6 +174,7 @@ export class Deliverer {
       inFlight: new Map(),
       retryLog: new RateLimitedLog(log, 60_000),
       pausedUntil: 0,
+      reading: false,
     }));
     this.abort = new AbortController();
     this.running = true;
@@ -211,13 +236,17 @@ export class Deliverer {
   }
 
   /** Deletes delivered and failed rows past their retention; runs at start and then periodically. */
-  prune(): number {
+  prune(): Awaitable<number> {
     const now = this.now();
-    try {
-      return this.opts.outbox.prune(now - (this.opts.retentionMs ?? 7 * DAY_MS), now - (this.opts.failedRetentionMs ?? 30 * DAY_MS));
-    } catch (err) {
+    const failed = (err: unknown) => {
       this.opts.log.error({ err, code: DeliveryLogCodes.STORE }, 'cannot prune the delivery outbox; will try again');
       return 0;
+    };
+    try {
+      const n = this.opts.outbox.prune(now - (this.opts.retentionMs ?? 7 * DAY_MS), now - (this.opts.failedRetentionMs ?? 30 * DAY_MS));
+      return typeof n === 'number' ? n : n.catch(failed);
+    } catch (err) {
+      return failed(err);
     }
   }
 
@@ -226,8 +255,8 @@ export class Deliverer {
     const concurrency = this.opts.concurrencyPerTarget ?? 4;
     const now = this.now();
     for (const line of this.lines) {
-      if (line.inFlight.size >= concurrency || now < line.pausedUntil) continue;
-      let heads: DeliveryRecord[];
+      if (line.inFlight.size >= concurrency || now < line.pausedUntil || line.reading) continue;
+      let heads: Awaitable<DeliveryRecord[]>;
       try {
         // Heads in flight are still pending, so ask for enough to fill the free slots past them.
         heads = this.opts.outbox.dueHeads(line.target.name, now, concurrency + line.inFlight.size);
@@ -235,16 +264,37 @@ export class Deliverer {
         line.retryLog.warn({ err, code: DeliveryLogCodes.STORE, target: line.label }, 'cannot read the delivery outbox; will try again');
         continue;
       }
-      for (const head of heads) {
-        if (line.inFlight.size >= concurrency) break;
-        if (line.inFlight.has(head.ticketId)) continue;
-        const attempt = this.attempt(line, head).finally(() => {
-          line.inFlight.delete(head.ticketId);
-          // The ticket's next message may be due right now.
-          this.wake();
-        });
-        line.inFlight.set(head.ticketId, attempt);
+      if (Array.isArray(heads)) {
+        this.startAttempts(line, heads, concurrency);
+        continue;
       }
+      // One read per target at a time: a second would claim rows the first is about to start.
+      line.reading = true;
+      heads.then(
+        (got) => {
+          line.reading = false;
+          if (this.running) this.startAttempts(line, got, concurrency);
+        },
+        (err: unknown) => {
+          line.reading = false;
+          line.retryLog.warn({ err, code: DeliveryLogCodes.STORE, target: line.label }, 'cannot read the delivery outbox; will try again');
+        },
+      );
+    }
+  }
+
+  private startAttempts(line: Line, heads: readonly DeliveryRecord[], concurrency: number): void {
+    for (const head of heads) {
+      if (line.inFlight.size >= concurrency || line.inFlight.has(head.ticketId)) {
+        void Promise.resolve(this.opts.outbox.release?.(head.messageId, line.target.name)).catch(() => undefined);
+        continue;
+      }
+      const attempt = this.attempt(line, head).finally(() => {
+        line.inFlight.delete(head.ticketId);
+        // The ticket's next message may be due right now.
+        this.wake();
+      });
+      line.inFlight.set(head.ticketId, attempt);
     }
   }
 
@@ -269,14 +319,14 @@ export class Deliverer {
     // Aborted by stop(): not the receiver's fault, and not an attempt. The row stays as it was.
     if (!result.ok && signal.aborted) return;
     try {
-      this.record(line, rec, message, result);
+      await this.record(line, rec, message, result);
     } catch (err) {
       // The outcome is lost; the row is still pending and is sent again (same idempotency key).
       line.retryLog.warn({ err, code: DeliveryLogCodes.STORE, target: line.label, ticketId: rec.ticketId }, 'cannot record a delivery outcome; it will be sent again');
     }
   }
 
-  private record(line: Line, rec: DeliveryRecord, message: OutgoingMessage, sent: SendResult): void {
+  private async record(line: Line, rec: DeliveryRecord, message: OutgoingMessage, sent: SendResult): Promise<void> {
     const { outbox, log } = this.opts;
     const key = line.target.name;
     const target = line.label;
@@ -284,7 +334,7 @@ export class Deliverer {
     const deviceId = rec.ticket.device_id ?? undefined;
     const result = sent.ok ? sent : { ...sent, error: line.redact(sent.error), bodyExcerpt: sent.bodyExcerpt === undefined ? undefined : line.redact(sent.bodyExcerpt) };
     if (result.ok) {
-      outbox.markDelivered(rec.messageId, key, result.status, result.remoteId);
+      await outbox.markDelivered(rec.messageId, key, result.status, result.remoteId);
       this.emit(this.opts.onDelivered, { ...base, status: result.status, latencyMs: Math.max(0, this.now() - rec.createdAt), remoteId: result.remoteId?.id });
       return;
     }
@@ -294,7 +344,7 @@ export class Deliverer {
         const pauseMs = Math.min(result.retryAfterMs, this.opts.backoff?.maxRetryAfterMs ?? 3600_000);
         line.pausedUntil = Math.max(line.pausedUntil, this.now() + pauseMs);
       }
-      outbox.markRetry(rec.messageId, key, this.now() + delayMs, result.status ?? null, result.error);
+      await outbox.markRetry(rec.messageId, key, this.now() + delayMs, result.status ?? null, result.error);
       line.retryLog.warn(
         { code: DeliveryLogCodes.RETRYING, target, ticketId: rec.ticketId, deviceId, key: rec.key, attempt: message.attempt, status: result.status, error: result.error, delayMs },
         `delivery to ${target} failed; retrying`,
@@ -303,7 +353,7 @@ export class Deliverer {
       return;
     }
     const excerpt = result.bodyExcerpt ? `${result.error}: ${result.bodyExcerpt}` : result.error;
-    outbox.markFailed(rec.messageId, key, result.status ?? null, excerpt);
+    await outbox.markFailed(rec.messageId, key, result.status ?? null, excerpt);
     log.error(
       { code: DeliveryLogCodes.REJECTED, target, ticketId: rec.ticketId, deviceId, key: rec.key, attempt: message.attempt, status: result.status, body: result.bodyExcerpt },
       `${target} rejected ${rec.key} (${result.error}); recorded as failed, not retried; the ticket's later messages still go`,

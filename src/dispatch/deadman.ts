@@ -22,14 +22,14 @@ import type { Logger } from '../observability/logger.js';
 import { ErrorCodes } from '../errors/catalog.js';
 import type { CompiledRules, SilentRule } from './rules/compile.js';
 import { formatDuration } from './rules/evaluate.js';
-import type { RuleStateRow, RuleStateStore } from './rule-state-store.js';
+import type { RuleStateAccess, RuleStateRow } from './rule-state-store.js';
 import type { DeviceList, EventSink, RuleEvent, RuleInput } from './types.js';
 
 /** What the sweep needs: the compiled rules (for `silent` rules), the catalog, the store, a sink. */
 export interface DeadmanOptions {
   compiled: CompiledRules;
   catalog: DeviceList;
-  store: RuleStateStore;
+  store: RuleStateAccess;
   /** Where the scheduled sweeps deliver their events (after their state is committed). */
   onEvents: EventSink;
   /** Wall clock; tests pass a fake one. */
@@ -69,18 +69,28 @@ export class DeadmanSweep {
 
   /** Loads last-seen times and raised offline states, watches the catalog, and sweeps on time. */
   start(): void {
+    const now = this.load();
+    this.running = true;
+    this.schedule(now);
+  }
+
+  /**
+   * Loads last-seen times and raised offline states and watches the catalog, without a schedule: a
+   * worker sharing state through PostgreSQL builds one per transaction and calls `observe` or `sweep`.
+   */
+  load(): number {
     const now = this.now();
     this.startedAt = now;
     const lastSeen = this.opts.store.loadLastSeen();
-    for (const record of this.opts.catalog.all()) this.watching.set(record.id, { lastSeen: lastSeen.get(record.id), since: now, offline: undefined });
+    const watchedSince = this.opts.store.loadWatchedSince?.();
+    for (const record of this.opts.catalog.all()) this.watching.set(record.id, { lastSeen: lastSeen.get(record.id), since: watchedSince?.get(record.id) ?? now, offline: undefined });
     const silentIds = new Set(this.opts.compiled.book.rules.filter((r) => r.condition.kind === 'silent').map((r) => r.id));
     for (const row of this.opts.store.listActive()) {
       const w = this.watching.get(row.deviceId);
       if (!w || !silentIds.has(row.rule)) continue;
       (w.offline ??= new Map()).set(row.rule, row.since);
     }
-    this.running = true;
-    this.schedule(now);
+    return now;
   }
 
   /** Stops the schedule and saves last-seen times. */

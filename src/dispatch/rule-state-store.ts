@@ -30,6 +30,20 @@ export interface RuleStateRow {
   readonly flaps: readonly number[];
 }
 
+/**
+ * What the rules engine and the deadman sweep read and write of rule state: the SQLite store, or
+ * (with more than one worker) rows a PostgreSQL transaction loaded under the devices' row locks.
+ */
+export interface RuleStateAccess {
+  loadDevice(deviceId: string): RuleStateRow[];
+  listActive(): RuleStateRow[];
+  save(rows: readonly RuleStateRow[]): void;
+  loadLastSeen(): Map<string, number>;
+  saveLastSeen(entries: readonly (readonly [string, number])[]): void;
+  /** When each device began to be watched, where that outlives the process (shared state). */
+  loadWatchedSince?(): Map<string, number>;
+}
+
 /** Where the store keeps its data. */
 export interface RuleStateStoreOptions {
   /** SQLite file; ':memory:' for tests. */

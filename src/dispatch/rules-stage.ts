@@ -34,6 +34,14 @@ function shippedRoles(): Map<string, RuleRole> {
   return roles;
 }
 
+/**
+ * Loads and validates a rules file (throws a `RulesFileError` naming the file, rule and key). A city
+ * file copied from the defaults before rules declared roles keeps the shipped rules' roles.
+ */
+export function loadRuleBook(rulesFile: string): RuleBook {
+  return RuleBook.load(rulesFile, path.resolve(rulesFile) === defaultRulesFile ? {} : { rolesById: shippedRoles() });
+}
+
 /** Everything the stage needs from the service: files, the catalog, where events go, a logger. */
 export interface RulesStageOptions {
   /** The rules file; {@link defaultRulesFile} unless the city has its own. */
@@ -66,7 +74,7 @@ export class RulesStage {
   start(): void {
     const { opts } = this;
     const log = opts.log;
-    const book = RuleBook.load(opts.rulesFile, path.resolve(opts.rulesFile) === defaultRulesFile ? {} : { rolesById: shippedRoles() });
+    const book = loadRuleBook(opts.rulesFile);
     const compiled = new CompiledRules(book, {
       onProblem: (deviceId, problem) => log.warn({ deviceId, code: ErrorCodes.RULES_DEVICE.code }, problem),
     });

@@ -54,6 +54,8 @@ export const ErrorCodes = {
   RULES_DEVICE: spec('CP_ERR_RULES_DEVICE', false, 'a rule cannot apply to a device as catalogued (e.g. a streetlight without powerRating)'),
   RULE_STATE_IO: spec('CP_ERR_RULE_STATE_IO', true, 'the rule state could not be saved; it is retried with the next batch'),
   EVENT_SINK: spec('CP_ERR_EVENT_SINK', true, 'a consumer of rule events failed'),
+  DATABASE_UNREACHABLE: spec('CP_ERR_DATABASE_UNREACHABLE', true, 'PostgreSQL (CITYPIPE_DATABASE_URL) cannot be reached or refused the login; dispatch waits and retries, readings are stored either way'),
+  DATABASE_SCHEMA: spec('CP_ERR_DATABASE_SCHEMA', false, 'the PostgreSQL schema is newer than this citypipe, or a migration failed'),
   DISPATCH: spec('CP_ERR_DISPATCH', true, 'rules, tickets or the event log could not take a batch of stored readings; the readings are stored either way'),
   TICKET_NOT_FOUND: spec('CP_ERR_TICKET_NOT_FOUND', false, 'no ticket has this service_request_id'),
   TICKET_CLOSED: spec('CP_ERR_TICKET_CLOSED', false, 'the ticket is already closed'),

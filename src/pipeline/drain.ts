@@ -68,7 +68,7 @@ export interface DrainDeps {
    * released is gone; one not yet released is read again after a crash. Throws when it cannot
    * save: the records are kept and it is tried again.
    */
-  beforeRelease?: () => void;
+  beforeRelease?: () => void | Promise<void>;
   /** Longest a done record waits for `beforeRelease`; default 250 ms. */
   releaseIntervalMs?: number;
 }
@@ -101,6 +101,8 @@ export class SpoolDrain {
   private completed: Tracker[] = [];
   private releaseTimer: NodeJS.Timeout | undefined;
   private releaseFailing = false;
+  /** An asynchronous `beforeRelease` under way. */
+  private releasing: Promise<void> | undefined;
   private readonly view: PointsView = { type: '', start: 0, count: 0 };
 
   constructor(deps: DrainDeps) {
@@ -138,28 +140,56 @@ export class SpoolDrain {
     await this.loop;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.retryDeadLetterFlush();
-    this.releaseCompleted();
+    await this.releaseCompleted();
     if (this.releaseTimer) clearTimeout(this.releaseTimer);
     this.releaseTimer = undefined;
   }
 
-  /** Releases the done records now (after `beforeRelease`); the writer's stop calls this too. */
-  releaseCompleted(): void {
+  /**
+   * Releases the done records now (after `beforeRelease`); the writer's stop calls this too. With a
+   * `beforeRelease` that answers later (shared state in PostgreSQL), the records done at the call
+   * are released once it resolves; records done meanwhile wait for the next call.
+   */
+  releaseCompleted(): Promise<void> {
     if (this.releaseTimer) clearTimeout(this.releaseTimer);
     this.releaseTimer = undefined;
-    if (this.completed.length === 0) return;
-    try {
-      this.deps.beforeRelease?.();
-    } catch (err) {
-      if (!this.releaseFailing) this.deps.log.error({ err, code: ErrorCodes.RULE_STATE_IO.code, records: this.completed.length }, 'cannot save device state; spool records are kept until it can');
-      this.releaseFailing = true;
-      this.releaseTimer = setTimeout(() => this.releaseCompleted(), this.deps.releaseIntervalMs ?? 250);
-      return;
+    if (this.completed.length === 0) return this.releasing ?? Promise.resolve();
+    if (this.releasing) {
+      this.scheduleRelease();
+      return this.releasing;
     }
+    const done = this.completed;
+    let saved: void | Promise<void>;
+    try {
+      saved = this.deps.beforeRelease?.();
+    } catch (err) {
+      this.releaseFailed(err);
+      return Promise.resolve();
+    }
+    this.completed = [];
+    if (!saved) {
+      this.release(done);
+      return Promise.resolve();
+    }
+    this.releasing = saved.then(
+      () => this.release(done),
+      (err: unknown) => {
+        this.completed = done.concat(this.completed);
+        this.releaseFailed(err);
+      },
+    ).finally(() => (this.releasing = undefined));
+    return this.releasing;
+  }
+
+  private releaseFailed(err: unknown): void {
+    if (!this.releaseFailing) this.deps.log.error({ err, code: ErrorCodes.RULE_STATE_IO.code, records: this.completed.length }, 'cannot save device state; spool records are kept until it can');
+    this.releaseFailing = true;
+    this.scheduleRelease();
+  }
+
+  private release(done: readonly Tracker[]): void {
     if (this.releaseFailing) this.deps.log.info('device state saved again; held spool records released');
     this.releaseFailing = false;
-    const done = this.completed;
-    this.completed = [];
     for (const t of done) {
       this.doneInOpen -= t.total;
       this.deps.spool.ack(t.seq);
@@ -341,6 +371,10 @@ export class SpoolDrain {
     }
     // Still counted as done-but-open (`pending` excludes it) until it is released.
     this.completed.push(t);
-    this.releaseTimer ??= setTimeout(() => this.releaseCompleted(), this.deps.releaseIntervalMs ?? 250);
+    this.scheduleRelease();
+  }
+
+  private scheduleRelease(): void {
+    this.releaseTimer ??= setTimeout(() => void this.releaseCompleted(), this.deps.releaseIntervalMs ?? 250);
   }
 }

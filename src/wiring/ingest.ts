@@ -80,7 +80,7 @@ export interface IngestWiringOptions {
    * Dispatch: `tap` takes stored readings for the rules; `persistDeviceState` saves the device state
    * that done records changed, before the spool releases them.
    */
-  dispatch: { readonly tap: RulesTap; persistDeviceState(): void };
+  dispatch: { readonly tap: RulesTap; persistDeviceState(): void | Promise<void> };
   /** A write request to InfluxDB succeeded. */
   onWriteOk(): void;
 }
@@ -172,7 +172,7 @@ export class IngestWiring {
       this.log.warn({ code: NoticeCodes.STOP_UNWRITTEN.code, unwritten: left }, `${left} readings not yet written to InfluxDB stay in the spool for the next start`);
     }
     // What the writer finished meanwhile: device state saved, records released, while dispatch runs.
-    this.drain.releaseCompleted();
+    await this.drain.releaseCompleted();
   }
 
   /** The broker's telemetry handler. Returns the readings the message carried (they count against the client's reading rate). */

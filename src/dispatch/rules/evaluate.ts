@@ -16,7 +16,7 @@
  */
 import type { Logger } from '../../observability/logger.js';
 import { ErrorCodes } from '../../errors/catalog.js';
-import type { RuleStateRow, RuleStateStore, RuleStatus } from '../rule-state-store.js';
+import type { RuleStateAccess, RuleStateRow, RuleStatus } from '../rule-state-store.js';
 import type { DeviceLookup, RuleEvent, RuleInput } from '../types.js';
 import { ABSENT, CLEAR, RAISE, type CompiledRule, type CompiledRules, type DeviceRules } from './compile.js';
 
@@ -24,7 +24,7 @@ import { ABSENT, CLEAR, RAISE, type CompiledRule, type CompiledRules, type Devic
 export interface RuleEngineOptions {
   compiled: CompiledRules;
   catalog: DeviceLookup;
-  store: RuleStateStore;
+  store: Pick<RuleStateAccess, 'loadDevice' | 'save'>;
   /** Wall clock for lateness; tests pass a fake one. */
   now?: () => number;
   /** Readings older than this when evaluated are `late`; default: the rules file's `settings.lateAfter`. */
