@@ -22,6 +22,8 @@ import { urlForLogs } from './url-for-logs.js';
 
 /** A connection drop or a failed reconnect is logged at most this often (a cluster that is down fails every reconnect). */
 const TROUBLE_LOG_MS = 30_000;
+/** How long a connection closed after a refusal may wait for the broker to close its side. */
+const HALF_OPEN_MS = 5000;
 
 export interface BrokerConnectionOptions {
   url: string;
@@ -147,12 +149,16 @@ export class BrokerConnection {
    * further packet of this connection), and the connection is closed. The broker keeps the message
    * in this worker's session and sends it again, first, when the connection comes back after
    * `reconnectMs`; messages for the group that arrive meanwhile wait in the session too. The close
-   * is a graceful end, so that the PUBACKs already written for earlier messages reach the broker.
+   * is a graceful end, so that the PUBACKs already written for earlier messages reach the broker
+   * (a destroy would drop them, and the broker would send those messages again too); a broker that
+   * keeps the connection half open after our FIN is cut off.
    */
   private refused(client: MqttClient): void {
     this.closingAfterRefusal = true;
     this.lastProblem = 'ingest refused a message (spool full); reconnecting to have it sent again';
-    client.stream.end();
+    const stream = client.stream;
+    stream.end();
+    setTimeout(() => stream.destroy(), HALF_OPEN_MS).unref();
   }
 
   private subscribe(client: MqttClient, connack: IConnackPacket): void {
