@@ -336,8 +336,11 @@ export interface BrokerProcess {
   stop(): Promise<void>;
 }
 
-/** Debian's mosquitto on 127.0.0.1, anonymous, no persistence, no logging. */
-export async function startMosquitto(binary: string, workDir: string, nofile: number): Promise<BrokerProcess> {
+/**
+ * Debian's mosquitto on 127.0.0.1, anonymous, no persistence, no logging; `extraConf` lines are
+ * appended to its configuration.
+ */
+export async function startMosquitto(binary: string, workDir: string, nofile: number, extraConf: readonly string[] = []): Promise<BrokerProcess> {
   if (!existsSync(binary)) {
     throw new Error(`${binary} not found: install Debian's broker with \`sudo apt-get install mosquitto\` (or \`npm run setup -- --with-test-tools\`), or pass --mosquitto <path>`);
   }
@@ -352,6 +355,7 @@ export async function startMosquitto(binary: string, workDir: string, nofile: nu
       'log_dest none',
       // No cap on connections: the connection test opens as many as the open-files limit allows.
       'max_connections -1',
+      ...extraConf,
       '',
     ].join('\n'),
   );

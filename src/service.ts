@@ -23,6 +23,7 @@ import type { CitypipeError } from './errors/catalog.js';
 import { DispatchWiring } from './wiring/dispatch.js';
 import { IngestWiring, openIngestStores, type IngestStores } from './wiring/ingest.js';
 import { TtsSubscription } from './wiring/tts-subscription.js';
+import { ExternalBrokerSource } from './source/external-broker.js';
 import type { BackoffOptions } from './delivery/deliverer.js';
 import { packageVersion } from './paths.js';
 
@@ -51,6 +52,8 @@ export class CitypipeService {
   private dispatch: DispatchWiring | undefined;
   private ingest: IngestWiring | undefined;
   private broker: MqttBroker | undefined;
+  /** Instead of the broker with CITYPIPE_BROKER_URL: this worker's connections to the broker cluster. */
+  private source: ExternalBrokerSource | undefined;
   private tts: TtsSubscription | undefined;
   private app: FastifyInstance | undefined;
   private stopping: Promise<void> | undefined;
@@ -100,14 +103,14 @@ export class CitypipeService {
     // Gauges and stats read the parts below when asked, and 0 until a part runs.
     const metrics = new Metrics({
       pending: () => this.stats?.pending() ?? 0,
-      connections: () => this.broker?.connectedClients ?? 0,
+      connections: () => this.broker?.connectedClients ?? this.source?.connected ?? 0,
       dispatch: () => (this.dispatch?.running ? this.dispatch : undefined),
     });
     this.metrics = metrics;
     const stores = await openIngestStores(config, log, metrics);
     this.stores = stores;
     const { deadLetters, spool, firstLiveSeq } = stores;
-    const connections = () => ({ devices: this.broker?.connectedDevices ?? 0, mqtt: this.broker?.connectedClients ?? 0 });
+    const connections = () => ({ devices: this.broker?.connectedDevices ?? 0, mqtt: this.broker?.connectedClients ?? this.source?.connected ?? 0 });
     const stats = new ServiceStats({ metrics, spool, deadLetters, connections, doneInOpenRecords: () => this.ingest?.drain.doneInOpenRecords ?? 0 });
     this.stats = stats;
 
@@ -119,7 +122,7 @@ export class CitypipeService {
     this.influx = influx;
     await influx.check(true);
     await sink.prepare().catch((err: unknown) => log.warn({ err, code: (err as CitypipeError).code }, 'could not prepare the InfluxDB database; writes will retry'));
-    const publish = (topic: string, payload: string) => this.broker?.publish(topic, payload, { qos: 1 }) ?? Promise.resolve();
+    const publish = (topic: string, payload: string) => this.source?.publish(topic, payload) ?? this.broker?.publish(topic, payload, { qos: 1 }) ?? Promise.resolve();
     const dispatch = new DispatchWiring({ config, log, metrics, catalog: catalogNow, publish, writeLines: (lines) => sink.write(lines), selfStats: () => stats.snapshot(), now: options.now, deliveryBackoff: options.deliveryBackoff });
     dispatch.start();
     this.dispatch = dispatch;
@@ -129,18 +132,24 @@ export class CitypipeService {
     ingest.start();
     this.ingest = ingest;
 
-    // 5. The source: devices may publish from here on. Catalog changes apply to live sessions.
+    // 5. The source: devices may publish from here on, to the embedded broker or, as one worker of
+    //    many, through the broker cluster. Catalog changes apply to live sessions.
     const securityMetrics = new SecurityMetrics(metrics.registry);
     const { host, port, open, limits } = config.mqtt;
-    const broker = new MqttBroker({ host, port, open, limits, tls, log: log.child({ stage: 'broker' }), events: securityMetrics.broker, authenticate: (req) => authenticator.authenticate(req), onTelemetry: ingest.onTelemetry });
-    this.broker = broker;
-    await broker.start();
+    if (config.externalBroker) {
+      (this.source = new ExternalBrokerSource({ broker: config.externalBroker, take: ingest.onTelemetry, log: log.child({ stage: 'broker-cluster' }) })).start();
+      log.info({ workerId: config.externalBroker.workerId, shareGroup: config.externalBroker.shareGroup }, `consuming as ${this.source.description}; no embedded broker`);
+    } else {
+      this.broker = new MqttBroker({ host, port, open, limits, tls, log: log.child({ stage: 'broker' }), events: securityMetrics.broker, authenticate: (req) => authenticator.authenticate(req), onTelemetry: ingest.onTelemetry });
+      await this.broker.start();
+    }
+    const broker = this.broker;
     if (config.ttsMqtt) (this.tts = new TtsSubscription({ ...config.ttsMqtt, take: ingest.onTelemetry, log: log.child({ stage: 'tts-mqtt' }) })).start();
     this.stopWatch = catalog.watch((next) => {
       this.catalog = next;
       dispatch.catalogChanged();
       // A revoked, removed or re-keyed device loses its session now, not at its next reconnect.
-      broker.revalidate((identity) => authenticator.stillValid(identity));
+      broker?.revalidate((identity) => authenticator.stillValid(identity));
     }, log.child({ stage: 'catalog' }));
 
     // 6. HTTP last: /readyz answers ready only once everything above runs.
@@ -176,6 +185,7 @@ export class CitypipeService {
     // The sources first: no message is accepted that could not be written.
     await this.tts?.stop();
     await this.broker?.stop();
+    await this.source?.stop(deadline);
     // Everything accepted is in the spool: hand it all to the writer, then let the writer finish.
     await this.ingest?.stop(deadline);
     // Dispatch after the drain: the rules see every stored reading, device state is saved.
@@ -190,7 +200,8 @@ export class CitypipeService {
 
   private notReadyReasons(): string[] {
     const reasons: string[] = [];
-    if (!this.broker?.listening) reasons.push('MQTT broker is not listening');
+    if (this.source?.problem) reasons.push(this.source.problem);
+    else if (!this.source && !this.broker?.listening) reasons.push('MQTT broker is not listening');
     if (this.influx?.problem) reasons.push(this.influx.problem);
     const spool = this.stores?.spool;
     if (spool?.isFull()) reasons.push(`${spool.fullReason ?? 'spool full'}: publishes are refused until InfluxDB catches up`);

@@ -42,6 +42,7 @@ export const ErrorCodes = {
   UPLINK_INVALID: spec('CP_ERR_UPLINK_INVALID', false, 'a network server posted a body that is not its JSON event; it is kept as a dead letter'),
   HTTP_RATE_LIMITED: spec('CP_ERR_HTTP_RATE_LIMITED', true, 'too many HTTP requests from one address; retry after Retry-After seconds'),
   HTTP_STREAM_LIMIT: spec('CP_ERR_HTTP_STREAM_LIMIT', true, 'too many event streams are open (CITYPIPE_HTTP_MAX_STREAMS in all, CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS from one address); retry after Retry-After seconds or close one'),
+  BROKER_CLUSTER: spec('CP_ERR_BROKER_CLUSTER', true, 'a worker could not connect or subscribe to the broker cluster (CITYPIPE_BROKER_URL), or lost its connection; it reconnects, and the broker keeps the worker\'s session and its messages meanwhile'),
   PORT_IN_USE: spec('CP_ERR_PORT_IN_USE', false, 'a port is already in use'),
   SPOOL_FULL: spec('CP_ERR_SPOOL_FULL', true, 'the spool is at its byte cap or the disk is full; publishes are refused until acknowledged records free space'),
   SPOOL_IO: spec('CP_ERR_SPOOL_IO', true, 'the spool could not write, sync or read its files'),

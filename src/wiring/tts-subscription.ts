@@ -10,6 +10,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../observability/logger.js';
 import type { RawMessage } from '../ingest/types.js';
+import { urlForLogs } from '../source/url-for-logs.js';
 
 export interface TtsSubscriptionOptions {
   url: string;
@@ -60,14 +61,14 @@ export class TtsSubscription {
       this.state.connected = true;
       client.subscribe(this.filter, { qos: 0 }, (err) => {
         if (err) log.error({ err, filter: this.filter }, `The Things Stack MQTT: could not subscribe to ${this.filter}; check that the API key may read application traffic`);
-        else log.info({ url: safeUrl(url), filter: this.filter }, 'The Things Stack MQTT: subscribed to uplinks');
+        else log.info({ url: urlForLogs(url), filter: this.filter }, 'The Things Stack MQTT: subscribed to uplinks');
       });
     });
     client.on('close', () => {
-      if (this.state.connected) log.warn({ url: safeUrl(url) }, 'The Things Stack MQTT: connection lost; reconnecting (uplinks sent meanwhile are not redelivered: QoS 0)');
+      if (this.state.connected) log.warn({ url: urlForLogs(url) }, 'The Things Stack MQTT: connection lost; reconnecting (uplinks sent meanwhile are not redelivered: QoS 0)');
       this.state.connected = false;
     });
-    client.on('error', (err) => log.warn({ err, url: safeUrl(url) }, `The Things Stack MQTT: ${err.message}`));
+    client.on('error', (err) => log.warn({ err, url: urlForLogs(url) }, `The Things Stack MQTT: ${err.message}`));
     client.on('message', (topic, payload) => {
       this.state.messages++;
       this.opts.take({ topic, payload, receivedAt: Date.now(), clientId: 'tts-mqtt', username }, (err) => {
@@ -80,16 +81,5 @@ export class TtsSubscription {
     const client = this.client;
     this.client = undefined;
     if (client) await client.endAsync(true).catch(() => undefined);
-  }
-}
-
-function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    u.username = '';
-    return u.toString();
-  } catch {
-    return 'the configured URL';
   }
 }
