@@ -14,6 +14,7 @@ import { DeviceCatalog } from './catalog/catalog.js';
 import { MqttBroker } from './broker/broker.js';
 import { prepareAdmission } from './security/admission.js';
 import { SecurityMetrics } from './security/metrics.js';
+import { BrokerHooks } from './security/broker-hooks.js';
 import { makePrivateTree } from './fs/private-files.js';
 import { createSink } from './sink/influx/create-sink.js';
 import type { PointSink } from './sink/influx/types.js';
@@ -152,7 +153,9 @@ export class CitypipeService {
       broker?.revalidate((identity) => authenticator.stillValid(identity));
     }, log.child({ stage: 'catalog' }));
 
-    // 6. HTTP last: /readyz answers ready only once everything above runs.
+    // 6. HTTP last: /readyz answers ready only once everything above runs. A broker cluster asks the
+    //    same authenticator and ACL through it (with CITYPIPE_BROKER_AUTH_TOKEN).
+    const brokerHooks = new BrokerHooks({ authenticator, connectRatePerS: limits.ipConnectRate, log: log.child({ stage: 'broker-hooks' }), events: securityMetrics.broker });
     const app = buildApp({
       log,
       metricsText: () => metrics.text(),
@@ -161,9 +164,10 @@ export class CitypipeService {
       deadLettersByReason: () => stats.deadLettersByReason(),
       deadLetters,
       replayDeadLetters: (q) => ingest.replay(q),
-      security: { token: config.http.token, uplinkToken: config.http.uplinkToken, ratePerS: config.http.ratePerS, trustProxy: config.http.trustProxy, events: securityMetrics.http },
+      security: { token: config.http.token, uplinkToken: config.http.uplinkToken, brokerAuthToken: config.http.brokerAuthToken, ratePerS: config.http.ratePerS, trustProxy: config.http.trustProxy, events: securityMetrics.http },
       dispatch: dispatch.httpDeps(),
       uplinks: { take: (msg) => ingest.takeUplink(msg) },
+      brokerAuth: { hooks: brokerHooks },
       version: packageVersion,
     });
     this.app = app;

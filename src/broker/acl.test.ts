@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { clientIdBelongsTo, mayPublish, maySubscribe, topicProblem, type Identity } from './acl.js';
+import { clientIdBelongsTo, mayPublish, maySubscribe, sharedSubscriptionFilter, topicProblem, type Identity } from './acl.js';
 import { deliveryQos, topicMatches } from './conformance.js';
 
 const bin: Identity = { kind: 'device', id: 'bin-1', type: 'waste-bin', via: 'password', credential: 'h' };
 const ops: Identity = { kind: 'account', name: 'ops', role: 'operator' };
 const chirpstack: Identity = { kind: 'account', name: 'chirpstack', role: 'network-server' };
+const worker: Identity = { kind: 'account', name: 'citypipe-worker', role: 'worker' };
 
 describe('mayPublish', () => {
   it.each([
@@ -41,6 +42,16 @@ describe('mayPublish', () => {
   ])('a network-server account, %s → %s', (topic, allowed) => {
     expect(mayPublish(chirpstack, topic)).toBe(allowed);
   });
+
+  it.each([
+    ['city/events/waste-bin/bin-1', true],
+    ['city/events/', false],
+    ['city/waste-bin/bin-1/telemetry', false],
+    ['application/7d2f/device/24e124713c215987/event/up', false],
+    ['other', false],
+  ])('a worker account, %s → %s', (topic, allowed) => {
+    expect(mayPublish(worker, topic)).toBe(allowed);
+  });
 });
 
 describe('maySubscribe', () => {
@@ -66,8 +77,33 @@ describe('maySubscribe', () => {
     [chirpstack, 'application/#', false],
     [chirpstack, 'city/events/#', false],
     [chirpstack, '#', false],
+    [worker, 'city/+/+/telemetry', true],
+    [worker, '$share/citypipe/city/+/+/telemetry', true],
+    [worker, '$share/citypipe/city/+/+/status', true],
+    [worker, 'application/+/device/+/event/+', true],
+    [worker, '$share/citypipe/application/+/device/+/event/+', true],
+    [worker, '$share//city/+/+/telemetry', false],
+    [worker, '$share/c+/city/+/+/telemetry', false],
+    [worker, '$share/citypipe/#', false],
+    [worker, 'city/', false],
+    [worker, '#', false],
+    [worker, '$SYS/#', false],
+    [bin, '$share/g/city/waste-bin/bin-1/#', false],
   ])('%o %s → %s', (identity, filter, allowed) => {
     expect(maySubscribe(identity, filter)).toBe(allowed);
+  });
+});
+
+describe('sharedSubscriptionFilter', () => {
+  it.each([
+    ['city/+/+/telemetry', 'city/+/+/telemetry'],
+    ['$share/citypipe/city/+/+/telemetry', 'city/+/+/telemetry'],
+    ['$share/citypipe/', undefined],
+    ['$share/citypipe', undefined],
+    ['$share//x', undefined],
+    ['$share/#/x', undefined],
+  ])('%s → %s', (filter, real) => {
+    expect(sharedSubscriptionFilter(filter)).toBe(real);
   });
 });
 

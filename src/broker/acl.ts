@@ -8,8 +8,12 @@
  * - A network-server account (ChirpStack's MQTT integration, CONTRACT §7) publishes only its uplink
  *   events, `application/{applicationId}/device/{devEui}/event/{event}`, and subscribes only to its
  *   downlink commands, `application/…/command/…` (citypipe sends none; ChirpStack subscribes anyway).
+ * - A worker account (citypipe's own workers on a broker cluster, CONTRACT §8) subscribes under
+ *   `city/` and `application/` (the readings, statuses and uplinks it consumes, through MQTT 5 shared
+ *   subscriptions `$share/{group}/…`) and publishes only rule events under `city/events/`.
  * - Its MQTT client id is its name, or its name followed by `:` and anything (`bin-0001:fw2`);
  *   `:` cannot occur in a device id or account name, so no identity can claim another's session.
+ *   (A worker's sessions are named by CITYPIPE_WORKER_ID instead: see broker-hooks.ts.)
  */
 
 /** An authenticated client. */
@@ -48,7 +52,10 @@ export function devicePrefix(type: string, id: string): string {
  * rather than building the prefix string.
  */
 export function mayPublish(identity: Identity, topic: string): boolean {
-  if (identity.kind === 'account') return identity.role === 'network-server' && isNetworkServerEvent(topic);
+  if (identity.kind === 'account') {
+    if (identity.role === 'worker') return topic.length > EVENTS_PREFIX.length && topic.startsWith(EVENTS_PREFIX);
+    return identity.role === 'network-server' && isNetworkServerEvent(topic);
+  }
   const { type, id } = identity;
   const typeEnd = 5 + type.length;
   const idEnd = typeEnd + 1 + id.length;
@@ -68,6 +75,7 @@ export function mayPublish(identity: Identity, topic: string): boolean {
  */
 export function maySubscribe(identity: Identity, filter: string): boolean {
   if (identity.kind === 'account' && identity.role === 'network-server') return isNetworkServerCommandFilter(filter);
+  if (identity.kind === 'account' && identity.role === 'worker') return isWorkerFilter(filter);
   const prefix = identity.kind === 'device' ? devicePrefix(identity.type, identity.id) : EVENTS_PREFIX;
   return filter.length > prefix.length && filter.startsWith(prefix);
 }
@@ -86,6 +94,32 @@ export function isNetworkServerEvent(topic: string): boolean {
 function isNetworkServerCommandFilter(filter: string): boolean {
   const levels = filter.split('/');
   return levels.length === 6 && levels[0] === 'application' && levels[2] === 'device' && levels[4] === 'command' && levels.every((l) => l !== '' && l !== '#');
+}
+
+const WORKER_PREFIXES = ['city/', NETWORK_SERVER_PREFIX] as const;
+
+/**
+ * What a worker consumes: filters under `city/` or `application/`, plain or shared. EMQX asks about
+ * the filter without its `$share/{group}/` (emqx_channel: "subscribe authz check only cares the real
+ * topic filter"); another broker may ask with it, so both forms are accepted.
+ */
+function isWorkerFilter(filter: string): boolean {
+  const real = sharedSubscriptionFilter(filter);
+  return real !== undefined && WORKER_PREFIXES.some((p) => real.length > p.length && real.startsWith(p));
+}
+
+/**
+ * The topic filter of a shared subscription `$share/{group}/{filter}` (MQTT 5 §4.8.2), the filter
+ * itself when it is not shared, undefined when it is a malformed shared one (no group, a wildcard in it).
+ */
+export function sharedSubscriptionFilter(filter: string): string | undefined {
+  if (!filter.startsWith('$share/')) return filter;
+  const groupEnd = filter.indexOf('/', 7);
+  if (groupEnd <= 7) return undefined;
+  const group = filter.slice(7, groupEnd);
+  if (group.includes('+') || group.includes('#')) return undefined;
+  const real = filter.slice(groupEnd + 1);
+  return real === '' ? undefined : real;
 }
 
 /** Longest client id accepted after the name and `:`. */

@@ -88,6 +88,7 @@ describe('loadConfig', () => {
     [{ CITYPIPE_HTTP_TOKEN: 'short' }, 'CITYPIPE_HTTP_TOKEN', /at least 16 characters/],
     [{ CITYPIPE_HTTP_TOKEN: 'has a space in the token value' }, 'CITYPIPE_HTTP_TOKEN', /without spaces/],
     [{ CITYPIPE_HTTP_RATE: '1.5' }, 'CITYPIPE_HTTP_RATE', /whole number/],
+    [{ CITYPIPE_BROKER_AUTH_TOKEN: 'short' }, 'CITYPIPE_BROKER_AUTH_TOKEN', /at least 16 characters/],
   ])('%j stops start-up naming %s', (env, key, hint) => {
     const err = failure(env as Record<string, string>);
     expect(err.code).toBe('CP_ERR_CONFIG_INVALID');
@@ -142,6 +143,15 @@ describe('loadConfig', () => {
     expect(c.mqtt.tls).toEqual({ port: 8883, certFile: path.resolve('package.json'), keyFile: path.resolve('package.json'), caFile: path.resolve('package.json'), requireClientCert: true });
     expect(c.mqtt.limits).toMatchObject({ maxPacketBytes: 2_000_000, clientMessageRate: 0 });
     expect(c.http).toMatchObject({ token: 'a-long-enough-token', ratePerS: 7 });
+  });
+
+  it('reads the worker account and the broker cluster hooks\' token', () => {
+    const hash = hashSecret('s');
+    const c = loadConfig({ CITYPIPE_MQTT_ACCOUNTS: `citypipe-worker:worker:${hash}`, CITYPIPE_BROKER_AUTH_TOKEN: 'a-long-enough-broker-token' });
+    expect(c.mqtt.accounts).toEqual([{ name: 'citypipe-worker', role: 'worker', secretHash: hash }]);
+    expect(c.http.brokerAuthToken).toBe('a-long-enough-broker-token');
+    expect(loadConfig({}).http.brokerAuthToken).toBeUndefined();
+    expect(failure({ CITYPIPE_BROKER_AUTH_TOKEN: 'sh0rt-s3cret' }).message).not.toContain('sh0rt-s3cret');
   });
 
   it('reads who may name the HTTP client (CITYPIPE_HTTP_TRUST_PROXY) and the event-stream caps, with safe defaults', () => {

@@ -166,6 +166,12 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,48}$/, { error: 'expected a worker name of letters, digits, _ . - (at most 48), unique per worker and kept across restarts, e.g. worker-1' })
     .optional(),
+  /** The bearer token a broker cluster sends to citypipe's authentication and authorization hooks. */
+  CITYPIPE_BROKER_AUTH_TOKEN: z
+    .string()
+    .min(16, { error: 'expected a bearer token of at least 16 characters, e.g. from `openssl rand -base64 32`' })
+    .regex(/^[\x21-\x7e]+$/, { error: 'expected printable ASCII without spaces (it travels in an HTTP header)' })
+    .optional(),
   CITYPIPE_DATABASE_URL: z
     .string()
     .refine((v) => /^postgres(ql)?:\/\/\S+/.test(v), { error: 'expected a PostgreSQL URL such as postgres://citypipe:secret@db.city.internal:5432/citypipe' })
@@ -206,6 +212,11 @@ export interface Config {
     readonly token: string | undefined;
     /** Bearer token of the network servers' uplink routes (CONTRACT §7); undefined = those refuse. */
     readonly uplinkToken: string | undefined;
+    /**
+     * Bearer token of the broker cluster's hooks, `POST /api/broker/authenticate|authorize`
+     * (CONTRACT §8); undefined = those refuse (they tell whether a device secret is right).
+     */
+    readonly brokerAuthToken: string | undefined;
     /** Requests per second per client address; 0 = no limit. */
     readonly ratePerS: number;
     /** Which peers may name the client in X-Forwarded-For (Fastify's trustProxy); false = none. */
@@ -279,7 +290,7 @@ export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
 
 /** Keys whose values are never echoed in an error message. */
 // Webhook URLs too: for Slack- and Teams-style receivers the path is the credential.
-const SECRET_KEYS: ReadonlySet<string> = new Set(['CITYPIPE_BROKER_PASSWORD', 'CITYPIPE_DATABASE_URL', 'CITYPIPE_HTTP_TOKEN', 'CITYPIPE_UPLINK_TOKEN', 'CITYPIPE_TTS_MQTT_PASSWORD', 'CITYPIPE_INFLUX_TOKEN', 'CITYPIPE_WEBHOOK_SECRET', 'CITYPIPE_OPEN311_API_KEY', 'CITYPIPE_WEBHOOK_URLS']);
+const SECRET_KEYS: ReadonlySet<string> = new Set(['CITYPIPE_BROKER_PASSWORD', 'CITYPIPE_BROKER_AUTH_TOKEN', 'CITYPIPE_DATABASE_URL', 'CITYPIPE_HTTP_TOKEN', 'CITYPIPE_UPLINK_TOKEN', 'CITYPIPE_TTS_MQTT_PASSWORD', 'CITYPIPE_INFLUX_TOKEN', 'CITYPIPE_WEBHOOK_SECRET', 'CITYPIPE_OPEN311_API_KEY', 'CITYPIPE_WEBHOOK_URLS']);
 
 /** A guess at what a user meant by an unknown key: the known key with the smallest edit distance. */
 function closestKey(key: string): string | undefined {
@@ -439,6 +450,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
       port: r.CITYPIPE_HTTP_PORT,
       token: r.CITYPIPE_HTTP_TOKEN,
       uplinkToken: r.CITYPIPE_UPLINK_TOKEN,
+      brokerAuthToken: r.CITYPIPE_BROKER_AUTH_TOKEN,
       ratePerS: r.CITYPIPE_HTTP_RATE,
       trustProxy: r.CITYPIPE_HTTP_TRUST_PROXY,
       maxStreams: r.CITYPIPE_HTTP_MAX_STREAMS,

@@ -13,6 +13,7 @@ import type { ReplayResult } from '../pipeline/replay.js';
 import type { StatsNow } from '../observability/service-stats.js';
 import { registerDispatchApi, type DispatchApiDeps } from './dispatch-api.js';
 import { registerUplinkRoutes, type UplinkRouteDeps } from './uplink-routes.js';
+import { registerBrokerAuthRoutes, type BrokerAuthRouteDeps } from './broker-auth-routes.js';
 import { BODY_LIMIT_BYTES, registerHttpSecurity, type HttpSecurityOptions } from './security.js';
 import { trustsAnyPeer, type TrustProxy } from './trust-proxy.js';
 import { atMostEvery } from './at-most-every.js';
@@ -38,6 +39,8 @@ export interface AppDeps {
   dispatch?: DispatchApiDeps | undefined;
   /** The network servers' uplink routes (uplink-routes.ts). */
   uplinks?: UplinkRouteDeps | undefined;
+  /** A broker cluster's authentication and authorization hooks (broker-auth-routes.ts). */
+  brokerAuth?: BrokerAuthRouteDeps | undefined;
   /** More routes (tests), registered last. */
   routes?: ((app: FastifyInstance) => void) | undefined;
   /** The version shown in the OpenAPI description. */
@@ -268,6 +271,7 @@ function registerRoutes(app: FastifyInstance, deps: AppDeps): void {
 
   if (deps.dispatch) registerDispatchApi(app, deps.dispatch);
   if (deps.uplinks) registerUplinkRoutes(app, deps.uplinks);
+  if (deps.brokerAuth) registerBrokerAuthRoutes(app, deps.brokerAuth);
   deps.routes?.(app);
 }
 

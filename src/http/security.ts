@@ -23,12 +23,19 @@ declare module 'fastify' {
     protected?: boolean;
     /**
      * `uplink`: needs CITYPIPE_UPLINK_TOKEN instead (a network server posting uplinks, CONTRACT §7).
+     * `broker`: needs CITYPIPE_BROKER_AUTH_TOKEN (a broker cluster asking who a client is, CONTRACT §8).
      * A request with the right token is not counted against CITYPIPE_HTTP_RATE: one server posts
      * for a whole fleet.
      */
-    bearer?: 'uplink';
+    bearer?: BearerKind;
   }
 }
+
+/** The routes that take a token of their own instead of CITYPIPE_HTTP_TOKEN. */
+export type BearerKind = 'uplink' | 'broker';
+
+/** The setting that holds each kind's token, named in refusals. */
+const BEARER_KEYS: Readonly<Record<BearerKind, string>> = { uplink: 'CITYPIPE_UPLINK_TOKEN', broker: 'CITYPIPE_BROKER_AUTH_TOKEN' };
 
 /** How the HTTP API protects itself. */
 export interface HttpSecurityOptions {
@@ -36,6 +43,8 @@ export interface HttpSecurityOptions {
   token: string | undefined;
   /** The bearer token of the uplink routes (`bearer: 'uplink'`); undefined = they refuse every request. */
   uplinkToken?: string | undefined;
+  /** The bearer token of the broker cluster's hooks (`bearer: 'broker'`); undefined = they refuse every request. */
+  brokerAuthToken?: string | undefined;
   /** Requests per second per client address (bursts of 10 s); 0 = no limit. */
   ratePerS: number;
   /** Which peers may name the client in X-Forwarded-For; default false (none). `buildApp` gives it to Fastify. */
@@ -77,7 +86,10 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOptions): void {
   const buckets = new KeyedTokenBuckets(opts.ratePerS);
   const expected = opts.token === undefined ? undefined : digest(opts.token);
-  const expectedUplink = opts.uplinkToken === undefined ? undefined : digest(opts.uplinkToken);
+  const expectedOwn: Readonly<Record<BearerKind, Buffer | undefined>> = {
+    uplink: opts.uplinkToken === undefined ? undefined : digest(opts.uplinkToken),
+    broker: opts.brokerAuthToken === undefined ? undefined : digest(opts.brokerAuthToken),
+  };
   const events = opts.events;
   app.decorate('countRefusal', (reason: HttpRefusal) => events?.refused(reason));
 
@@ -96,13 +108,15 @@ export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOpt
   };
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    const uplink = req.routeOptions.config?.bearer === 'uplink';
-    const uplinkProblem = !uplink
-      ? undefined
-      : expectedUplink === undefined
-        ? 'this endpoint is disabled: CITYPIPE_UPLINK_TOKEN is not set on the service'
-        : checkBearer(req.headers.authorization, expectedUplink, 'CITYPIPE_UPLINK_TOKEN');
-    if (uplink && uplinkProblem === undefined) return;
+    const own = req.routeOptions.config?.bearer;
+    const ownExpected = own === undefined ? undefined : expectedOwn[own];
+    const ownProblem =
+      own === undefined
+        ? undefined
+        : ownExpected === undefined
+          ? `this endpoint is disabled: ${BEARER_KEYS[own]} is not set on the service`
+          : checkBearer(req.headers.authorization, ownExpected, BEARER_KEYS[own]);
+    if (own !== undefined && ownProblem === undefined) return;
     const key = clientKey(req);
     if (!buckets.take(key)) {
       events?.refused('rate');
@@ -119,7 +133,7 @@ export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOpt
           message: `over CITYPIPE_HTTP_RATE (${opts.ratePerS} requests/s from one address); retry in ${retryAfterS} s${hint}`,
         });
     }
-    if (uplinkProblem !== undefined) return unauthorized(reply, uplinkProblem);
+    if (ownProblem !== undefined) return unauthorized(reply, ownProblem);
     const isProtected = req.routeOptions.config?.protected ?? !SAFE_METHODS.has(req.method);
     if (!isProtected) return;
     const problem = expected === undefined ? 'this endpoint is disabled: CITYPIPE_HTTP_TOKEN is not set on the service' : checkBearer(req.headers.authorization, expected, 'CITYPIPE_HTTP_TOKEN');

@@ -19,6 +19,10 @@ describe('parseAccounts', () => {
     expect(accountEntry('ops', 'operator', h1)).toBe(`ops:${h1}`);
   });
 
+  it('reads a citypipe worker on a broker cluster as name:worker:hash', () => {
+    expect(parseAccounts(accountEntry('citypipe-worker', 'worker', h1))).toEqual({ ok: true, accounts: [{ name: 'citypipe-worker', role: 'worker', secretHash: h1 }] });
+  });
+
   it.each([
     ['ops', /expected name:scrypt/],
     [`:${h1}`, /expected name:scrypt/],
@@ -26,7 +30,7 @@ describe('parseAccounts', () => {
     ['ops:secret', /not a scrypt/],
     ['ops:scrypt$1048576$8$1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNo', /not a scrypt/],
     [`ops:${h1},ops:${h2}`, /twice/],
-    [`ns:gateway:${h1}`, /unknown role "gateway" \(known: operator, network-server/],
+    [`ns:gateway:${h1}`, /unknown role "gateway" \(known: operator, network-server, worker/],
     [`ns:network-server:secret`, /not a scrypt/],
   ])('refuses %s', (text, message) => {
     const r = parseAccounts(text);

@@ -1,15 +1,22 @@
 /**
  * Accounts (CITYPIPE_MQTT_ACCOUNTS): MQTT clients that are not devices. Each entry is
  * `name:scrypt$…` (the salted hash of its secret) for an operator or integration account, which may
- * only subscribe to rule events (`city/events/#`), or `name:network-server:scrypt$…` for a LoRaWAN
+ * only subscribe to rule events (`city/events/#`), `name:network-server:scrypt$…` for a LoRaWAN
  * network server (ChirpStack's MQTT integration), which may only publish its uplink events
- * (`application/+/device/+/event/+`, CONTRACT §7). `citypipe devices account NAME [--role …]` makes one.
+ * (`application/+/device/+/event/+`, CONTRACT §7), or `name:worker:scrypt$…` for citypipe's own
+ * workers on a broker cluster (CONTRACT §8): the account CITYPIPE_BROKER_USERNAME/PASSWORD logs in
+ * with, which may subscribe to the device and network-server topics (shared or not) and publish only
+ * rule events. The cluster's broker learns of it through the hooks of broker-hooks.ts, so every worker
+ * that answers them lists it. `citypipe devices account NAME [--role …]` makes one.
  */
 import { DEVICE_ID } from '../catalog/types.js';
 import { isSecretHash } from '../catalog/secrets.js';
 
-/** What an account may do: `operator` subscribes to rule events; `network-server` publishes uplinks. */
-export const ACCOUNT_ROLES = ['operator', 'network-server'] as const;
+/**
+ * What an account may do: `operator` subscribes to rule events; `network-server` publishes uplinks;
+ * `worker` consumes readings and publishes rule events (a citypipe worker on a broker cluster).
+ */
+export const ACCOUNT_ROLES = ['operator', 'network-server', 'worker'] as const;
 export type AccountRole = (typeof ACCOUNT_ROLES)[number];
 
 /** One account: its name (MQTT username), its role and the salted scrypt hash of its secret. */
@@ -33,7 +40,7 @@ export function parseAccounts(text: string): { ok: true; accounts: MqttAccount[]
   const seen = new Set<string>();
   for (const entry of text.split(/[\s,]+/).filter((e) => e !== '')) {
     const colon = entry.indexOf(':');
-    if (colon <= 0) return { ok: false, message: `expected name:scrypt$… or name:network-server:scrypt$… entries (make one with \`npx citypipe devices account NAME\`), got ${JSON.stringify(shorten(entry))}` };
+    if (colon <= 0) return { ok: false, message: `expected name:scrypt$… or name:ROLE:scrypt$… entries, ROLE network-server or worker (make one with \`npx citypipe devices account NAME\`), got ${JSON.stringify(shorten(entry))}` };
     const name = entry.slice(0, colon);
     let secretHash = entry.slice(colon + 1);
     let role: AccountRole = 'operator';

@@ -87,6 +87,25 @@ export class Authenticator {
   }
 
   /**
+   * Who `name` is now, without a secret: for a broker cluster that authenticated the client earlier
+   * through {@link authenticate} and asks what it may do (broker-hooks.ts). `revoked` for a catalog
+   * device that was revoked since; undefined for a name that is neither a device nor an account.
+   */
+  identityOf(name: string): Identity | 'revoked' | undefined {
+    const account = this.accounts.get(name);
+    if (account !== undefined) return { kind: 'account', name, role: account.role };
+    const record = this.catalog().get(name);
+    if (record === undefined) return undefined;
+    if (record.revokedAt !== undefined) return 'revoked';
+    return { kind: 'device', id: name, type: record.type, via: 'password', credential: record.secretHash ?? '' };
+  }
+
+  /** Is `name` a device id in the catalog or an account name? */
+  knows(name: string): boolean {
+    return this.accounts.has(name) || this.catalog().get(name) !== undefined;
+  }
+
+  /**
    * Whether a connected identity still holds after a catalog change: the device is still there,
    * not revoked, of the same type, and (if it used a secret) with the secret it used.
    */

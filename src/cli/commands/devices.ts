@@ -144,7 +144,8 @@ export async function devicesRevoke(
 /**
  * Makes the credentials of an account (not a device): a new secret, printed once, and its entry for
  * CITYPIPE_MQTT_ACCOUNTS. An operator or integration account may subscribe to rule events; a
- * network-server account (ChirpStack's MQTT integration) may publish uplink events. Nothing is written.
+ * network-server account (ChirpStack's MQTT integration) may publish uplink events; a worker account
+ * is what citypipe's workers log in to a broker cluster with. Nothing is written.
  */
 export async function devicesAccount(name: string | undefined, opts: { json?: boolean; role?: string }, io: DevicesIo): Promise<number> {
   return run(io, async () => {
@@ -160,7 +161,9 @@ export async function devicesAccount(name: string | undefined, opts: { json?: bo
     const may =
       role === 'network-server'
         ? `MQTT account ${name} (network server): it may publish uplink events on application/+/device/+/event/+ (ChirpStack's MQTT integration) and nothing else.`
-        : `MQTT account ${name}: it may subscribe to city/events/# (rule events) and nothing else.`;
+        : role === 'worker'
+          ? `MQTT account ${name} (citypipe worker on a broker cluster): it may subscribe under city/ and application/ (shared subscriptions included) and publish rule events under city/events/. Give its name and password to the workers as CITYPIPE_BROKER_USERNAME and CITYPIPE_BROKER_PASSWORD.`
+          : `MQTT account ${name}: it may subscribe to city/events/# (rule events) and nothing else.`;
     io.out(
       [
         may,
