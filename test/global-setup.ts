@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startLocalInfluxd } from '../src/influxd/local-influxd.js';
-import { startLocalPostgres } from './helpers/local-postgres.js';
+import { startLocalPostgres } from '../src/postgres/local-postgres.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dataDir = await mkdtemp(join(tmpdir(), 'citypipe-test-influxd-'));

@@ -190,7 +190,8 @@ async function waitForPing(url: string, timeoutMs: number, exited: Promise<unkno
 }
 
 /** A port that was free a moment ago (the kernel's pick for port 0), different from `other`. */
-async function freePort(host: string, other?: number): Promise<number> {
+/** A port the kernel just handed out on `host` and took back (not `other`). */
+export async function freePort(host: string, other?: number): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
       const srv = createServer();

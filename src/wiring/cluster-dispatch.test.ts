@@ -13,7 +13,7 @@ import { silentLogger } from '../observability/logger.js';
 import type { DeviceRecord } from '../catalog/types.js';
 import type { RuleInput } from '../dispatch/types.js';
 import { TestReceiver } from '../delivery/testing/receiver.js';
-import { createPgDatabase } from '../../test/helpers/local-postgres.js';
+import { createPgDatabase } from '../postgres/local-postgres.js';
 import { ClusterDispatch } from './cluster-dispatch.js';
 
 const T0 = Date.parse('2026-06-01T08:00:00Z');

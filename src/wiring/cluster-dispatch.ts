@@ -52,8 +52,13 @@ import type { Catalog } from './dispatch.js';
 
 /** Readings per transaction at most (batches queued meanwhile are merged up to this). */
 const MAX_READINGS_PER_TX = 5000;
-/** How often each worker tries the deadman sweep (the advisory lock lets one at a time do it). */
-const SWEEP_EVERY_MS = 15_000;
+/**
+ * How often each worker tries the deadman sweep (the advisory lock lets one at a time do it): a
+ * quarter of the shortest silence limit in the catalog, within these bounds, so an offline device is
+ * raised within a quarter of its limit of being due.
+ */
+const SWEEP_MIN_MS = 1000;
+const SWEEP_MAX_MS = 15_000;
 /** The live stream polls the shared log this often besides NOTIFY. */
 const FEED_POLL_MS = 1000;
 /** Events a dead worker logged but did not write to InfluxDB are picked up after this long. */
@@ -458,6 +463,14 @@ export class ClusterDispatch implements DispatchGauges {
   // Schedules
 
   private scheduleSweep(): void {
+    let shortest = Infinity;
+    const parts = this.parts;
+    if (parts) {
+      for (const d of this.opts.catalog().all()) {
+        for (const rule of parts.compiled.forDevice(d).silent) shortest = Math.min(shortest, rule.intervals * d.reportingIntervalS * 1000);
+      }
+    }
+    const wait = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, shortest / 4));
     this.sweepTimer = setTimeout(() => {
       void this.sweep()
         .catch((err: unknown) => this.log.error({ err, code: ErrorCodes.RULE_STATE_IO.code }, 'deadman sweep failed; trying again at the next one'))
@@ -465,7 +478,7 @@ export class ClusterDispatch implements DispatchGauges {
           this.refreshGauges();
           if (!this.stopping && this.parts) this.scheduleSweep();
         });
-    }, SWEEP_EVERY_MS);
+    }, wait);
     this.sweepTimer.unref();
   }
 

@@ -1,5 +1,5 @@
 /**
- * A private PostgreSQL (Debian's `postgresql`, 15) for the test run: `initdb` in a temp dir, one
+ * A private PostgreSQL (Debian's `postgresql`, 15) for the tests and the bench: `initdb` in a temp dir, one
  * server on a free loopback port, trust authentication on loopback only. PostgreSQL refuses to run
  * as root, so when the run is root (CI) the cluster belongs to the `postgres` user the Debian package
  * creates, and both programs run through `runuser`. Without the package the run fails, saying how
@@ -10,8 +10,8 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { stopChild } from '../../src/process/stop-child.js';
-import { freePort } from '../../bench/processes.js';
+import { stopChild } from '../process/stop-child.js';
+import { freePort } from '../influxd/local-influxd.js';
 
 const INSTALL_HINT = 'Install PostgreSQL 15 with `sudo apt-get install postgresql` (or `npm run setup -- --with-test-tools` as root).';
 
@@ -57,7 +57,7 @@ export async function startLocalPostgres(): Promise<LocalPostgres> {
     rmSync(root, { recursive: true, force: true });
     throw new Error(`initdb failed: ${String((err as { stderr?: Buffer }).stderr ?? err)}`);
   }
-  const port = await freePort();
+  const port = await freePort('127.0.0.1');
   // The cluster is thrown away after the run: fsync off makes it quicker without changing what the
   // tests observe (they kill citypipe workers, never PostgreSQL).
   const [cmd, args] = asPostgresUser(path.join(bin, 'postgres'), [
@@ -103,7 +103,7 @@ export async function startLocalPostgres(): Promise<LocalPostgres> {
 
 let counter = 0;
 
-/** A fresh database on the run's server, for one test file or test: its URL. */
+/** A fresh database on a server this module started, for one test or bench run: its URL. */
 export async function createPgDatabase(serverUrl: string, prefix = 'citypipe_test'): Promise<string> {
   const name = `${prefix}_${process.pid}_${++counter}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = new pg.Client({ connectionString: serverUrl });
