@@ -4,7 +4,6 @@
  * goes the other way, so that a graceful stop loses nothing. The parts are wired in wiring/ingest.ts
  * (message → spool → InfluxDB) and wiring/dispatch.ts (stored readings → rules → tickets → delivery).
  */
-import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.js';
 import { influxUrlOf, logStartWarnings } from './config/start-warnings.js';
@@ -24,6 +23,8 @@ import { buildApp, listenOn } from './http/app.js';
 import type { CitypipeError } from './errors/catalog.js';
 import { DispatchWiring } from './wiring/dispatch.js';
 import { ClusterDispatch } from './wiring/cluster-dispatch.js';
+import { createDispatch, sharedDeadLetters, type Dispatch } from './wiring/dispatch-choice.js';
+import type { PgDeadLetters } from './postgres/pg-dead-letters.js';
 import { IngestWiring, openIngestStores, type IngestStores } from './wiring/ingest.js';
 import { TtsSubscription } from './wiring/tts-subscription.js';
 import { ExternalBrokerSource } from './source/external-broker.js';
@@ -53,12 +54,14 @@ export class CitypipeService {
   private sink: PointSink | undefined;
   private influx: InfluxReadiness | undefined;
   /** The single node's dispatch (SQLite), or with CITYPIPE_DATABASE_URL a worker's share of it. */
-  private dispatch: DispatchWiring | ClusterDispatch | undefined;
+  private dispatch: Dispatch | undefined;
   private ingest: IngestWiring | undefined;
   private broker: MqttBroker | undefined;
   /** Instead of the broker with CITYPIPE_BROKER_URL: this worker's connections to the broker cluster. */
   private source: ExternalBrokerSource | undefined;
   private tts: TtsSubscription | undefined;
+  /** With CITYPIPE_DATABASE_URL: every worker's dead letters, in PostgreSQL. */
+  private sharedDeadLetters: PgDeadLetters | undefined;
   private app: FastifyInstance | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -120,7 +123,8 @@ export class CitypipeService {
     this.stores = stores;
     const { deadLetters, spool, firstLiveSeq } = stores;
     const connections = () => ({ devices: this.broker?.connectedDevices ?? 0, mqtt: this.broker?.connectedClients ?? this.source?.connected ?? 0 });
-    const stats = new ServiceStats({ metrics, spool, deadLetters, connections, doneInOpenRecords: () => this.ingest?.drain.doneInOpenRecords ?? 0 });
+    const counted = { countByReason: () => (this.sharedDeadLetters ?? deadLetters).countByReason() };
+    const stats = new ServiceStats({ metrics, spool, deadLetters: counted, connections, doneInOpenRecords: () => this.ingest?.drain.doneInOpenRecords ?? 0 });
     this.stats = stats;
 
     // 3. Sinks, before any source: InfluxDB (one that does not answer only delays writes), then
@@ -132,12 +136,10 @@ export class CitypipeService {
     await influx.check(true);
     await sink.prepare().catch((err: unknown) => log.warn({ err, code: (err as CitypipeError).code }, 'could not prepare the InfluxDB database; writes will retry'));
     const publish = (topic: string, payload: string) => this.source?.publish(topic, payload) ?? this.broker?.publish(topic, payload, { qos: 1 }) ?? Promise.resolve();
-    const dispatchOpts = { config, log, metrics, catalog: catalogNow, publish, writeLines: (lines: readonly string[]) => sink.write(lines), now: options.now, deliveryBackoff: options.deliveryBackoff };
-    const dispatch = config.databaseUrl
-      ? new ClusterDispatch({ ...dispatchOpts, databaseUrl: config.databaseUrl, workerId: config.externalBroker?.workerId ?? hostname() })
-      : new DispatchWiring({ ...dispatchOpts, selfStats: () => stats.snapshot() });
+    const dispatch = createDispatch({ config, log, metrics, catalog: catalogNow, publish, writeLines: (lines) => sink.write(lines), selfStats: () => stats.snapshot(), now: options.now, deliveryBackoff: options.deliveryBackoff });
     await dispatch.start();
     this.dispatch = dispatch;
+    const shared = (this.sharedDeadLetters = sharedDeadLetters(dispatch, deadLetters, config.workerId, log));
 
     // 4. The write path: spool → InfluxDB (recovered records first), ready before a message arrives.
     const ingest = new IngestWiring({ config, log, catalog: catalogNow, spool, firstLiveSeq, sink, deadLetters, metrics, stats, dispatch, onWriteOk: () => influx.answered() });
@@ -173,8 +175,8 @@ export class CitypipeService {
       notReadyReasons: () => this.notReadyReasons(),
       stats: () => stats.now(),
       deadLettersByReason: () => stats.deadLettersByReason(),
-      deadLetters,
-      replayDeadLetters: (q) => ingest.replay(q),
+      deadLetters: shared ?? deadLetters,
+      replayDeadLetters: (q) => ingest.replay(q, shared),
       security: { token: config.http.token, uplinkToken: config.http.uplinkToken, brokerAuthToken: config.http.brokerAuthToken, ratePerS: config.http.ratePerS, trustProxy: config.http.trustProxy, events: securityMetrics.http },
       dispatch: dispatch.httpDeps(),
       uplinks: { take: (msg) => ingest.takeUplink(msg) },
@@ -204,6 +206,7 @@ export class CitypipeService {
     // Everything accepted is in the spool: hand it all to the writer, then let the writer finish.
     await this.ingest?.stop(deadline);
     // Dispatch after the drain: the rules see every stored reading, device state is saved.
+    await this.sharedDeadLetters?.stop();
     await this.dispatch?.stop();
     await this.sink?.close();
     await this.stores?.close();

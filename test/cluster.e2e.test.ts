@@ -24,6 +24,13 @@ import { waitFor } from './helpers/wait.js';
 
 const influxUrl = inject('influxUrl');
 const postgresUrl = inject('postgresUrl');
+const TOKEN = 'cluster-e2e-http-token-0123456789';
+
+async function api<T>(worker: StartedService, pathAndQuery: string): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${worker.httpPort}${pathAndQuery}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  expect(res.status).toBe(200);
+  return (await res.json()) as T;
+}
 
 async function sql<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
   const c = new pg.Client({ connectionString: url });
@@ -130,6 +137,7 @@ describe('two workers on a broker cluster and PostgreSQL', () => {
         CITYPIPE_WEBHOOK_SECRET: 'cluster-e2e-webhook-secret',
         // Every second, on every worker: one of them makes each second's plan.
         CITYPIPE_COLLECTION_PLAN_CRON: '* * * * * *',
+        CITYPIPE_HTTP_TOKEN: TOKEN,
       });
     const env1 = workerEnv('worker-1');
     const env2 = workerEnv('worker-2');
@@ -160,6 +168,10 @@ describe('two workers on a broker cluster and PostgreSQL', () => {
     await waitFor('worker 1 back', () => ready(restarted), 20_000);
     const atRestart = ackedCount();
     await waitFor('PUBACKs after the restart, bins through at least 3 flips', () => ackedCount() >= atRestart + 400 && publishers[0]!.acked.length >= 3 * 64, 60_000);
+    // Bad readings, spread over both workers by the broker: dead letters, kept with their reason.
+    const bad = await mqtt.connectAsync(brokerUrl, { protocolVersion: 5, clientId: 'bad-device' });
+    for (let i = 0; i < 20; i++) await bad.publishAsync(telemetryTopic(devices[0]!), JSON.stringify({ ts: Date.now(), seq: 2_000_000 + i, fillingLevel: 'full' }), { qos: 1 });
+    await bad.endAsync();
     await Promise.all(publishers.map((p) => p.stop()));
 
     // 1. Every reading a device got a PUBACK for is in InfluxDB, once.
@@ -236,7 +248,17 @@ describe('two workers on a broker cluster and PostgreSQL', () => {
     const firstSent = (key: string) => receiver.requests.find((r) => r.headers['idempotency-key'] === key)!.at;
     expect(repeated.filter((r) => firstSent(String(r.headers['idempotency-key'])) > killedAt)).toEqual([]);
 
-    // 5. One plan per second's slot, made by one worker, though every worker's schedule fired.
+    // 5. Either worker answers for the whole city: every dead letter, every ticket.
+    const letters = await waitFor('the dead letters of both workers listed by one', async () => {
+      const page = await api<{ total: number; items: { reason: string; deviceId?: string }[] }>(second, '/api/dead-letters?limit=100');
+      return page.total >= 20 ? page : undefined;
+    }, 20_000, 250);
+    expect(letters.total).toBe(20);
+    expect(letters.items.every((d) => d.reason === 'wrong_type')).toBe(true);
+    const tickets = Number((await sql<{ n: string }>(databaseUrl, 'SELECT count(*) AS n FROM tickets'))[0]!.n);
+    for (const w of [restarted, second]) expect(await api<unknown[]>(w, '/open311/v2/requests.json?start_date=2000-01-01T00:00:00Z')).toHaveLength(tickets);
+
+    // 6. One plan per second's slot, made by one worker, though every worker's schedule fired.
     const runs = await sql<{ slot: string }>(databaseUrl, "SELECT slot FROM cp_job_runs WHERE job = 'collection-plan'");
     const made = [first, second, restarted].flatMap((p) => logLines(p, /"collection plan generated"/).map((l) => String(l.slot)));
     expect(runs.length).toBeGreaterThan(2);

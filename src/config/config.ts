@@ -243,6 +243,8 @@ export interface Config {
     | undefined;
   /** PostgreSQL shared by every worker (CONTRACT §8); undefined = SQLite files in the data dir. */
   readonly databaseUrl: string | undefined;
+  /** This worker's name among several (CITYPIPE_WORKER_ID, default the host name). */
+  readonly workerId: string;
   /** The Things Stack's MQTT server to subscribe to for uplinks (CONTRACT §7); undefined = none. */
   readonly ttsMqtt: { readonly url: string; readonly username: string; readonly password: string } | undefined;
   readonly dataDir: string;
@@ -386,6 +388,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
   if (r.CITYPIPE_MQTT_OPEN !== undefined && r.CITYPIPE_MQTT_ALLOW_ANONYMOUS !== undefined && r.CITYPIPE_MQTT_OPEN !== r.CITYPIPE_MQTT_ALLOW_ANONYMOUS) {
     throw invalid('CITYPIPE_MQTT_ALLOW_ANONYMOUS', `is ${r.CITYPIPE_MQTT_ALLOW_ANONYMOUS} but CITYPIPE_MQTT_OPEN is ${r.CITYPIPE_MQTT_OPEN}; it is a deprecated name for CITYPIPE_MQTT_OPEN: remove it`);
   }
+  if (r.CITYPIPE_WORKER_ID !== undefined && r.CITYPIPE_BROKER_URL === undefined && r.CITYPIPE_DATABASE_URL === undefined) {
+    throw invalid('CITYPIPE_WORKER_ID', 'names a worker among several, but neither CITYPIPE_BROKER_URL nor CITYPIPE_DATABASE_URL is set: set them, or remove it');
+  }
   const open = r.CITYPIPE_MQTT_OPEN ?? r.CITYPIPE_MQTT_ALLOW_ANONYMOUS ?? false;
   if (r.CITYPIPE_MQTT_MAX_PACKET_BYTES <= r.CITYPIPE_MAX_PAYLOAD_BYTES) {
     throw invalid(
@@ -458,6 +463,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
     },
     externalBroker: externalBroker(r, invalid),
     databaseUrl: r.CITYPIPE_DATABASE_URL,
+    workerId: workerIdOf(r),
     ttsMqtt: ttsMqtt(r, invalid),
     dataDir: path.resolve(r.CITYPIPE_DATA_DIR),
     devicesDir: path.resolve(r.CITYPIPE_DEVICES_DIR),
@@ -531,7 +537,7 @@ function ttsMqtt(r: Raw, invalid: (key: string, message: string) => CitypipeErro
 /** The broker cluster: its URL turns the embedded broker off; the other keys need it. */
 function externalBroker(r: Raw, invalid: (key: string, message: string) => CitypipeError): Config['externalBroker'] {
   if (r.CITYPIPE_BROKER_URL === undefined) {
-    for (const key of ['CITYPIPE_BROKER_USERNAME', 'CITYPIPE_BROKER_PASSWORD', 'CITYPIPE_BROKER_CA', 'CITYPIPE_WORKER_ID'] as const) {
+    for (const key of ['CITYPIPE_BROKER_USERNAME', 'CITYPIPE_BROKER_PASSWORD', 'CITYPIPE_BROKER_CA'] as const) {
       if (r[key] !== undefined) throw invalid(key, 'is set but CITYPIPE_BROKER_URL is not: set the URL of the broker cluster too (e.g. mqtt://emqx.city.internal:1883), or remove it');
     }
     return undefined;
@@ -540,7 +546,7 @@ function externalBroker(r: Raw, invalid: (key: string, message: string) => Cityp
     const missing = r.CITYPIPE_BROKER_USERNAME === undefined ? 'CITYPIPE_BROKER_USERNAME' : 'CITYPIPE_BROKER_PASSWORD';
     throw invalid(missing, 'required with the other of CITYPIPE_BROKER_USERNAME and CITYPIPE_BROKER_PASSWORD: the account citypipe\'s workers log in to the broker with');
   }
-  const workerId = r.CITYPIPE_WORKER_ID ?? hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 48);
+  const workerId = workerIdOf(r);
   return {
     url: r.CITYPIPE_BROKER_URL,
     username: r.CITYPIPE_BROKER_USERNAME,
@@ -550,4 +556,9 @@ function externalBroker(r: Raw, invalid: (key: string, message: string) => Cityp
     shareGroup: r.CITYPIPE_SHARE_GROUP,
     workerId,
   };
+}
+
+/** CITYPIPE_WORKER_ID, or the host name made safe for a client id and a log line. */
+function workerIdOf(r: Raw): string {
+  return r.CITYPIPE_WORKER_ID ?? hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 48);
 }

@@ -31,7 +31,8 @@ export interface AppDeps {
   stats(): StatsNow;
   /** Dead letters by reason: a count over the whole store, so `/api/stats` reads it at most once a second. */
   deadLettersByReason(): Record<string, number>;
-  deadLetters: { list(q: DeadLetterQuery): { items: DeadLetterRecord[]; total: number } };
+  /** The worker's own store on a single node; the shared table in PostgreSQL with more than one. */
+  deadLetters: { list(q: DeadLetterQuery): { items: DeadLetterRecord[]; total: number } | Promise<{ items: DeadLetterRecord[]; total: number }> };
   replayDeadLetters(q: { reason?: DeadLetterReason | undefined; limit?: number | undefined }): Promise<ReplayResult>;
   /** Rate limit, bearer token for protected routes, security headers (security.ts). */
   security: HttpSecurityOptions;
@@ -223,7 +224,7 @@ function registerRoutes(app: FastifyInstance, deps: AppDeps): void {
     },
     async (req) => {
       const q = req.query;
-      const { items, total } = deps.deadLetters.list({ reason: q.reason, deviceId: q.device_id, type: q.type, beforeId: q.before, limit: q.limit });
+      const { items, total } = await deps.deadLetters.list({ reason: q.reason, deviceId: q.device_id, type: q.type, beforeId: q.before, limit: q.limit });
       const last = items.at(-1);
       const limit = q.limit ?? 100;
       let next: string | null = null;

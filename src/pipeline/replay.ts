@@ -14,8 +14,8 @@ import type { RawMessage } from '../ingest/types.js';
 
 export interface ReplayDeps {
   deadLetters: {
-    oldest(q: { reason?: DeadLetterReason | undefined; afterId: number; limit: number }): DeadLetterRecord[];
-    remove(ids: readonly number[]): void;
+    oldest(q: { reason?: DeadLetterReason | undefined; afterId: number; limit: number }): DeadLetterRecord[] | Promise<DeadLetterRecord[]>;
+    remove(ids: readonly number[]): void | Promise<void>;
   };
   decide(msg: RawMessage, clock: ReceiveClock): Outcome | undefined;
   /** Resolves once the outcome is on disk in the spool; rejects when the spool refuses it. */
@@ -39,7 +39,7 @@ export async function replayDeadLetters(deps: ReplayDeps, q: { reason?: DeadLett
   const limit = q.limit ?? Number.MAX_SAFE_INTEGER;
   let afterId = 0;
   while (result.replayed + result.skipped.length < limit) {
-    const page = deps.deadLetters.oldest({ reason: q.reason, afterId, limit: Math.min(PAGE, limit - result.replayed - result.skipped.length) });
+    const page = await deps.deadLetters.oldest({ reason: q.reason, afterId, limit: Math.min(PAGE, limit - result.replayed - result.skipped.length) });
     if (page.length === 0) break;
     const done: number[] = [];
     try {
@@ -58,7 +58,7 @@ export async function replayDeadLetters(deps: ReplayDeps, q: { reason?: DeadLett
       result.stoppedBecause = err instanceof Error ? err.message : String(err);
       break;
     } finally {
-      if (done.length) deps.deadLetters.remove(done);
+      if (done.length) await deps.deadLetters.remove(done);
     }
   }
   return result;

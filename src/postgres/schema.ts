@@ -119,6 +119,25 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (device_id, time_ms)
   );
 
+  -- Every worker's dead letters: each is stored in the worker's own SQLite first (the spool releases
+  -- its record only then) and moved here, keyed so that a move repeated after a crash adds nothing.
+  CREATE TABLE dead_letters (
+    id bigserial PRIMARY KEY,
+    origin text NOT NULL UNIQUE,
+    worker text NOT NULL,
+    received_at bigint NOT NULL,
+    reason text NOT NULL,
+    path text NOT NULL,
+    message text NOT NULL,
+    topic text NOT NULL,
+    device_id text,
+    type text,
+    batch_index integer,
+    payload text NOT NULL
+  );
+  CREATE INDEX dead_letters_reason ON dead_letters (reason, id);
+  CREATE INDEX dead_letters_device ON dead_letters (device_id, id);
+
   -- Scheduled work that must happen once per slot across workers (the daily collection plan): the
   -- worker whose insert wins runs it.
   CREATE TABLE cp_job_runs (

@@ -190,6 +190,11 @@ export class ClusterDispatch implements DispatchGauges {
     await parts.pool.end();
   }
 
+  /** The shared database's pool (the dead letters move there too). */
+  get database(): pg.Pool {
+    return this.started().pool;
+  }
+
   /** Where the ingest side hands stored readings. */
   get tap(): RulesTap {
     return this.started().tap;

@@ -22,7 +22,7 @@ import type { DeadLetter, RawMessage } from '../ingest/types.js';
 import type { UplinkCounts } from '../pipeline/uplink-ingest.js';
 import { IngestPipeline } from '../pipeline/ingest.js';
 import { SpoolDrain } from '../pipeline/drain.js';
-import { replayDeadLetters, type ReplayResult } from '../pipeline/replay.js';
+import { replayDeadLetters, type ReplayDeps, type ReplayResult } from '../pipeline/replay.js';
 import { Spool } from '../spool/spool.js';
 import { InfluxWriter } from '../sink/influx/writer.js';
 import type { PointSink } from '../sink/influx/types.js';
@@ -213,11 +213,14 @@ export class IngestWiring {
     return this.pipeline.uplinks.counts;
   }
 
-  /** Dead letters through ingest again (after a fix), appended to the spool like fresh messages. */
-  replay(q: { reason?: DeadLetterReason | undefined; limit?: number | undefined }): Promise<ReplayResult> {
+  /**
+   * Dead letters through ingest again (after a fix), appended to the spool like fresh messages;
+   * `from` the shared store when there is one (more than one worker), else this worker's.
+   */
+  replay(q: { reason?: DeadLetterReason | undefined; limit?: number | undefined }, from: ReplayDeps['deadLetters'] = this.deadLetters): Promise<ReplayResult> {
     return replayDeadLetters(
       {
-        deadLetters: this.deadLetters,
+        deadLetters: from,
         decide: (msg, clock) => this.pipeline.decide(msg, clock),
         append: (outcome) => new Promise<void>((resolve, reject) => this.append(outcome, 'replay', (err) => (err ? reject(err) : resolve()))),
       },
