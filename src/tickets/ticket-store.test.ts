@@ -4,24 +4,11 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../observability/logger.js';
-import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
 import { RulesStage, defaultRulesFile } from '../dispatch/rules-stage.js';
-import { collectEvent, MIN, T0, TestCatalog, device, reading } from '../dispatch/testing/fixtures.js';
-import type { ActiveAlert, RuleEvent } from '../dispatch/types.js';
+import { MIN, T0, reading } from '../dispatch/testing/fixtures.js';
+import type { ActiveAlert } from '../dispatch/types.js';
 import { TicketStore, openDispatchDb, serviceLookup, type TicketTransition } from './ticket-store.js';
-
-const SERVICES: ServiceDefinition[] = [
-  { serviceCode: 'waste.collect', serviceName: 'Collect a full waste bin', description: 'bin ≥ 80 %', rules: ['waste.collect'] },
-  { serviceCode: 'device.battery', serviceName: 'Replace a sensor battery', description: undefined, rules: ['device.battery'] },
-];
-const services = serviceLookup(SERVICES);
-const bin = device({ id: 'bin-1', type: 'waste-bin', location: { lat: 52.3731, lon: 4.8922 }, address: 'Dam 1, Amsterdam' });
-const bin2 = device({ id: 'bin-2', type: 'waste-bin', district: 'west' });
-const catalog = new TestCatalog([bin, bin2]);
-
-function ev(over: Partial<RuleEvent> & Pick<RuleEvent, 'state'>): RuleEvent {
-  return collectEvent({ message: over.state === 'raised' ? 'Collect a full waste bin: fillingLevel 0.85 ≥ 0.8' : 'Collect a full waste bin cleared: fillingLevel 0.1 < 0.3', ...over });
-}
+import { bin, catalog, ev, services } from './testing/ticket-contract.js';
 
 let dir: string;
 let clock: number;
@@ -45,6 +32,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+// The policy itself (updates, holds, event-only rules, queries) is the contract suite's
+// (testing/ticket-contract.ts, run against SQLite and PostgreSQL); here what is SQLite's own.
 describe('TicketStore.apply', () => {
   it('opens a GeoReport request on a raise, with the catalog location, durable in <dataDir>/dispatch.db', () => {
     const store = open();
@@ -76,64 +65,6 @@ describe('TicketStore.apply', () => {
       closed_by: null,
       held: false,
     });
-  });
-
-  it('keeps one open ticket per (device, rule): a flapping notice updates it, the clear closes it', () => {
-    const transitions: TicketTransition[] = [];
-    const store = open({ onTransition: (t) => transitions.push(t) });
-    const applied = store.apply(
-      [
-        ev({ state: 'raised' }),
-        ev({ state: 'raised', deviceId: 'bin-2', district: 'west' }),
-        ev({ state: 'raised', at: T0 + 10 * MIN, flapping: true, message: 'Collect a full waste bin: flapping (7 raises and clears within 1 h)' }),
-        ev({ state: 'cleared', at: T0 + 90 * MIN, value: 0.1 }),
-      ],
-      catalog,
-      services,
-    );
-    expect(applied.map((a) => [a.ticketId, a.transition])).toEqual([
-      ['1', 'opened'],
-      ['2', 'opened'],
-      ['1', 'updated'],
-      ['1', 'closed'],
-    ]);
-    expect(transitions.map((t) => [t.ticket.service_request_id, t.transition, t.seq, t.cause])).toEqual([
-      ['1', 'opened', 1, 'event'],
-      ['2', 'opened', 1, 'event'],
-      ['1', 'updated', 2, 'event'],
-      ['1', 'closed', 3, 'event'],
-    ]);
-    // The transition carries the ticket as it was then, not as it ended up.
-    expect(transitions[2]!.ticket.status_notes).toBe('Flapping since 2026-06-01T10:10:00.000Z: Collect a full waste bin: flapping (7 raises and clears within 1 h)');
-    const closed = store.get('1')!;
-    expect(closed.status).toBe('closed');
-    expect(closed.status_notes).toBe(
-      'Closed automatically: rule waste.collect cleared at 2026-06-01T11:30:00.000Z: Collect a full waste bin cleared: fillingLevel 0.1 < 0.3',
-    );
-    expect(closed.closed_by).toBe('rule');
-    expect(store.openFor('bin-2', 'waste.collect')?.service_request_id).toBe('2');
-
-    // A new raise after the close is a new ticket.
-    const [reopened] = store.apply([ev({ state: 'raised', at: T0 + 120 * MIN })], catalog, services);
-    expect(reopened).toMatchObject({ ticketId: '3', transition: 'opened' });
-  });
-
-  it('opens no ticket for event-only rules, nor for a late raise whose clear is already in the backlog', () => {
-    const store = open();
-    const applied = store.apply(
-      [
-        ev({ state: 'raised', rule: 'parking.full', serviceCode: undefined, deviceId: 'meter-1', type: 'parking-meter' }),
-        ev({ state: 'cleared', rule: 'parking.full', serviceCode: undefined, deviceId: 'meter-1', type: 'parking-meter' }),
-        ev({ state: 'raised', late: true, clearedAt: T0 + MIN }),
-        ev({ state: 'cleared', late: true, at: T0 + MIN }),
-      ],
-      catalog,
-      services,
-    );
-    expect(applied.map((a) => a.transition)).toEqual([undefined, undefined, undefined, undefined]);
-    expect(store.list()).toEqual([]);
-    // A late raise still raised at the end of its batch does open one.
-    expect(store.apply([ev({ state: 'raised', late: true })], catalog, services)[0]!.transition).toBe('opened');
   });
 
   it('closes the ticket of a rule turned event-only while it was raised', () => {
@@ -198,36 +129,6 @@ describe('TicketStore.apply', () => {
   });
 });
 
-describe('TicketStore.close (manual)', () => {
-  it('closes by hand, says so, and answers not-found and already-closed clearly', () => {
-    const transitions: TicketTransition[] = [];
-    const store = open({ onTransition: (t) => transitions.push(t) });
-    store.apply([ev({ state: 'raised' })], catalog, services);
-    clock += MIN;
-    const r = store.close('1', 'Emptied by crew 7', 'api');
-    expect(r).toMatchObject({ ok: true, ticket: { status: 'closed', status_notes: 'Emptied by crew 7', closed_by: 'api', held: true, updated_datetime: '2026-06-01T10:01:05.000Z' } });
-    expect(transitions.at(-1)).toMatchObject({ transition: 'closed', seq: 2, cause: 'manual' });
-    expect(store.close('1', undefined, 'api')).toMatchObject({ ok: false, reason: 'already_closed', message: 'ticket 1 is already closed (Emptied by crew 7)' });
-    expect(store.close('99', undefined, 'api')).toEqual({ ok: false, reason: 'not_found', message: 'no ticket with service_request_id "99"' });
-    expect(store.close('abc', undefined, 'api')).toMatchObject({ ok: false, reason: 'not_found' });
-    expect(store.close('2', '  ', 'cli')).toMatchObject({ ok: false, reason: 'not_found' });
-  });
-
-  it('opens no new ticket while the condition stays raised, and opens one after it clears and raises again', () => {
-    const store = open();
-    store.apply([ev({ state: 'raised' })], catalog, services);
-    store.close('1', undefined, 'api');
-    expect(store.get('1')!.status_notes).toBe('Closed by api');
-    // Still raised: a flapping notice, then a restart's reconcile, open nothing.
-    expect(store.apply([ev({ state: 'raised', flapping: true })], catalog, services)[0]).toMatchObject({ ticketId: undefined, transition: undefined });
-    const active: ActiveAlert[] = [{ deviceId: 'bin-1', rule: 'waste.collect', since: T0, value: 0.85, flapping: true }];
-    expect(store.reconcile(active, catalog, services).opened).toEqual([]);
-    // It clears (nothing to close), then raises again: a new ticket.
-    expect(store.apply([ev({ state: 'cleared' })], catalog, services)[0]!.transition).toBeUndefined();
-    expect(store.get('1')!.held).toBe(false);
-    expect(store.apply([ev({ state: 'raised', at: T0 + 60 * MIN })], catalog, services)[0]).toMatchObject({ ticketId: '2', transition: 'opened' });
-  });
-});
 
 describe('TicketStore.reconcile', () => {
   it('opens tickets for raised alerts without one and closes tickets whose alert is gone', () => {
@@ -272,33 +173,6 @@ describe('TicketStore.reconcile', () => {
   });
 });
 
-describe('TicketStore queries', () => {
-  it('lists newest first with GeoReport filters, and counts open tickets per service', () => {
-    const store = open();
-    store.apply(
-      [
-        ev({ state: 'raised', at: T0 }),
-        ev({ state: 'raised', at: T0 + 10 * MIN, deviceId: 'bin-2', district: 'west' }),
-        ev({ state: 'raised', at: T0 + 20 * MIN, rule: 'device.battery', serviceCode: 'device.battery', value: 0.1 }),
-        ev({ state: 'cleared', at: T0 + 30 * MIN, deviceId: 'bin-2', district: 'west' }),
-      ],
-      catalog,
-      services,
-    );
-    const ids = (q: Parameters<TicketStore['list']>[0]) => store.list(q).map((t) => t.service_request_id);
-    expect(ids({})).toEqual(['3', '2', '1']);
-    expect(ids({ status: 'open' })).toEqual(['3', '1']);
-    expect(ids({ status: 'closed' })).toEqual(['2']);
-    expect(ids({ serviceCodes: ['waste.collect'] })).toEqual(['2', '1']);
-    expect(ids({ serviceCodes: ['device.battery', 'waste.collect'], status: 'open' })).toEqual(['3', '1']);
-    expect(ids({ start: T0 + 5 * MIN, end: T0 + 10 * MIN })).toEqual(['2']);
-    expect(ids({ ids: ['1', '3', 'nope'] })).toEqual(['3', '1']);
-    expect(ids({ ids: ['nope'] })).toEqual([]);
-    expect(ids({ deviceId: 'bin-1' })).toEqual(['3', '1']);
-    expect(ids({ limit: 1, offset: 1 })).toEqual(['2']);
-    expect(store.countOpenByService()).toEqual({ 'waste.collect': 1, 'device.battery': 1 });
-  });
-});
 
 describe('with the real rules stage', () => {
   it('files the events the rules emit: a backlog that already cleared opens nothing, a live raise opens one', async () => {
