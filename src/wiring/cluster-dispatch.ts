@@ -82,6 +82,8 @@ export interface ClusterDispatchOptions {
   writeLines(lines: readonly string[]): Promise<void>;
   now?: () => number;
   deliveryBackoff?: BackoffOptions;
+  /** false: no deadman timer and no plan schedule (tests call `sweep` and `scheduledPlan`). */
+  schedules?: boolean;
 }
 
 interface Parts {
@@ -164,9 +166,10 @@ export class ClusterDispatch implements DispatchGauges {
     if (reclaimed > 0) log.info({ deliveries: reclaimed, worker: this.opts.workerId }, 'deliveries this worker had claimed before it stopped are pending again');
     deliverer.start();
     side.start();
+    this.refreshGauges();
+    if (this.opts.schedules === false) return;
     this.scheduleSweep();
     this.planTask = cron.schedule(config.dispatch.collectionPlanCron, () => void this.scheduledPlan(), { name: 'citypipe-collection-plan', noOverlap: true });
-    this.refreshGauges();
   }
 
   /** Evaluates what is queued, commits it (until `timeoutMs`), stops the schedules and delivery. */
