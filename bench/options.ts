@@ -57,6 +57,13 @@ export interface BenchSizes {
   soakWarmupSeconds: number;
   /** Soak: seconds between two samples of the service's memory (each forces a full collection). */
   soakSampleSeconds: number;
+  /**
+   * Cluster (bench/cluster.ts): QoS 1 readings per publisher through Mosquitto, in each of its three
+   * modes (the broker alone, one citypipe worker, two workers).
+   */
+  clusterMessagesPerPublisher: number;
+  /** Cluster: MQTT connections per worker on the shared subscription (CITYPIPE_BROKER_CONNECTIONS), and the consumer's. */
+  clusterConnections: number;
 }
 
 export const FULL: Readonly<BenchSizes> = Object.freeze({
@@ -83,6 +90,8 @@ export const FULL: Readonly<BenchSizes> = Object.freeze({
   soakSeconds: 480,
   soakWarmupSeconds: 120,
   soakSampleSeconds: 30,
+  clusterMessagesPerPublisher: 2_000,
+  clusterConnections: 4,
 });
 
 export const QUICK: Readonly<BenchSizes> = Object.freeze({
@@ -110,6 +119,8 @@ export const QUICK: Readonly<BenchSizes> = Object.freeze({
   soakSeconds: 180,
   soakWarmupSeconds: 60,
   soakSampleSeconds: 15,
+  clusterMessagesPerPublisher: 500,
+  clusterConnections: 4,
 });
 
 /** Most readings one PUBLISH may carry (the product contract: a batch is at most 1000 readings). */
@@ -155,7 +166,7 @@ export const SERVICE_FILE_RESERVE = 200;
  * takes its outage plus the drain, and the soak its minutes per connection mode, which would not fit
  * in 5 minutes.
  */
-export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'uplinks', 'latency', 'connections', 'durability', 'drain', 'soak'] as const;
+export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'uplinks', 'latency', 'connections', 'durability', 'drain', 'soak', 'cluster'] as const;
 export type BenchPhase = (typeof BENCH_PHASES)[number];
 
 /** Phases a quick run leaves out unless `--only` names them (`--quick --only durability,drain`). */
