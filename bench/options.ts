@@ -90,7 +90,7 @@ export const FULL: Readonly<BenchSizes> = Object.freeze({
   soakSeconds: 480,
   soakWarmupSeconds: 120,
   soakSampleSeconds: 30,
-  clusterMessagesPerPublisher: 2_000,
+  clusterMessagesPerPublisher: 3_000,
   clusterConnections: 4,
 });
 
@@ -119,7 +119,7 @@ export const QUICK: Readonly<BenchSizes> = Object.freeze({
   soakSeconds: 180,
   soakWarmupSeconds: 60,
   soakSampleSeconds: 15,
-  clusterMessagesPerPublisher: 500,
+  clusterMessagesPerPublisher: 1_000,
   clusterConnections: 4,
 });
 
