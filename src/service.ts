@@ -4,6 +4,7 @@
  * goes the other way, so that a graceful stop loses nothing. The parts are wired in wiring/ingest.ts
  * (message → spool → InfluxDB) and wiring/dispatch.ts (stored readings → rules → tickets → delivery).
  */
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.js';
 import { influxUrlOf, logStartWarnings } from './config/start-warnings.js';
@@ -22,6 +23,7 @@ import { InfluxReadiness } from './sink/influx/influx-readiness.js';
 import { buildApp, listenOn } from './http/app.js';
 import type { CitypipeError } from './errors/catalog.js';
 import { DispatchWiring } from './wiring/dispatch.js';
+import { ClusterDispatch } from './wiring/cluster-dispatch.js';
 import { IngestWiring, openIngestStores, type IngestStores } from './wiring/ingest.js';
 import { TtsSubscription } from './wiring/tts-subscription.js';
 import { ExternalBrokerSource } from './source/external-broker.js';
@@ -50,7 +52,8 @@ export class CitypipeService {
   private stores: IngestStores | undefined;
   private sink: PointSink | undefined;
   private influx: InfluxReadiness | undefined;
-  private dispatch: DispatchWiring | undefined;
+  /** The single node's dispatch (SQLite), or with CITYPIPE_DATABASE_URL a worker's share of it. */
+  private dispatch: DispatchWiring | ClusterDispatch | undefined;
   private ingest: IngestWiring | undefined;
   private broker: MqttBroker | undefined;
   /** Instead of the broker with CITYPIPE_BROKER_URL: this worker's connections to the broker cluster. */
@@ -67,7 +70,12 @@ export class CitypipeService {
 
   /** Rules, tickets, events and the collection plan; undefined before start(). */
   get dispatcher(): DispatchWiring | undefined {
-    return this.dispatch;
+    return this.dispatch instanceof DispatchWiring ? this.dispatch : undefined;
+  }
+
+  /** Dispatch with its state in PostgreSQL (CITYPIPE_DATABASE_URL); undefined on a single node. */
+  get clusterDispatcher(): ClusterDispatch | undefined {
+    return this.dispatch instanceof ClusterDispatch ? this.dispatch : undefined;
   }
 
   get mqttPort(): number {
@@ -124,8 +132,11 @@ export class CitypipeService {
     await influx.check(true);
     await sink.prepare().catch((err: unknown) => log.warn({ err, code: (err as CitypipeError).code }, 'could not prepare the InfluxDB database; writes will retry'));
     const publish = (topic: string, payload: string) => this.source?.publish(topic, payload) ?? this.broker?.publish(topic, payload, { qos: 1 }) ?? Promise.resolve();
-    const dispatch = new DispatchWiring({ config, log, metrics, catalog: catalogNow, publish, writeLines: (lines) => sink.write(lines), selfStats: () => stats.snapshot(), now: options.now, deliveryBackoff: options.deliveryBackoff });
-    dispatch.start();
+    const dispatchOpts = { config, log, metrics, catalog: catalogNow, publish, writeLines: (lines: readonly string[]) => sink.write(lines), now: options.now, deliveryBackoff: options.deliveryBackoff };
+    const dispatch = config.databaseUrl
+      ? new ClusterDispatch({ ...dispatchOpts, databaseUrl: config.databaseUrl, workerId: config.externalBroker?.workerId ?? hostname() })
+      : new DispatchWiring({ ...dispatchOpts, selfStats: () => stats.snapshot() });
+    await dispatch.start();
     this.dispatch = dispatch;
 
     // 4. The write path: spool → InfluxDB (recovered records first), ready before a message arrives.

@@ -1,14 +1,18 @@
 /**
  * `GET /api/collection-plan`: the latest collection plan. Protected (bearer token): it shows where
- * every nearly full bin stands.
+ * every nearly full bin stands. The planner is a port (`PlanAccess`): `CollectionPlanner` answers
+ * now, a cluster's shared plan later; a shared database that fails answers 503 with Retry-After.
  */
 import type { FastifyInstance } from 'fastify';
-import type { CollectionPlanner } from './planner.js';
+import type { PlanAccess } from '../http/dispatch-ports.js';
+import { STORE_UNAVAILABLE_DESCRIPTION, StoreAnswers } from '../http/store-unavailable.js';
+import type { Logger } from '../observability/logger.js';
 import { planForDistrict } from './plan.js';
 
 /** What the route reads. */
 export interface CollectionRoutesDeps {
-  readonly planner: Pick<CollectionPlanner, 'latest' | 'generate'>;
+  /** `CollectionPlanner`, or the cluster's shared plan. */
+  readonly planner: PlanAccess;
   /** The planner's clock (plans are stamped with it). */
   readonly now?: (() => number) | undefined;
 }
@@ -77,6 +81,7 @@ const planSchema = {
 
 /** Adds `GET /api/collection-plan` to `app` (after `registerHttpSecurity`, so the token is checked). */
 export function registerCollectionRoutes(app: FastifyInstance, deps: CollectionRoutesDeps): void {
+  const store = new StoreAnswers(app.log as Logger);
   app.get<{ Querystring: { refresh?: boolean; district?: string } }>(
     '/api/collection-plan',
     {
@@ -91,14 +96,19 @@ export function registerCollectionRoutes(app: FastifyInstance, deps: CollectionR
             district: { type: 'string', minLength: 1, maxLength: 128, description: 'only this district' },
           },
         },
-        response: { 200: planSchema, 400: errorSchema, 401: errorSchema },
+        response: {
+          200: planSchema,
+          400: errorSchema,
+          401: errorSchema,
+          503: { ...errorSchema, description: STORE_UNAVAILABLE_DESCRIPTION },
+        },
       },
     },
     async (req) => {
-      const latest = deps.planner.latest();
+      const latest = await store.read(deps.planner.latest());
       const recent = latest !== undefined && (deps.now ?? Date.now)() - Date.parse(latest.generatedAt) < PLAN_REFRESH_MIN_MS;
       // No plan yet (the service started after today's run): make one rather than answer empty.
-      const plan = latest === undefined || (req.query.refresh === true && !recent) ? deps.planner.generate() : latest;
+      const plan = latest === undefined || (req.query.refresh === true && !recent) ? await store.read(deps.planner.generate()) : latest;
       return req.query.district === undefined ? plan : planForDistrict(plan, req.query.district);
     },
   );

@@ -65,6 +65,7 @@ export const ErrorCodes = {
   DELIVERY_STORE: spec('CP_ERR_DELIVERY_STORE', true, 'the delivery outbox could not be read or written; retried'),
   DELIVERY_LISTENER: spec('CP_ERR_DELIVERY_LISTENER', true, 'a delivery callback (metrics) threw; deliveries go on'),
   COLLECTION_PLAN: spec('CP_ERR_COLLECTION_PLAN', true, 'the collection plan could not be made or handed on; the next run tries again'),
+  STORE_UNAVAILABLE: spec('CP_ERR_STORE_UNAVAILABLE', true, 'the shared database (CITYPIPE_DATABASE_URL) is unreachable or failed a read or a change; HTTP answers 503 with Retry-After, and the request can be retried'),
   HTTP_INTERNAL: spec('CP_ERR_HTTP_INTERNAL', true, 'an HTTP request failed inside citypipe; the log has the cause'),
 } as const;
 

@@ -23,7 +23,7 @@ function app() {
   ]);
   const a = Fastify();
   registerHttpSecurity(a, { token: TOKEN, ratePerS: 0 });
-  registerDeviceRoutes(a, { devices: () => [bin, lamp, meter], latest, alerts: () => alerts, openTickets: () => new Map([['bin-1', ['17']]]) });
+  registerDeviceRoutes(a, { devices: () => [bin, lamp, meter], latest: () => latest, alerts: () => alerts, openTickets: () => new Map([['bin-1', ['17']]]) });
   return a;
 }
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -77,7 +77,7 @@ describe('device routes', () => {
     registerHttpSecurity(a, { token: TOKEN, ratePerS: 0 });
     registerDeviceRoutes(a, {
       devices: () => many,
-      latest,
+      latest: () => latest,
       alerts: () => new Map(),
       openTickets: () => new Map(),
     });

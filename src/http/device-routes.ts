@@ -7,6 +7,10 @@
  * summary object is built for the page only. Each request still reads the raised alerts and the open
  * tickets once (an answer must show a ticket opened a moment ago) and passes over the catalog in
  * memory: work that grows with the city's fleet, not with what a client asks for.
+ *
+ * Device state is a port (`DeviceStateAccess`, dispatch-ports.ts): read once per request, now from
+ * memory and SQLite or later from a cluster's shared database; a shared database that fails answers
+ * 503 with Retry-After.
  */
 import type { FastifyInstance } from 'fastify';
 // Route schemas carry OpenAPI tags and summaries (types from @fastify/swagger).
@@ -16,19 +20,17 @@ import { deviceTypeNames } from '../device-types/registry.js';
 import type { ActiveAlert } from '../dispatch/types.js';
 import type { LatestReading } from '../devices/latest-readings.js';
 import { deviceState, type DeviceState } from '../devices/device-state.js';
+import type { DeviceStateAccess, LatestLookup } from './dispatch-ports.js';
+import type { Logger } from '../observability/logger.js';
+import { STORE_UNAVAILABLE_DESCRIPTION, StoreAnswers } from './store-unavailable.js';
 
 const STATES: readonly DeviceState[] = ['ok', 'alert', 'offline', 'unknown'];
 /** The largest page of `/api/devices` and `/api/readings/latest`. */
 export const MAX_PAGE = 1000;
 
-
-export interface DeviceRouteDeps {
+/** The catalog, and each device's state (latest reading, raised alerts, open tickets). */
+export interface DeviceRouteDeps extends DeviceStateAccess {
   devices(): readonly DeviceRecord[];
-  latest: { get(id: string): LatestReading | undefined };
-  /** Raised alerts, by device; computed once per request. */
-  alerts(): ReadonlyMap<string, readonly ActiveAlert[]>;
-  /** Open ticket ids, by device. */
-  openTickets(): ReadonlyMap<string, readonly string[]>;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -64,7 +66,8 @@ const latestSchema = {
   },
   required: ['deviceId', 'type', 'time', 'receivedAt', 'fields'],
 } as const;
-const errorSchema = { type: 'object', properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' } } } as const;
+const errorSchema = { type: 'object', properties: { statusCode: { type: 'integer' }, code: { type: 'string' }, error: { type: 'string' }, message: { type: 'string' } } } as const;
+const unavailableSchema = { ...errorSchema, description: STORE_UNAVAILABLE_DESCRIPTION } as const;
 
 interface ListQuery {
   district?: string;
@@ -75,8 +78,9 @@ interface ListQuery {
 }
 
 export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRouteDeps): void {
-  const summary = (d: DeviceRecord, alerts: ReadonlyMap<string, readonly ActiveAlert[]>, tickets: ReadonlyMap<string, readonly string[]>) => {
-    const latest = deps.latest.get(d.id);
+  const store = new StoreAnswers(app.log as Logger);
+  const summary = (d: DeviceRecord, latestOf: LatestLookup, alerts: ReadonlyMap<string, readonly ActiveAlert[]>, tickets: ReadonlyMap<string, readonly string[]>) => {
+    const latest = latestOf.get(d.id);
     const raised = alerts.get(d.id);
     return {
       id: d.id,
@@ -112,19 +116,21 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRouteDeps
             offset: { type: 'integer', minimum: 0, default: 0 },
           },
         },
-        response: { 200: { type: 'object', properties: { total: { type: 'integer' }, items: { type: 'array', items: deviceSummarySchema } }, required: ['total', 'items'] } },
+        response: {
+          200: { type: 'object', properties: { total: { type: 'integer' }, items: { type: 'array', items: deviceSummarySchema } }, required: ['total', 'items'] },
+          503: unavailableSchema,
+        },
       },
     },
     async (req) => {
       const { district, type, state, limit = MAX_PAGE, offset = 0 } = req.query;
-      const alerts = deps.alerts();
-      const tickets = deps.openTickets();
+      const [latest, alerts, tickets] = await Promise.all([store.read(deps.latest()), store.read(deps.alerts()), store.read(deps.openTickets())]);
       // The state costs two map lookups; the summary (a new object per device) only for the page.
       const matching = deps
         .devices()
         .filter((d) => (district === undefined || d.district === district) && (type === undefined || d.type === type))
-        .filter((d) => state === undefined || deviceState(alerts.get(d.id), deps.latest.get(d.id)) === state);
-      return { total: matching.length, items: matching.slice(offset, offset + limit).map((d) => summary(d, alerts, tickets)) };
+        .filter((d) => state === undefined || deviceState(alerts.get(d.id), latest.get(d.id)) === state);
+      return { total: matching.length, items: matching.slice(offset, offset + limit).map((d) => summary(d, latest, alerts, tickets)) };
     },
   );
 
@@ -153,16 +159,17 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRouteDeps
             },
           },
           404: errorSchema,
+          503: unavailableSchema,
         },
       },
     },
     async (req, reply) => {
       const d = deps.devices().find((x) => x.id === req.params.id);
       if (!d) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `device "${req.params.id}" is not in the catalog` });
-      const alerts = deps.alerts();
-      const latest = deps.latest.get(d.id);
+      const [latestOf, alerts, tickets] = await Promise.all([store.read(deps.latest([d.id])), store.read(deps.alerts()), store.read(deps.openTickets())]);
+      const latest = latestOf.get(d.id);
       return {
-        ...summary(d, alerts, deps.openTickets()),
+        ...summary(d, latestOf, alerts, tickets),
         attributes: d.attributes,
         latest: latest ? latestView(latest, d.district) : null,
         alertDetails: (alerts.get(d.id) ?? []).map((a) => ({ rule: a.rule, since: iso(a.since), value: a.value ?? null, flapping: a.flapping })),
@@ -190,16 +197,17 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRouteDeps
               },
             },
           },
+          503: unavailableSchema,
         },
       },
     },
     async () => {
-      const alerts = deps.alerts();
+      const [latest, alerts] = await Promise.all([store.read(deps.latest()), store.read(deps.alerts())]);
       const out = new Map<string, { district: string; devices: number; byType: Record<string, number>; byState: Record<string, number> }>();
       for (const d of deps.devices()) {
         let row = out.get(d.district);
         if (!row) out.set(d.district, (row = { district: d.district, devices: 0, byType: {}, byState: {} }));
-        const state = deviceState(alerts.get(d.id), deps.latest.get(d.id));
+        const state = deviceState(alerts.get(d.id), latest.get(d.id));
         row.devices++;
         row.byType[d.type] = (row.byType[d.type] ?? 0) + 1;
         row.byState[state] = (row.byState[state] ?? 0) + 1;
@@ -231,15 +239,17 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRouteDeps
             properties: { total: { type: 'integer', description: 'devices with a reading that match, over all pages' }, items: { type: 'array', items: latestSchema } },
             required: ['total', 'items'],
           },
+          503: unavailableSchema,
         },
       },
     },
     async (req) => {
       const { district, type, limit = MAX_PAGE, offset = 0 } = req.query;
+      const latestOf = await store.read(deps.latest());
       const matching: { d: DeviceRecord; latest: LatestReading }[] = [];
       for (const d of deps.devices()) {
         if ((district !== undefined && d.district !== district) || (type !== undefined && d.type !== type)) continue;
-        const latest = deps.latest.get(d.id);
+        const latest = latestOf.get(d.id);
         if (latest) matching.push({ d, latest });
       }
       return { total: matching.length, items: matching.slice(offset, offset + limit).map(({ d, latest }) => latestView(latest, d.district)) };

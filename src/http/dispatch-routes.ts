@@ -9,23 +9,30 @@
  * is bounded: `requests.json` at GeoReport's 1000, `/api/events` at 1000 events and a bounded scan
  * of the log per request (`EventLog.scan`), so a filter that matches little costs no table scan.
  *
+ * The stores are ports (dispatch-ports.ts): SQLite's answer now, PostgreSQL's later. A shared store
+ * that fails answers 503 with Retry-After (store-unavailable.ts), in GeoReport's shape under
+ * `/open311/v2/`.
+ *
  * Errors under `/open311/v2/` use GeoReport's `[{ code, description }]` shape (except 401 and 429,
  * which the security hooks answer before any route runs); `/api/…` errors use Fastify's shape.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Logger } from '../observability/logger.js';
 import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
 import type { EventHub } from '../events/event-hub.js';
-import type { EventLog } from '../events/event-log.js';
 import { toOpen311 } from '../tickets/open311-view.js';
-import type { TicketStore } from '../tickets/ticket-store.js';
+import type { EventAccess, TicketAccess } from './dispatch-ports.js';
 import { eventFilterProps, filterOf, registerEventStream, toApiEvent, type EventFilterQuery, type EventStreamOptions } from './event-stream.js';
+import { STORE_UNAVAILABLE_DESCRIPTION, StoreAnswers, StoreUnavailableError } from './store-unavailable.js';
 
 export { toApiEvent } from './event-stream.js';
 
 /** What the dispatch routes read and change. */
 export interface DispatchRouteDeps {
-  tickets: TicketStore;
-  events: EventLog;
+  /** `TicketStore`, or the cluster's shared tickets. */
+  tickets: TicketAccess;
+  /** `EventLog`, or the cluster's shared log. */
+  events: EventAccess;
   hub: EventHub;
   /** Open311 services of the ticket rules (`RulesStage.services()`). */
   services(): readonly ServiceDefinition[];
@@ -50,6 +57,8 @@ const errorSchema = {
   type: 'object',
   properties: { statusCode: { type: 'integer' }, code: { type: 'string' }, error: { type: 'string' }, message: { type: 'string' } },
 } as const;
+const geoUnavailableSchema = { ...geoErrorSchema, description: STORE_UNAVAILABLE_DESCRIPTION } as const;
+const unavailableSchema = { ...errorSchema, description: STORE_UNAVAILABLE_DESCRIPTION } as const;
 
 const nullable = (type: 'string' | 'number' | 'integer' | 'boolean') => ({ type: [type, 'null'] }) as const;
 
@@ -114,10 +123,12 @@ const jurisdiction = { jurisdiction_id: { type: 'string', maxLength: 128, descri
 /** Adds the dispatch routes to `app` (after `registerHttpSecurity`). */
 export function registerDispatchRoutes(app: FastifyInstance, deps: DispatchRouteDeps): void {
   const now = deps.now ?? Date.now;
+  const store = new StoreAnswers(app.log as Logger);
 
   app.register(async (open311) => {
     open311.setErrorHandler((err: FastifyError, req, reply) => {
       if (err.validation) return reply.code(400).send([{ code: 400, description: validationText(err) }]);
+      if (err instanceof StoreUnavailableError) return reply.code(503).headers(err.headers).send([{ code: 503, description: err.message }]);
       const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
       if (status === 500) req.log.error({ err, code: 'CP_ERR_HTTP_INTERNAL' }, 'open311 request failed');
       return reply.code(status).send([{ code: status, description: status === 500 ? 'internal error; see the service log' : err.message }]);
@@ -163,14 +174,14 @@ export function registerDispatchRoutes(app: FastifyInstance, deps: DispatchRoute
               device_id: { type: 'string', maxLength: 64, description: 'citypipe extension' },
             },
           },
-          response: { 200: { type: 'array', items: requestSchema }, 400: geoErrorSchema, 401: errorSchema },
+          response: { 200: { type: 'array', items: requestSchema }, 400: geoErrorSchema, 401: errorSchema, 503: geoUnavailableSchema },
         },
       },
       async (req, reply) => {
         const q = req.query;
         if (q.service_request_id !== undefined) {
           const ids = splitList(q.service_request_id);
-          return deps.tickets.list({ ids, limit: MAX_REQUESTS }).map(toOpen311);
+          return (await store.read(deps.tickets.list({ ids, limit: MAX_REQUESTS }))).map(toOpen311);
         }
         const start = q.start_date === undefined ? undefined : parseIsoDate(q.start_date, 'start');
         if (start === null) return reply.code(400).send([{ code: 400, description: badDate('start_date', q.start_date) }]);
@@ -181,9 +192,8 @@ export function registerDispatchRoutes(app: FastifyInstance, deps: DispatchRoute
         }
         const window = start === undefined && end === undefined ? now() - DEFAULT_WINDOW_MS : undefined;
         const serviceCodes = q.service_code === undefined ? undefined : splitList(q.service_code);
-        return deps.tickets
-          .list({ status: q.status, serviceCodes, start: start ?? window, end, deviceId: q.device_id, limit: MAX_REQUESTS })
-          .map(toOpen311);
+        const list = await store.read(deps.tickets.list({ status: q.status, serviceCodes, start: start ?? window, end, deviceId: q.device_id, limit: MAX_REQUESTS }));
+        return list.map(toOpen311);
       },
     );
 
@@ -194,11 +204,17 @@ export function registerDispatchRoutes(app: FastifyInstance, deps: DispatchRoute
         schema: {
           params: { type: 'object', properties: { id: { type: 'string', maxLength: 32 } }, required: ['id'] },
           querystring: { type: 'object', additionalProperties: false, properties: { ...jurisdiction } },
-          response: { 200: { type: 'array', items: requestSchema, minItems: 1, maxItems: 1 }, 400: geoErrorSchema, 401: errorSchema, 404: geoErrorSchema },
+          response: {
+            200: { type: 'array', items: requestSchema, minItems: 1, maxItems: 1 },
+            400: geoErrorSchema,
+            401: errorSchema,
+            404: geoErrorSchema,
+            503: geoUnavailableSchema,
+          },
         },
       },
       async (req, reply) => {
-        const t = deps.tickets.get(req.params.id);
+        const t = await store.read(deps.tickets.get(req.params.id));
         if (!t) return reply.code(404).send([{ code: 404, description: `no service request with service_request_id "${req.params.id}"` }]);
         return [toOpen311(t)];
       },
@@ -221,11 +237,11 @@ export function registerDispatchRoutes(app: FastifyInstance, deps: DispatchRoute
             status_notes: { type: 'string', maxLength: 2000, description: 'why; default "Closed by api"' },
           },
         },
-        response: { 200: requestSchema, 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema },
+        response: { 200: requestSchema, 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema, 503: unavailableSchema },
       },
     },
     async (req, reply) => {
-      const r = deps.tickets.close(req.params.id, req.body.status_notes, 'api');
+      const r = await store.read(deps.tickets.close(req.params.id, req.body.status_notes, 'api'));
       if (r.ok) return toOpen311(r.ticket);
       if (r.reason === 'not_found') return reply.code(404).send({ statusCode: 404, code: 'CP_ERR_TICKET_NOT_FOUND', error: 'Not Found', message: r.message });
       return reply.code(409).send({ statusCode: 409, code: 'CP_ERR_TICKET_CLOSED', error: 'Conflict', message: r.message });
@@ -260,6 +276,7 @@ export function registerDispatchRoutes(app: FastifyInstance, deps: DispatchRoute
           },
           400: errorSchema,
           401: errorSchema,
+          503: unavailableSchema,
         },
       },
     },
@@ -272,7 +289,7 @@ export function registerDispatchRoutes(app: FastifyInstance, deps: DispatchRoute
         return reply.code(400).send({ statusCode: 400, code: 'FST_ERR_VALIDATION', error: 'Bad Request', message });
       }
       const limit = q.limit ?? 100;
-      const step = deps.events.scan({ ...filterOf(q), since, until, afterId: q.after_id, limit });
+      const step = await store.read(deps.events.scan({ ...filterOf(q), since, until, afterId: q.after_id, limit }));
       let next: string | null = null;
       if (step.next !== undefined) {
         const params = new URLSearchParams();

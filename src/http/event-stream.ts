@@ -10,16 +10,24 @@
  *   writes the page and waits until the client has taken it; reading and rendering a page is a step
  *   of the shared `ReplayPacer`, which gives all replays together 1 ms per event-loop turn and at
  *   most a quarter of the process's time, so replays never hold the process: see `REPLAY_TURN_MS`.
+ *
+ * The log is a port (`EventAccess`): a SQLite page is read, rendered and written in one pacer step,
+ * as before; a page from a shared store is awaited outside the pacer (waiting costs no CPU) and
+ * rendered and written in a step of its own. When the shared store fails, the stream has already
+ * answered 200: it says why in a comment and ends, and the client reconnects with Last-Event-ID
+ * after its `retry:` delay (EventSource gives up for good on a 503, so a 503 would serve it worse).
  */
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCodes } from '../errors/catalog.js';
 import type { EventFilter, EventHub, HubSubscription } from '../events/event-hub.js';
-import type { EventLog, LoggedEvent } from '../events/event-log.js';
+import type { EventScan, LoggedEvent } from '../events/event-log.js';
 import type { Logger } from '../observability/logger.js';
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
+import type { EventAccess } from './dispatch-ports.js';
 import { ReplayPacer } from './replay-pacer.js';
 import { clientKey } from './security.js';
+import { isPromiseLike, StoreAnswers, StoreUnavailableError } from './store-unavailable.js';
 
 /** Stream settings; every one has a default. */
 export interface EventStreamOptions {
@@ -40,7 +48,8 @@ export interface EventStreamOptions {
 }
 
 export interface EventStreamDeps {
-  events: Pick<EventLog, 'scan'>;
+  /** The log the replay reads (`EventLog`, or the cluster's shared log). */
+  events: EventAccess;
   hub: EventHub;
   stream?: EventStreamOptions | undefined;
 }
@@ -141,6 +150,7 @@ export function registerEventStream(app: FastifyInstance, deps: EventStreamDeps)
   const slots = new StreamSlots(opts.maxStreams ?? DEFAULT_MAX_STREAMS, opts.maxStreamsPerAddress ?? DEFAULT_MAX_STREAMS_PER_ADDRESS);
   const pacer = new ReplayPacer({ turnMs: opts.replayTurnMs ?? REPLAY_TURN_MS, share: opts.replayShare ?? REPLAY_SHARE, windowMs: REPLAY_WINDOW_MS });
   const refusals = new RateLimitedLog(app.log as Logger, 10_000);
+  const store = new StoreAnswers(app.log as Logger);
   const sessions = new Set<SseSession>();
   // Open SSE streams would keep `app.close()` waiting for ever: end them first.
   app.addHook('preClose', async () => {
@@ -188,7 +198,7 @@ export function registerEventStream(app: FastifyInstance, deps: EventStreamDeps)
       // ids tell duplicates apart.
       const sub = deps.hub.subscribe(filter);
       const stream = new PassThrough();
-      const session = new SseSession(stream, sub, deps.events, pacer, opts, filter, resumeAfter, req, () => {
+      const session = new SseSession(stream, sub, deps.events, store, pacer, opts, filter, resumeAfter, req, () => {
         sessions.delete(session);
         slot.release();
       });
@@ -230,7 +240,8 @@ class SseSession {
   constructor(
     private readonly stream: PassThrough,
     private readonly sub: HubSubscription,
-    private readonly events: Pick<EventLog, 'scan'>,
+    private readonly events: EventAccess,
+    private readonly store: StoreAnswers,
     private readonly pacer: ReplayPacer,
     private readonly opts: EventStreamOptions,
     private readonly filter: EventFilter,
@@ -257,7 +268,9 @@ class SseSession {
       // resumes from its last received id all the same.
       if (this.sub.ended === 'overflow') await this.write(': too far behind: disconnected; reconnect with Last-Event-ID to resume from the log\n\n', OVERFLOW_GRACE_MS);
     } catch (err) {
-      this.req.log.error({ err, code: ErrorCodes.HTTP_INTERNAL.code }, 'event stream failed');
+      // Logged where it was turned into this error (StoreAnswers).
+      if (err instanceof StoreUnavailableError) await this.write(`: ${err.code}: the shared database did not answer the replay; reconnect with Last-Event-ID to resume from the log\n\n`, OVERFLOW_GRACE_MS);
+      else this.req.log.error({ err, code: ErrorCodes.HTTP_INTERNAL.code }, 'event stream failed');
     } finally {
       this.end();
     }
@@ -286,19 +299,32 @@ class SseSession {
     let cursor: number | undefined = afterId;
     while (cursor !== undefined && !this.ended) {
       const from: number = cursor;
-      const page = await this.pacer.run(() => {
+      let page: Page | { pending: Promise<EventScan> } | undefined = await this.pacer.run(() => {
         if (this.ended) return undefined;
         const step = this.events.scan({ ...this.filter, afterId: from, limit });
-        const last = step.events.at(-1);
-        if (last === undefined) return { next: step.next, behind: false };
-        const behind = !this.stream.write(frames(step.events));
-        this.lastId = last.id;
-        return { next: step.next, behind };
+        if (!isPromiseLike(step)) return this.writePage(step);
+        const pending = this.store.read(step);
+        // Awaited just below; marked handled so that a quick rejection is not reported as unhandled meanwhile.
+        pending.catch(() => undefined);
+        return { pending };
       });
+      if (page !== undefined && 'pending' in page) {
+        const step = await page.pending;
+        page = await this.pacer.run(() => (this.ended ? undefined : this.writePage(step)));
+      }
       if (page === undefined) break;
       cursor = page.next;
       if (page.behind) await this.drained();
     }
+  }
+
+  /** Writes a page of the replay; `behind` when the client has not taken what is buffered. */
+  private writePage(step: EventScan): Page {
+    const last = step.events.at(-1);
+    if (last === undefined) return { next: step.next, behind: false };
+    const behind = !this.stream.write(frames(step.events));
+    this.lastId = last.id;
+    return { next: step.next, behind };
   }
 
   private async send(events: readonly LoggedEvent[]): Promise<void> {
@@ -330,6 +356,12 @@ class SseSession {
       stream.on('close', done);
     });
   }
+}
+
+/** One replay page written: where the next starts, and whether to wait for the client first. */
+interface Page {
+  readonly next: number | undefined;
+  readonly behind: boolean;
 }
 
 /** SSE frames: `id:` the log id, `data:` the event as `/api/events` shows it. */

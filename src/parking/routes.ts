@@ -1,15 +1,22 @@
 /**
- * `GET /api/parking/zones`: every parking zone's availability now (zones.ts), from memory. Counts
- * only, no device ids or locations, so it needs no token.
+ * `GET /api/parking/zones`: every parking zone's availability now (zones.ts), from memory on a
+ * single node, from the shared database in a cluster (`ZoneAccess`; one that fails answers 503 with
+ * Retry-After). Counts only, no device ids or locations, so it needs no token.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ZoneCounts } from './zones.js';
+import type { ZoneAccess } from '../http/dispatch-ports.js';
+import { STORE_UNAVAILABLE_DESCRIPTION, StoreAnswers } from '../http/store-unavailable.js';
+import type { Logger } from '../observability/logger.js';
 
-export interface ParkingRoutesDeps {
-  zones(): ZoneCounts[];
-}
+export type ParkingRoutesDeps = ZoneAccess;
+
+const errorSchema = {
+  type: 'object',
+  properties: { statusCode: { type: 'integer' }, code: { type: 'string' }, error: { type: 'string' }, message: { type: 'string' } },
+} as const;
 
 export function registerParkingRoutes(app: FastifyInstance, deps: ParkingRoutesDeps): void {
+  const store = new StoreAnswers(app.log as Logger);
   app.get(
     '/api/parking/zones',
     {
@@ -36,9 +43,10 @@ export function registerParkingRoutes(app: FastifyInstance, deps: ParkingRoutesD
               },
             },
           },
+          503: { ...errorSchema, description: STORE_UNAVAILABLE_DESCRIPTION },
         },
       },
     },
-    async () => ({ zones: deps.zones().map((z) => ({ ...z, changedAt: new Date(z.changedAt).toISOString() })) }),
+    async () => ({ zones: (await store.read(deps.zones())).map((z) => ({ ...z, changedAt: new Date(z.changedAt).toISOString() })) }),
   );
 }

@@ -44,6 +44,9 @@ export async function openDatabase(url: string, opts: { maxConnections?: number;
     application_name: opts.applicationName ?? 'citypipe',
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
+    // Every query settles: a lock or a server that never answers becomes an error the caller retries.
+    statement_timeout: 30_000,
+    query_timeout: 35_000,
   });
   // An idle client losing its connection (a server restart) must not take the process down; the
   // next query gets a new one.

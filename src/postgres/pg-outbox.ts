@@ -59,6 +59,16 @@ export class PgOutbox implements DeliveryQueue {
   }
 
   /**
+   * Gives back the rows this worker had claimed when it stopped or died: a worker starting under the
+   * same name has nothing in flight, so they need not wait for their lease to end. One in flight at
+   * a crash may have reached its receiver: it is sent again with the same idempotency key.
+   */
+  async reclaimOwn(): Promise<number> {
+    const r = await this.pool.query("UPDATE delivery_queue SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1 AND state = 'pending'", [this.worker]);
+    return r.rowCount ?? 0;
+  }
+
+  /**
    * Records a transition for every target that wants it, inside the caller's transaction (the one
    * that changed the ticket). Returns false when no target wants it or it was enqueued before.
    */

@@ -132,23 +132,22 @@ export class PgTickets {
   }
 
   /**
-   * Closes a ticket by hand; held while its condition may still be raised (ticket-store.ts). Locks
-   * the device's row first, as a batch evaluating the device would.
+   * Closes a ticket by hand, in the caller's transaction; held while its condition may still be
+   * raised (ticket-store.ts). Locks the device's row first, as a batch evaluating the device would.
    */
-  async close(id: string, notes: string | undefined, by: string, emit: TransitionSink, inTx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>): Promise<CloseResult> {
+  async close(c: Queryable, id: string, notes: string | undefined, by: string, emit: TransitionSink): Promise<CloseResult> {
     const n = rowId(id);
-    if (n === undefined) return { ok: false, reason: 'not_found', message: `no ticket with service_request_id "${id}"` };
-    return inTx(async (c) => {
-      const first = await one(c, 'SELECT * FROM tickets WHERE id = $1', [n]);
-      if (!first) return { ok: false, reason: 'not_found', message: `no ticket with service_request_id "${id}"` };
-      await c.query('SELECT 1 FROM cp_devices WHERE device_id = $1 FOR UPDATE', [first.device_id]);
-      const row = (await one(c, 'SELECT * FROM tickets WHERE id = $1', [n]))!;
-      if (row.status === 'closed') {
-        return { ok: false, reason: 'already_closed', message: `ticket ${id} is already closed (${row.status_notes ?? 'no notes'})`, ticket: toTicket(row) };
-      }
-      const text = notes?.trim() ? notes.trim() : `Closed by ${by}`;
-      return { ok: true, ticket: await this.closeRow(c, row, text, by, true, this.now(), 'manual', emit) };
-    });
+    const missing: CloseResult = { ok: false, reason: 'not_found', message: `no ticket with service_request_id "${id}"` };
+    if (n === undefined) return missing;
+    const first = await one(c, 'SELECT * FROM tickets WHERE id = $1', [n]);
+    if (!first) return missing;
+    await c.query('SELECT 1 FROM cp_devices WHERE device_id = $1 FOR UPDATE', [first.device_id]);
+    const row = (await one(c, 'SELECT * FROM tickets WHERE id = $1', [n]))!;
+    if (row.status === 'closed') {
+      return { ok: false, reason: 'already_closed', message: `ticket ${id} is already closed (${row.status_notes ?? 'no notes'})`, ticket: toTicket(row) };
+    }
+    const text = notes?.trim() ? notes.trim() : `Closed by ${by}`;
+    return { ok: true, ticket: await this.closeRow(c, row, text, by, true, this.now(), 'manual', emit) };
   }
 
   async get(id: string): Promise<Ticket | undefined> {

@@ -30,12 +30,11 @@ import { RuleEngine } from '../dispatch/rules/evaluate.js';
 import type { RuleBook, ServiceDefinition } from '../dispatch/rules/rule-book.js';
 import { DeadmanSweep } from '../dispatch/deadman.js';
 import type { RuleStateAccess, RuleStateRow } from '../dispatch/rule-state-store.js';
-import type { ActiveAlert, RuleEvent, RuleInput } from '../dispatch/types.js';
+import type { RuleEvent, RuleInput } from '../dispatch/types.js';
 import { serviceLookup, type TicketTransition } from '../tickets/ticket-store.js';
 import { EventHub, type EventFilter, type HubSubscription } from '../events/event-hub.js';
 import { toLine as eventLine, type LoggedEvent } from '../events/event-log.js';
 import { Deliverer, type BackoffOptions } from '../delivery/deliverer.js';
-import { FillHistory } from '../collection/fill-history.js';
 import { fillFieldOf } from '../collection/containers.js';
 import { buildPlan, DEFAULT_HORIZON_MS, planLines, type CollectionPlan } from '../collection/plan.js';
 import { stopCronTask } from '../process/cron-task.js';
@@ -43,10 +42,14 @@ import type { DispatchCounters, DispatchGauges } from '../observability/metrics.
 import { toApiEvent } from '../http/dispatch-routes.js';
 import { openDatabase, inTransaction, describeDatabase, LOCKS, type Queryable } from '../postgres/database.js';
 import { lockDevices, saveRuleRows, saveSeen, LoadedRuleState } from '../postgres/pg-device-state.js';
+import { fillHistorySince } from '../postgres/pg-reads.js';
 import { PgTickets } from '../postgres/pg-tickets.js';
 import { PgOutbox } from '../postgres/pg-outbox.js';
-import { PgEventLog, EVENTS_CHANNEL } from '../postgres/pg-events.js';
+import { PgEventLog } from '../postgres/pg-events.js';
+import { PgEventFeed } from '../postgres/pg-event-feed.js';
 import { RulesTap } from './rules-tap.js';
+import { clusterHttpDeps } from './cluster-http.js';
+import type { DispatchApiDeps } from '../http/dispatch-api.js';
 import { SideWriter, type SideSource } from './side-writer.js';
 import type { Catalog } from './dispatch.js';
 
@@ -59,12 +62,12 @@ const MAX_READINGS_PER_TX = 5000;
  */
 const SWEEP_MIN_MS = 1000;
 const SWEEP_MAX_MS = 15_000;
-/** The live stream polls the shared log this often besides NOTIFY. */
-const FEED_POLL_MS = 1000;
 /** Events a dead worker logged but did not write to InfluxDB are picked up after this long. */
 const ORPHAN_EVENTS_AFTER_MS = 60_000;
 const SIDE_WRITE_MS = 1000;
 const RETRY_MAX_MS = 10_000;
+/** The fill history the plan reads (the single node keeps 48 h too: collection/fill-history.ts). */
+const FILL_HISTORY_MS = 48 * 3600_000;
 
 export interface ClusterDispatchOptions {
   config: Config;
@@ -94,7 +97,7 @@ interface Parts {
   tap: RulesTap;
   side: SideWriter;
   services: (rule: string) => ServiceDefinition | undefined;
-  feed: pg.PoolClient;
+  feed: PgEventFeed;
 }
 
 export class ClusterDispatch implements DispatchGauges {
@@ -113,9 +116,6 @@ export class ClusterDispatch implements DispatchGauges {
   private pumping: Promise<void> | undefined;
   private stopping = false;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private feedTimer: NodeJS.Timeout | undefined;
-  private feedFrom = 0;
-  private feeding: Promise<void> | undefined;
   private planTask: ScheduledTask | undefined;
   private toWrite: LoggedEvent[] = [];
   private planToWrite: CollectionPlan | undefined;
@@ -157,15 +157,11 @@ export class ClusterDispatch implements DispatchGauges {
     });
     const tap = new RulesTap({ consumers: [(b) => this.take(b)], log: log.child({ stage: 'dispatch' }) });
     const side = new SideWriter({ write: (lines) => this.opts.writeLines(lines), sources: this.sideSources(), intervalMs: SIDE_WRITE_MS, log: log.child({ stage: 'side-writer' }) });
-    const feed = await pool.connect();
+    const feed = new PgEventFeed({ pool, events, hub, log });
     this.parts = { pool, book, compiled, engine, tickets, outbox, events, hub, deliverer, tap, side, services: serviceLookup(book.services()), feed };
-
-    // The live stream starts at the end of the log; a client resuming asks the log itself.
-    this.feedFrom = await events.lastId();
-    feed.on('notification', () => this.pollFeed());
-    await feed.query(`LISTEN ${EVENTS_CHANNEL}`);
-    this.feedTimer = setInterval(() => this.pollFeed(), FEED_POLL_MS);
-    this.feedTimer.unref();
+    await feed.start();
+    const reclaimed = await outbox.reclaimOwn();
+    if (reclaimed > 0) log.info({ deliveries: reclaimed, worker: this.opts.workerId }, 'deliveries this worker had claimed before it stopped are pending again');
     deliverer.start();
     side.start();
     this.scheduleSweep();
@@ -182,14 +178,12 @@ export class ClusterDispatch implements DispatchGauges {
     while ((this.queue.length > 0 || this.pumping) && Date.now() < deadline) await (this.pumping ?? new Promise((r) => setTimeout(r, 50)));
     this.stopping = true;
     clearTimeout(this.sweepTimer);
-    clearInterval(this.feedTimer);
     await stopCronTask(this.planTask);
     await parts.deliverer.stop(timeoutMs);
     await parts.side.tick().catch(() => undefined);
     await parts.side.stop();
+    await parts.feed.stop();
     parts.hub.close();
-    await this.feeding;
-    parts.feed.release();
     this.parts = undefined;
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
@@ -276,22 +270,8 @@ export class ClusterDispatch implements DispatchGauges {
   async generatePlan(nowMs: number = this.now()): Promise<CollectionPlan> {
     const parts = this.started();
     const catalog = this.opts.catalog();
-    const history = new FillHistory({ store: { file: ':memory:' }, minSpacingMs: 0 });
-    history.open();
+    const history = await fillHistorySince(parts.pool, catalog, nowMs - FILL_HISTORY_MS);
     try {
-      const since = nowMs - 48 * 3600_000;
-      const r = await parts.pool.query<{ device_id: string; time_ms: string; level: number }>(
-        'SELECT device_id, time_ms, level FROM collection_fill_samples WHERE time_ms >= $1 ORDER BY time_ms',
-        [since],
-      );
-      const inputs: RuleInput[] = [];
-      for (const row of r.rows) {
-        const d = catalog.get(row.device_id);
-        const field = d && fillFieldOf(d.type);
-        if (!d || field === undefined) continue;
-        inputs.push({ type: d.type, deviceId: d.id, district: d.district, timeMs: Number(row.time_ms), receivedAt: Number(row.time_ms), fields: { [field]: row.level } });
-      }
-      history.observe(inputs);
       const collection = parts.book.ruleWithRole('collection');
       const plan = buildPlan({
         now: nowMs,
@@ -335,30 +315,18 @@ export class ClusterDispatch implements DispatchGauges {
     await this.started().side.tick();
   }
 
-  /** What is raised now (every worker's), for the device API. */
-  async activeAlerts(): Promise<ActiveAlert[]> {
+  /** What the HTTP layer reads and changes of dispatch (cluster-http.ts). */
+  httpDeps(): DispatchApiDeps {
     const parts = this.started();
-    const r = await parts.pool.query<{ state: RuleStateRow }>("SELECT state FROM cp_rule_state WHERE status <> 'ok'");
-    return r.rows.map(({ state: s }) => {
-      const role = parts.book.roleOf(s.rule);
-      return { deviceId: s.deviceId, rule: s.rule, since: s.since, value: s.value ?? undefined, flapping: s.flapping, ...(role ? { role } : {}) };
+    const { maxStreams, maxStreamsPerAddress } = this.opts.config.http;
+    return clusterHttpDeps({
+      ...parts,
+      catalog: this.opts.catalog,
+      workerId: this.opts.workerId,
+      now: this.now,
+      stream: { maxStreams, maxStreamsPerAddress },
+      generatePlan: (nowMs) => this.generatePlan(nowMs),
     });
-  }
-
-  get database(): pg.Pool {
-    return this.started().pool;
-  }
-
-  get ticketStore(): PgTickets {
-    return this.started().tickets;
-  }
-
-  get eventLog(): PgEventLog {
-    return this.started().events;
-  }
-
-  get services(): readonly ServiceDefinition[] {
-    return this.started().book.services();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -449,8 +417,10 @@ export class ClusterDispatch implements DispatchGauges {
         this.log.warn({ err, deviceId: e.deviceId, rule: e.rule }, 'could not publish a rule event on MQTT');
       });
     }
-    if (logged.length) this.toWrite.push(...logged);
-    this.pollFeed();
+    if (logged.length) {
+      this.toWrite.push(...logged);
+      this.parts?.feed.poll();
+    }
   }
 
   private deadman(catalog: { get(id: string): DeviceRecord | undefined; all(): readonly DeviceRecord[] }, store: RuleStateAccess, nowMs: number): DeadmanSweep {
@@ -487,25 +457,6 @@ export class ClusterDispatch implements DispatchGauges {
     if (!parts) return;
     parts.tickets.countOpenByService().then((r) => (this.openByService = r), () => undefined);
     this.pending = Object.fromEntries(Object.entries(parts.deliverer.stats()).map(([target, s]) => [target, s.pending]));
-  }
-
-  /** Reads events logged since the last look (by any worker) into the live stream. */
-  private pollFeed(): void {
-    if (this.feeding || !this.parts) return;
-    const parts = this.parts;
-    this.feeding = (async () => {
-      try {
-        for (;;) {
-          const got = await parts.events.list({ afterId: this.feedFrom, limit: 1000 });
-          if (got.length === 0) break;
-          this.feedFrom = got.at(-1)!.id;
-          parts.hub.publish(got);
-          if (got.length < 1000) break;
-        }
-      } catch (err) {
-        this.log.warn({ err, code: ErrorCodes.DATABASE_UNREACHABLE.code }, 'cannot read the shared event log for the live stream; trying again');
-      }
-    })().finally(() => (this.feeding = undefined));
   }
 
   private sideSources(): SideSource[] {

@@ -284,7 +284,7 @@ export class DispatchWiring implements DispatchGauges {
       dispatch: { tickets, events, hub, services: () => rules.services(), now: this.now, stream: { maxStreams, maxStreamsPerAddress } },
       devices: {
         devices: () => this.opts.catalog().all(),
-        latest,
+        latest: () => latest,
         alerts: () => this.alertsByDevice(),
         openTickets: () => tickets.openByDevice(),
       },
