@@ -141,8 +141,8 @@ async function intoWorkers(ctx: BenchContext, workers: number, pg: LocalPostgres
     const r = await ctx.publishMax(1, sizes.clusterMessagesPerPublisher, false);
     const { doneAt, stats } = await allWritten(ctx, svcs, r.acked, label);
     const usage = sampler.stop();
-    const pgS = pgCpu?.stop() ?? Number.NaN;
-    ctx.processes[label] = usage;
+    const pgUsage = pgCpu?.stop();
+    ctx.processes[label] = pgUsage ? { ...usage, postgres: pgUsage } : usage;
     for (const [i, s] of svcs.entries()) ctx.writes[`${label}, worker ${i + 1}`] = await s.writeMetrics();
     const counted = await settledCount(ctx.influx!.url, db, stats.received, 300, 30_000);
     if (counted < r.acked) ctx.note(`${label}: Mosquitto acknowledged ${fmt(r.acked)} readings to the devices but InfluxDB returns ${fmt(counted)}`);
@@ -161,7 +161,7 @@ async function intoWorkers(ctx: BenchContext, workers: number, pg: LocalPostgres
       seconds: ms / 1000,
       readingsPerS,
       ackedPerS: ratePerS(r.acked, r.lastAckAt - r.firstSendAt),
-      cpuUsPerReading: { workers: usPerReading(usage.citypipe!.cpuS, counted), broker: usPerReading(usage.broker!.cpuS, counted), postgres: usPerReading(pgS, counted) },
+      cpuUsPerReading: { workers: usPerReading(usage.citypipe!.cpuS, counted), broker: usPerReading(usage.broker!.cpuS, counted), postgres: usPerReading(pgUsage?.cpuS ?? Number.NaN, counted) },
       vsBrokerOnly: ratio(readingsPerS, brokerOnlyPerS),
       dispatchState,
       promise: CLUSTER_PROMISES[mode],

@@ -99,14 +99,20 @@ export class TreeCpu {
     for (const pid of processTree(root)) this.before.set(pid, readProc(pid)?.cpuS ?? 0);
   }
 
-  /** CPU seconds since the constructor. */
-  stop(): number {
+  private readonly startedAt = performance.now();
+
+  /**
+   * CPU since the constructor, as a role of {@link ProcessSampler}'s figures; RSS is not given (NaN):
+   * a sum over a server's processes would count its shared memory once per process.
+   */
+  stop(): ProcUsage {
     let s = 0;
     for (const pid of processTree(this.root)) {
       const now = readProc(pid)?.cpuS;
       if (now !== undefined) s += now - (this.before.get(pid) ?? 0);
     }
-    return round(s, 2);
+    const seconds = Math.max(0.001, (performance.now() - this.startedAt) / 1000);
+    return { cpuPct: round((s / seconds) * 100, 0), cpuS: round(s, 2), rssPeakMb: Number.NaN };
   }
 }
 

@@ -109,14 +109,15 @@ export function formatReport(r: BenchResult, command: string): string {
   // Not one of the issue's targets (and not in `targets`): beside them for comparison only.
   out.push(`| end to end QoS 1, ${n(r.e2e_batch_readings)} readings per PUBLISH, vs raw InfluxDB write rate (information, not a target) | – | ${Number.isFinite(batchVsRaw) ? pct(batchVsRaw) : 'not run'} | |`);
   out.push('');
-  // The consumer (cluster phase) only where a phase had one.
-  const roles = ['citypipe', 'broker', 'influxd', 'generator', ...(Object.values(r.processes).some((u) => u.consumer) ? ['consumer'] : [])];
+  // The cluster phase's consumer and PostgreSQL only when a phase had them.
+  const extra = ['consumer', 'postgres'].filter((role) => Object.values(r.processes).some((u) => u[role]));
+  const roles = ['citypipe', 'broker', 'influxd', 'generator', ...extra];
   out.push('CPU (average, % of one core; the machine has 2) and peak RSS (MiB) of each process during each phase:');
   out.push('');
   out.push(`| phase | ${roles.join(' | ')} |`);
   out.push(`|---|${roles.map(() => '---:').join('|')}|`);
   for (const [phase, usage] of Object.entries(r.processes)) {
-    out.push(`| ${phase} | ${roles.map((role) => (usage[role] ? `${usage[role].cpuPct} % / ${usage[role].rssPeakMb}` : '')).join(' | ')} |`);
+    out.push(`| ${phase} | ${roles.map((role) => (usage[role] ? `${usage[role].cpuPct} % / ${dec(usage[role].rssPeakMb)}` : '')).join(' | ')} |`);
   }
   if (soak.details.length > 0) {
     out.push('');
