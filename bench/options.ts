@@ -163,14 +163,18 @@ export const SERVICE_FILE_RESERVE = 200;
 /**
  * The parts of a run; `--only` picks some (for profiling one of them). A full run runs all of them;
  * a quick run (`--quick` without `--only`) leaves out {@link SLOW_PHASES}: the drain phase alone
- * takes its outage plus the drain, and the soak its minutes per connection mode, which would not fit
- * in 5 minutes.
+ * takes its outage plus the drain, the soak its minutes per connection mode, and the cluster its
+ * three modes, which would not fit in 5 minutes.
  */
 export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'uplinks', 'latency', 'connections', 'durability', 'drain', 'soak', 'cluster'] as const;
 export type BenchPhase = (typeof BENCH_PHASES)[number];
 
-/** Phases a quick run leaves out unless `--only` names them (`--quick --only durability,drain`). */
-export const SLOW_PHASES: readonly BenchPhase[] = ['durability', 'drain', 'soak'];
+/**
+ * Phases a quick run leaves out unless `--only` names them (`--quick --only durability,drain`). The
+ * cluster phase's three modes take about 2 minutes even at quick sizes (a worker stores a few
+ * thousand readings/s on this machine).
+ */
+export const SLOW_PHASES: readonly BenchPhase[] = ['durability', 'drain', 'soak', 'cluster'];
 
 /** The phases a run actually runs: a quick run's default set leaves out {@link SLOW_PHASES}. */
 export function phasesToRun(mode: 'full' | 'quick' | 'custom', phases: ReadonlySet<BenchPhase>): ReadonlySet<BenchPhase> {
