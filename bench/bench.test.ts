@@ -35,7 +35,8 @@ const TINY = [
 /**
  * The sizes without a command-line flag: a 3-second outage at 500 readings/s, one durability round,
  * batches of 7 in the batched end-to-end variant (50 readings: 7 PUBLISHes of 7 and a last of 1),
- * and a soak sampled every 2 s after a 2 s warm-up.
+ * a soak sampled every 2 s after a 2 s warm-up, and 400 readings through Mosquitto in each mode of
+ * the cluster phase, 2 connections per worker.
  */
 const E2E_BATCH = 7;
 const TINY_ENV_SIZES = {
@@ -48,6 +49,8 @@ const TINY_ENV_SIZES = {
   uplinks: 300,
   soakWarmupSeconds: 2,
   soakSampleSeconds: 2,
+  clusterMessagesPerPublisher: 20,
+  clusterConnections: 2,
 };
 
 /** Keys the issue requires of `bench --json`, each a measured number above zero. */
@@ -106,6 +109,16 @@ const ALSO_POSITIVE = [
   'soak_per_device_heap_live_mb_end',
   'soak_per_device_external_live_mb_end',
   'soak_per_device_rss_mb_end',
+  'cluster_broker_only_msgs_per_s',
+  'cluster_broker_only_broker_cpu_us_per_msg',
+  'cluster_one_worker_readings_per_s',
+  'cluster_one_worker_vs_broker_only',
+  'cluster_one_worker_cpu_us_per_reading',
+  'cluster_one_worker_broker_cpu_us_per_reading',
+  'cluster_two_workers_readings_per_s',
+  'cluster_two_workers_vs_broker_only',
+  'cluster_two_workers_cpu_us_per_reading',
+  'cluster_two_vs_one_worker',
 ] as const;
 
 /**
@@ -176,6 +189,14 @@ describe('citypipe bench (smoke)', () => {
       ['multiplexed', true],
       ['per-device', true],
     ]);
+    // Cluster: every reading Mosquitto acknowledged reached the consumer (a) or InfluxDB through the
+    // workers (b, c), and both workers of (c) took a share of them.
+    const clusterRuns = result.cluster_runs as { mode: string; acked: number; delivered: number; dispatchState: string }[];
+    expect(clusterRuns.map((r) => [r.mode, r.acked, r.delivered])).toEqual([
+      ['broker-only', 400, 400],
+      ['one-worker', 400, 400],
+      ['two-workers', 400, 400],
+    ]);
     const processes = result.processes as Record<string, Record<string, { cpuPct: number; rssPeakMb: number }>>;
     expect(processes['citypipe end to end QoS 1']?.citypipe?.rssPeakMb).toBeGreaterThan(0);
     expect(processes['citypipe end to end QoS 1']?.influxd?.rssPeakMb).toBeGreaterThan(0);
@@ -194,6 +215,9 @@ describe('citypipe bench (smoke)', () => {
     expect(report).toContain('| soak, multiplexed: 40 devices');
     expect(report).toContain('| soak, per-device: 40 devices');
     expect(report).toContain('Soak samples');
+    expect(report).toContain('| cluster (a): 20 publishers × 20 QoS 1 readings through Mosquitto');
+    expect(report).toContain("| cluster (c): the same load into 2 citypipe workers");
+    expect(report).toContain("each worker's PUBACK to Mosquitto comes after its spool's fsync");
     expect(report).toContain('<!-- bench:custom:end -->');
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The few MQTT 3.1.1 packets a publishing device exchanges with a broker, encoded and decoded by
- * hand: CONNECT, PUBLISH, PINGREQ and DISCONNECT out; CONNACK, PUBACK and PINGRESP in.
+ * hand: CONNECT, PUBLISH, PINGREQ and DISCONNECT out; CONNACK, PUBACK and PINGRESP in. At the end,
+ * the MQTT 5 packets of a consumer on a shared subscription (the cluster phase's baseline).
  *
  * Why not mqtt.js: its client keeps a store, a queue and a callback per message, which costs the
  * load generator several times the CPU the broker spends on the same message. On this 2-core machine
@@ -14,6 +15,8 @@ export const PacketType = {
   CONNACK: 2,
   PUBLISH: 3,
   PUBACK: 4,
+  SUBSCRIBE: 8,
+  SUBACK: 9,
   PINGREQ: 12,
   PINGRESP: 13,
   DISCONNECT: 14,
@@ -114,8 +117,11 @@ export function encodePublish(topic: Buffer, payload: string, qos: 0 | 1, packet
 export class PacketReader {
   private rest: Buffer | undefined;
 
-  /** Feeds one chunk; calls `onPacket(type, body)` for every complete packet in order. */
-  push(chunk: Buffer, onPacket: (type: number, body: Buffer) => void): void {
+  /**
+   * Feeds one chunk; calls `onPacket(type, body, flags)` for every complete packet in order (`flags`:
+   * the low nibble of the first byte, which a PUBLISH's QoS is read from).
+   */
+  push(chunk: Buffer, onPacket: (type: number, body: Buffer, flags: number) => void): void {
     const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
     this.rest = undefined;
     let offset = 0;
@@ -139,9 +145,90 @@ export class PacketReader {
         break;
       }
       if (buf.length - i < length) break;
-      onPacket(buf[offset]! >> 4, buf.subarray(i, i + length));
+      onPacket(buf[offset]! >> 4, buf.subarray(i, i + length), buf[offset]! & 0x0f);
       offset = i + length;
     }
     if (offset < buf.length) this.rest = Buffer.from(buf.subarray(offset));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MQTT 5, the consuming side: what a shared-subscription consumer that acknowledges at once needs
+// (the cluster phase's broker-only baseline, shared-consumer.ts). Hand-encoded for the same reason
+// as the publisher's packets: the consumer must not be what limits the broker.
+
+/** A packet of `type` (with `flags`) around `body`. */
+function packet(type: number, flags: number, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(1 + remainingLengthSize(body.length) + body.length);
+  out[0] = (type << 4) | flags;
+  const offset = writeRemainingLength(out, 1, body.length);
+  body.copy(out, offset);
+  return out;
+}
+
+/** CONNECT, protocol level 5, Clean Start, no properties, no will. */
+export function encodeConnect5(o: { clientId: string; keepaliveS: number; username?: string | undefined; password?: string | undefined }): Buffer {
+  let flags = 0x02;
+  const fields: Buffer[] = [mqttString(o.clientId)];
+  if (o.username !== undefined) {
+    flags |= 0x80;
+    fields.push(mqttString(o.username));
+    if (o.password !== undefined) {
+      flags |= 0x40;
+      fields.push(mqttString(o.password));
+    }
+  }
+  // "MQTT", level 5, connect flags, keep alive, property length 0.
+  const variable = Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 5, flags, (o.keepaliveS >> 8) & 0xff, o.keepaliveS & 0xff, 0]);
+  return packet(PacketType.CONNECT, 0, Buffer.concat([variable, ...fields]));
+}
+
+/** SUBSCRIBE (MQTT 5) of one filter at QoS 1, no properties. */
+export function encodeSubscribe5(packetId: number, filter: string): Buffer {
+  const head = Buffer.from([(packetId >> 8) & 0xff, packetId & 0xff, 0]);
+  // Subscription options: maximum QoS 1 (No Local, Retain As Published and Retain Handling 0).
+  return packet(PacketType.SUBSCRIBE, 0x02, Buffer.concat([head, mqttString(filter), Buffer.from([0x01])]));
+}
+
+/** PUBACK (MQTT 5) with only the packet id: a remaining length of 2 means reason code 0, success. */
+export function encodePuback5(packetId: number): Buffer {
+  return Buffer.from([PacketType.PUBACK << 4, 2, (packetId >> 8) & 0xff, packetId & 0xff]);
+}
+
+/** A variable byte integer at `offset` (MQTT 5 §1.5.5): its value and the offset after it. */
+function readVarint(buf: Buffer, offset: number): { value: number; next: number } {
+  let value = 0;
+  let multiplier = 1;
+  for (let i = offset; i < offset + 4 && i < buf.length; i++) {
+    value += (buf[i]! & 0x7f) * multiplier;
+    if ((buf[i]! & 0x80) === 0) return { value, next: i + 1 };
+    multiplier *= 0x80;
+  }
+  throw new Error('malformed MQTT variable byte integer');
+}
+
+/** The fields of a PUBLISH body (MQTT 5): topic, packet id (0 at QoS 0), payload; properties skipped. */
+export function decodePublish5(body: Buffer, flags: number): { topic: string; packetId: number; qos: number; payload: Buffer } {
+  const qos = (flags >> 1) & 0x03;
+  const topicLength = body.readUInt16BE(0);
+  let offset = 2 + topicLength;
+  const topic = body.toString('utf8', 2, offset);
+  let packetId = 0;
+  if (qos > 0) {
+    packetId = body.readUInt16BE(offset);
+    offset += 2;
+  }
+  const props = readVarint(body, offset);
+  return { topic, packetId, qos, payload: body.subarray(props.next + props.value) };
+}
+
+/** The reason code of a CONNACK body (MQTT 5: after the acknowledge flags; 0 = success). */
+export function connackReason5(body: Buffer): number {
+  return body[1] ?? 255;
+}
+
+/** The reason codes of a SUBACK body (MQTT 5), after its packet id and properties. */
+export function subackReasons5(body: Buffer): number[] {
+  const props = readVarint(body, 2);
+  return [...body.subarray(props.next + props.value)];
 }

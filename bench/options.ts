@@ -57,6 +57,13 @@ export interface BenchSizes {
   soakWarmupSeconds: number;
   /** Soak: seconds between two samples of the service's memory (each forces a full collection). */
   soakSampleSeconds: number;
+  /**
+   * Cluster (bench/cluster.ts): QoS 1 readings per publisher through Mosquitto, in each of its three
+   * modes (the broker alone, one citypipe worker, two workers).
+   */
+  clusterMessagesPerPublisher: number;
+  /** Cluster: MQTT connections per worker on the shared subscription (CITYPIPE_BROKER_CONNECTIONS), and the consumer's. */
+  clusterConnections: number;
 }
 
 export const FULL: Readonly<BenchSizes> = Object.freeze({
@@ -83,6 +90,8 @@ export const FULL: Readonly<BenchSizes> = Object.freeze({
   soakSeconds: 480,
   soakWarmupSeconds: 120,
   soakSampleSeconds: 30,
+  clusterMessagesPerPublisher: 3_000,
+  clusterConnections: 4,
 });
 
 export const QUICK: Readonly<BenchSizes> = Object.freeze({
@@ -110,6 +119,8 @@ export const QUICK: Readonly<BenchSizes> = Object.freeze({
   soakSeconds: 180,
   soakWarmupSeconds: 60,
   soakSampleSeconds: 15,
+  clusterMessagesPerPublisher: 1_000,
+  clusterConnections: 4,
 });
 
 /** Most readings one PUBLISH may carry (the product contract: a batch is at most 1000 readings). */
@@ -152,14 +163,18 @@ export const SERVICE_FILE_RESERVE = 200;
 /**
  * The parts of a run; `--only` picks some (for profiling one of them). A full run runs all of them;
  * a quick run (`--quick` without `--only`) leaves out {@link SLOW_PHASES}: the drain phase alone
- * takes its outage plus the drain, and the soak its minutes per connection mode, which would not fit
- * in 5 minutes.
+ * takes its outage plus the drain, the soak its minutes per connection mode, and the cluster its
+ * three modes, which would not fit in 5 minutes.
  */
-export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'uplinks', 'latency', 'connections', 'durability', 'drain', 'soak'] as const;
+export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'uplinks', 'latency', 'connections', 'durability', 'drain', 'soak', 'cluster'] as const;
 export type BenchPhase = (typeof BENCH_PHASES)[number];
 
-/** Phases a quick run leaves out unless `--only` names them (`--quick --only durability,drain`). */
-export const SLOW_PHASES: readonly BenchPhase[] = ['durability', 'drain', 'soak'];
+/**
+ * Phases a quick run leaves out unless `--only` names them (`--quick --only durability,drain`). The
+ * cluster phase's three modes take about 2 minutes even at quick sizes (a worker stores a few
+ * thousand readings/s on this machine).
+ */
+export const SLOW_PHASES: readonly BenchPhase[] = ['durability', 'drain', 'soak', 'cluster'];
 
 /** The phases a run actually runs: a quick run's default set leaves out {@link SLOW_PHASES}. */
 export function phasesToRun(mode: 'full' | 'quick' | 'custom', phases: ReadonlySet<BenchPhase>): ReadonlySet<BenchPhase> {

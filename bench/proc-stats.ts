@@ -53,6 +53,69 @@ export function findChildPid(parentPid: number, comm: string): number | undefine
   return undefined;
 }
 
+/** Every process now living, as pid → (parent pid, command name). */
+function processTable(): Map<number, { ppid: number; comm: string }> {
+  const out = new Map<number, { ppid: number; comm: string }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      out.set(Number(entry), { ppid, comm });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** `root` and every process below it (children, their children, …). */
+export function processTree(root: number): number[] {
+  const table = processTable();
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) for (const [pid, p] of table) if (p.ppid === tree[i]) tree.push(pid);
+  return tree;
+}
+
+/**
+ * The pid of the first process named `comm` below `parentPid` (at any depth: a server started
+ * through `runuser` is its grandchild), or undefined.
+ */
+export function findDescendantPid(parentPid: number, comm: string): number | undefined {
+  const table = processTable();
+  return processTree(parentPid).find((pid) => pid !== parentPid && table.get(pid)?.comm === comm);
+}
+
+/**
+ * CPU of a process tree whose members come and go (a database server forks a backend per
+ * connection): the CPU each process living at the end used since the start. A process that
+ * exited in between is not counted.
+ */
+export class TreeCpu {
+  private readonly before = new Map<number, number>();
+
+  constructor(private readonly root: number) {
+    for (const pid of processTree(root)) this.before.set(pid, readProc(pid)?.cpuS ?? 0);
+  }
+
+  private readonly startedAt = performance.now();
+
+  /**
+   * CPU since the constructor, as a role of {@link ProcessSampler}'s figures; RSS is not given (NaN):
+   * a sum over a server's processes would count its shared memory once per process.
+   */
+  stop(): ProcUsage {
+    let s = 0;
+    for (const pid of processTree(this.root)) {
+      const now = readProc(pid)?.cpuS;
+      if (now !== undefined) s += now - (this.before.get(pid) ?? 0);
+    }
+    const seconds = Math.max(0.001, (performance.now() - this.startedAt) / 1000);
+    return { cpuPct: round((s / seconds) * 100, 0), cpuS: round(s, 2), rssPeakMb: Number.NaN };
+  }
+}
+
 /** The soft and hard limits on open files of this process (children inherit them). */
 export function openFileLimits(): { soft: number; hard: number } {
   const text = readFileSync('/proc/self/limits', 'utf8');

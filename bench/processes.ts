@@ -388,3 +388,66 @@ export async function startAedesOnly(script: string, nofile: number): Promise<Br
   });
   return { pid: child.pid!, port, stop: () => stopChild(child, 5000) };
 }
+
+/** The cluster phase's broker-only consumer (shared-consumer.js): what it has received so far. */
+export interface ConsumerStats {
+  received: number;
+  /** When it read its first and its last message (ms since the epoch; 0 before the first). */
+  firstAt: number;
+  lastAt: number;
+}
+
+/** A shared-subscription consumer process that acknowledges every message at once. */
+export class ConsumerProcess {
+  private readonly replies: ((line: string) => void)[] = [];
+
+  private constructor(
+    private readonly child: ChildProcess,
+    lines: ReturnType<typeof createInterface>,
+  ) {
+    lines.on('line', (line) => this.replies.shift()?.(line));
+  }
+
+  /** Starts it and resolves once each of its `connections` has the subscription to `filter`. */
+  static async start(script: string, port: number, connections: number, filter: string, lifetimeMs: number): Promise<ConsumerProcess> {
+    if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first`);
+    const child = track(spawn(process.execPath, [script, String(port), String(connections), filter, String(Math.round(lifetimeMs))], { stdio: ['pipe', 'pipe', 'inherit'], env: {} }));
+    const lines = createInterface({ input: child.stdout! });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        lines.once('line', (line) => {
+          const j = JSON.parse(line) as { ready?: boolean; error?: string };
+          if (j.ready) resolve();
+          else reject(new Error(`the shared-subscription consumer failed: ${j.error ?? line}`));
+        });
+        child.once('exit', (code) => reject(new Error(`the shared-subscription consumer exited with ${code} before it was subscribed`)));
+        setTimeout(() => reject(new Error('the shared-subscription consumer was not subscribed within 30 s')), 30_000).unref();
+      });
+    } catch (err) {
+      await stopChild(child, 2000);
+      throw err;
+    }
+    return new ConsumerProcess(child, lines);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  stats(): Promise<ConsumerStats> {
+    return new Promise<ConsumerStats>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the shared-subscription consumer did not answer within 10 s')), 10_000);
+      this.replies.push((line) => {
+        clearTimeout(timer);
+        resolve(JSON.parse(line) as ConsumerStats);
+      });
+      this.child.stdin!.write('stats\n');
+    });
+  }
+
+  /** Closes its stdin (it exits by itself), then makes sure. */
+  async stop(): Promise<void> {
+    this.child.stdin!.end();
+    await stopChild(this.child, 3000);
+  }
+}

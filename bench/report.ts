@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { BenchResult } from './run.js';
+import { formatCluster } from './cluster-figures.js';
 import { formatSoak } from './soak-figures.js';
 
 /** A figure, or – for one that was not measured (a phase left out with --only). */
@@ -28,7 +29,7 @@ export function formatReport(r: BenchResult, command: string): string {
   out.push('');
   out.push(
     `${r.run.date.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}, ${r.run.durationS} s. Machine: ${r.run.machine}. citypipe ${v.citypipe}, ` +
-      `Node ${v.node}, ${v.influxd}, mosquitto ${v.mosquitto}. Everything (InfluxDB, brokers, load generators) on this one machine, ` +
+      `Node ${v.node}, ${v.influxd}, mosquitto ${v.mosquitto}${v.postgres ? `, PostgreSQL ${v.postgres}` : ''}. Everything (InfluxDB, brokers, load generators) on this one machine, ` +
       `loopback only; other work on the machine adds noise, which is why figures are compared with baselines from the same run.`,
   );
   out.push('');
@@ -98,6 +99,8 @@ export function formatReport(r: BenchResult, command: string): string {
   }
   const soak = formatSoak(r);
   out.push(...soak.rows);
+  const cluster = formatCluster(r, s.publishers, s.clusterMessagesPerPublisher);
+  out.push(...cluster.rows);
   out.push('');
   out.push('| target | goal | measured | |');
   out.push('|---|---|---:|---|');
@@ -106,17 +109,23 @@ export function formatReport(r: BenchResult, command: string): string {
   // Not one of the issue's targets (and not in `targets`): beside them for comparison only.
   out.push(`| end to end QoS 1, ${n(r.e2e_batch_readings)} readings per PUBLISH, vs raw InfluxDB write rate (information, not a target) | – | ${Number.isFinite(batchVsRaw) ? pct(batchVsRaw) : 'not run'} | |`);
   out.push('');
-  const roles = ['citypipe', 'broker', 'influxd', 'generator'];
+  // The cluster phase's consumer and PostgreSQL only when a phase had them.
+  const extra = ['consumer', 'postgres'].filter((role) => Object.values(r.processes).some((u) => u[role]));
+  const roles = ['citypipe', 'broker', 'influxd', 'generator', ...extra];
   out.push('CPU (average, % of one core; the machine has 2) and peak RSS (MiB) of each process during each phase:');
   out.push('');
   out.push(`| phase | ${roles.join(' | ')} |`);
   out.push(`|---|${roles.map(() => '---:').join('|')}|`);
   for (const [phase, usage] of Object.entries(r.processes)) {
-    out.push(`| ${phase} | ${roles.map((role) => (usage[role] ? `${usage[role].cpuPct} % / ${usage[role].rssPeakMb}` : '')).join(' | ')} |`);
+    out.push(`| ${phase} | ${roles.map((role) => (usage[role] ? `${usage[role].cpuPct} % / ${dec(usage[role].rssPeakMb)}` : '')).join(' | ')} |`);
   }
   if (soak.details.length > 0) {
     out.push('');
     out.push(...soak.details);
+  }
+  if (cluster.details.length > 0) {
+    out.push('');
+    out.push(...cluster.details);
   }
   if (Object.keys(r.writes).length > 0) {
     out.push('');

@@ -20,7 +20,10 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { deviceType } from '../src/device-types/registry.js';
 import { startLocalInfluxd } from '../src/influxd/local-influxd.js';
+import { postgresBinDir } from '../src/postgres/local-postgres.js';
 import { brokerAlone } from './brokers.js';
+import { clusterCores, clusterPhase } from './cluster.js';
+import { clusterFigures, type ClusterFigures } from './cluster-figures.js';
 import { connectionsAndBurst, mosquittoConnections } from './connections.js';
 import type { SelfTime } from './cpu-profile.js';
 import { drainAfterOutage } from './drain.js';
@@ -55,8 +58,11 @@ export interface TargetCheck {
   met: boolean;
 }
 
-/** Everything a run reports. The snake_case keys are the JSON contract of `bench --json` (the soak's: {@link SoakFigures}). */
-export interface BenchResult extends SoakFigures {
+/**
+ * Everything a run reports. The snake_case keys are the JSON contract of `bench --json` (the soak's:
+ * {@link SoakFigures}; the cluster's: {@link ClusterFigures}).
+ */
+export interface BenchResult extends SoakFigures, ClusterFigures {
   /** Mean of the raw baseline measured before and after the end-to-end phases. */
   raw_influx_points_per_s: number;
   raw_influx_runs_points_per_s: number[];
@@ -251,6 +257,15 @@ function versionOf(cmd: string, args: string[]): string {
   }
 }
 
+/** The PostgreSQL the cluster phase starts (`postgres (PostgreSQL) 15.x`), or unknown. */
+function postgresVersion(): string {
+  try {
+    return versionOf(path.join(postgresBinDir(), 'postgres'), ['--version']).replace(/^postgres \(PostgreSQL\) /, '');
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** Which citypipe was measured: the git commit of the build under test, or its folder. */
 function describeBuild(cli: string): string {
   const dir = path.dirname(path.dirname(cli));
@@ -350,6 +365,7 @@ class BenchRun extends BenchContext {
     const dur = want('durability') ? await durability(this) : undefined;
     const drain = want('drain') ? await drainAfterOutage(this) : undefined;
     const soak = want('soak') ? await this.soak() : undefined;
+    const cluster = want('cluster') ? await clusterPhase(this) : undefined;
 
     const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 3) : Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : 0);
     const result: BenchResult = {
@@ -439,6 +455,7 @@ class BenchRun extends BenchContext {
       drain_readings_duplicated: drain?.duplicated ?? NA,
       drain_exactly_once: drain?.exactlyOnce ?? false,
       ...soakFigures(soak, sizes),
+      ...clusterFigures(cluster, clusterCores()),
       targets: [],
       processes: this.processes,
       writes: this.writes,
@@ -454,6 +471,7 @@ class BenchRun extends BenchContext {
           node: process.version,
           influxd: versionOf(this.opts.influxd, ['version']),
           mosquitto: versionOf(this.opts.mosquitto, ['-h']).replace(/^mosquitto version /, ''),
+          ...(cluster ? { postgres: postgresVersion() } : {}),
         },
         sizes,
         serviceConfig: Object.fromEntries(Object.keys(this.serviceTuning).map((k) => [k, SERVICE_TUNING[k]!])),
