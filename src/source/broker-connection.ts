@@ -3,10 +3,15 @@
  * that outlives the connection, subscribed QoS 1 to the shared filters, whose every PUBLISH goes to
  * ingest and is acknowledged only once ingest has it in the spool.
  *
- * mqtt.js 5 passes a QoS 1 PUBLISH to `handleMessage(packet, callback)` and writes the PUBACK when
- * `callback()` runs (handlers/publish.js); the connection's next packet waits for it. So a connection
- * takes one message per spool append, and a worker opens several connections
- * (CITYPIPE_BROKER_CONNECTIONS) for the spool to group their appends into one fsync.
+ * mqtt.js 5 passes a QoS 1 PUBLISH to `handleMessage(packet, callback)`, writes the PUBACK when
+ * `callback()` runs, and reads the connection's next packet only then (handlers/publish.js). Waiting
+ * there for the spool would take one message per fsync per connection: 2,834 readings/s for one
+ * worker of 4 connections where Mosquitto alone passed 32,123 (docs/BENCHMARKS.md, "Beyond one
+ * machine"). So `callback` is answered at once with {@link DEFERRED} (mqtt.js then writes no PUBACK
+ * and reads on), and this connection writes each PUBACK itself once ingest has the message in the
+ * spool: many messages of one connection share an fsync. PUBACKs go out in the order the PUBLISHes
+ * came, as MQTT requires [MQTT-4.6.0-2], and only on the connection that brought them. The broker's
+ * in-flight window bounds how many wait (CONNECT's Receive Maximum, MAX_IN_FLIGHT).
  *
  * The session is what makes a crash lose nothing: the broker keeps every message it sent and got no
  * PUBACK for, and everything it queued meanwhile, for the session expiry interval, and sends them
@@ -24,6 +29,28 @@ import { urlForLogs } from './url-for-logs.js';
 const TROUBLE_LOG_MS = 30_000;
 /** How long a connection closed after a refusal may wait for the broker to close its side. */
 const HALF_OPEN_MS = 5000;
+/** Receive Maximum: QoS 1 messages the broker may have in flight to one connection. */
+const MAX_IN_FLIGHT = 256;
+
+/**
+ * Given to mqtt.js's `handleMessage` callback: its QoS 1 path then writes no PUBACK and goes on to
+ * the next packet (it passes the error to a work-queue step that ignores it; mqtt 5.16.0, pinned, and
+ * the tests fail if that changes). The PUBACK is written by {@link BrokerConnection} later.
+ */
+const DEFERRED = Object.freeze(new Error('PUBACK deferred until the message is in the spool'));
+
+/** A QoS 1 message of one connection awaiting its PUBACK: `stored` once ingest has it. */
+interface AwaitingAck {
+  readonly messageId: number;
+  stored: boolean;
+}
+
+/** The PUBACKs one connection (stream) owes; after a refusal it takes no more messages. */
+interface Acks {
+  readonly stream: unknown;
+  readonly queue: AwaitingAck[];
+  refused: boolean;
+}
 
 export interface BrokerConnectionOptions {
   url: string;
@@ -57,6 +84,8 @@ export class BrokerConnection {
   /** Messages handed to ingest whose answer has not come. */
   private inFlight = 0;
   private onIdle: (() => void) | undefined;
+  /** The stream the waiting PUBACKs belong to, and them in the order their PUBLISHes came. */
+  private acks: Acks = { stream: undefined, queue: [], refused: false };
 
   constructor(opts: BrokerConnectionOptions) {
     this.opts = opts;
@@ -87,7 +116,7 @@ export class BrokerConnection {
       connectTimeout: 10_000,
       // Subscribed on every CONNACK below, whether or not the broker kept the session.
       resubscribe: false,
-      properties: { sessionExpiryInterval: sessionExpiryS },
+      properties: { sessionExpiryInterval: sessionExpiryS, receiveMaximum: MAX_IN_FLIGHT },
     });
     this.client = client;
     client.handleMessage = this.handleMessage;
@@ -131,22 +160,51 @@ export class BrokerConnection {
     // The PUBACK goes out on the connection the PUBLISH came on or not at all: on the next one, its
     // packet id may name another message (mqtt.js would queue it for the reconnect).
     const stream = client.stream;
+    if (this.acks.stream !== stream) this.acks = { stream, queue: [], refused: false };
+    const acks = this.acks;
+    // After a refusal this connection is closing: what comes meanwhile is sent again after it.
+    if (acks.refused) return;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const msg: RawMessage = { topic: packet.topic, payload, receivedAt: Date.now(), clientId: this.opts.clientId, username: undefined };
     this.inFlight++;
-    this.opts.take({ topic: packet.topic, payload, receivedAt: Date.now(), clientId: this.opts.clientId, username: undefined }, (err) => {
+    if (packet.qos !== 1 || packet.messageId === undefined) {
+      // QoS 0 (nothing to acknowledge; a refused one is lost, as QoS 0 allows).
+      this.opts.take(msg, () => {
+        this.settled();
+        callback();
+      });
+      return;
+    }
+    const awaiting: AwaitingAck = { messageId: packet.messageId, stored: false };
+    acks.queue.push(awaiting);
+    this.opts.take(msg, (err) => {
       this.settled();
-      if (client.stream !== stream || this.stopping) return;
-      if (err === undefined || packet.qos === 0) return callback();
-      this.refused(client);
+      if (client.stream !== stream || this.acks !== acks || acks.refused) return;
+      if (err !== undefined) {
+        acks.refused = true;
+        return this.refused(client);
+      }
+      awaiting.stored = true;
+      this.writeAcks(client, acks);
     });
+    callback(DEFERRED);
   };
+
+  /** Writes the PUBACKs of the stored messages at the head of the queue, in order. */
+  private writeAcks(client: MqttClient, acks: Acks): void {
+    const { queue } = acks;
+    let n = 0;
+    while (n < queue.length && queue[n]!.stored) n++;
+    if (n === 0 || !client.connected) return;
+    for (const a of queue.splice(0, n)) client['_sendPacket']({ cmd: 'puback', messageId: a.messageId, reasonCode: 0 });
+  }
 
   /**
    * Ingest could not store the message (a full spool). MQTT 5 has no "not now" for a message the
    * broker delivered: a PUBACK with an error reason code (0x97 quota exceeded, 0x80) completes the
    * QoS 1 exchange, and the broker drops the message — acknowledged as failed is still lost. So it is
-   * not acknowledged at all: `callback` is never called (mqtt.js writes no PUBACK and reads no
-   * further packet of this connection), and the connection is closed. The broker keeps the message
+   * not acknowledged at all, nor is any message after it on this connection (PUBACKs go in order),
+   * and the connection is closed. The broker keeps the message
    * in this worker's session and sends it again, first, when the connection comes back after
    * `reconnectMs`; messages for the group that arrive meanwhile wait in the session too. The close
    * is a graceful end, so that the PUBACKs already written for earlier messages reach the broker

@@ -129,6 +129,31 @@ describe('the broker-cluster source', () => {
     expect(payloadsOf(w.seen).filter((p) => p === '{"seq":1}')).toHaveLength(4);
   });
 
+  it('takes many messages of one connection at once, and acknowledges them only in the order they came', async () => {
+    const { port } = await broker();
+    const held: { payload: string; done: (err?: Error) => void }[] = [];
+    const first = worker(port, 'w-pipeline', (msg, done) => void held.push({ payload: msg.payload.toString(), done }));
+    await until('subscribed', () => first.source.connected === 1);
+    const dev = await device(port);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => dev.publishAsync(TOPIC, `{"seq":${i}}`, { qos: 1 })));
+    // All ten reach ingest on one connection while none is answered: they can share one fsync.
+    await until('ten messages in ingest at once', () => held.length === 10);
+    // Stored, all but the first: no PUBACK may go out for them before the first one's.
+    for (const h of held.slice(1)) h.done();
+    await first.source.stop(Date.now() + 300);
+
+    const second = worker(port, 'w-pipeline', (_m, done) => done());
+    await until('all ten again', () => second.seen.length === 10);
+    expect(new Set(payloadsOf(second.seen)).size).toBe(10);
+    await second.source.stop(Date.now() + 2000);
+    // Acknowledged this time: a third connection of the session gets nothing again.
+    const third = worker(port, 'w-pipeline', (_m, done) => done());
+    await until('subscribed', () => third.source.connected === 1);
+    await dev.publishAsync(TOPIC, '{"seq":10}', { qos: 1 });
+    await until('the new message', () => third.seen.length >= 1);
+    expect(payloadsOf(third.seen)).toEqual(['{"seq":10}']);
+  });
+
   it('shares the group: two workers split the messages, each message goes to one of them', async () => {
     const { port } = await broker();
     const a = worker(port, 'w-a', (_m, done) => done(), 2);
