@@ -20,6 +20,7 @@ import { parseAccounts } from '../src/security/accounts.js';
 import { Authenticator } from '../src/security/authenticator.js';
 import { BrokerHooks } from '../src/security/broker-hooks.js';
 import { root } from './helpers/cli.js';
+import { idleAppDeps } from '../src/http/testing/idle-app-deps.js';
 
 const run = promisify(execFile);
 
@@ -331,13 +332,7 @@ describe('docker-compose.yml, the cluster profile (CONTRACT §8)', () => {
       const catalog = DeviceCatalog.fromRecords([{ id: 'bin-0001', type: 'waste-bin', location: { lat: 52.37, lon: 4.89 }, district: 'centrum', secretHash: hashSecret(secret) }]);
       const authenticator = new Authenticator(() => catalog, config.mqtt.accounts);
       const app = buildApp({
-        log: silentLogger,
-        metricsText: async () => ({ contentType: 'text/plain', body: '' }),
-        notReadyReasons: () => [],
-        stats: () => ({ received: 0, recovered: 0, written: 0, deadLettered: 0, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0, connectedDevices: 0, mqttConnections: 0 }),
-        deadLettersByReason: () => ({}),
-        deadLetters: { list: () => ({ items: [], total: 0 }) },
-        replayDeadLetters: async () => ({ replayed: 0, skipped: [] }),
+        ...idleAppDeps(),
         security: { token: config.http.token, brokerAuthToken: config.http.brokerAuthToken, ratePerS: config.http.ratePerS },
         brokerAuth: { hooks: new BrokerHooks({ authenticator, connectRatePerS: config.mqtt.limits.ipConnectRate, log: silentLogger }) },
       });

@@ -126,8 +126,8 @@ export class DeadLetterStore {
     const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
     const rows = db
       .prepare(`SELECT * FROM dead_letters ${pageWhere} ORDER BY id DESC LIMIT ?`)
-      .all(...pageArgs, limit) as Row[];
-    return { items: rows.map(fromRow), total };
+      .all(...pageArgs, limit) as DeadLetterRow[];
+    return { items: rows.map(deadLetterFromRow), total };
   }
 
   /** Oldest first, for replay: records with an id above `afterId`. */
@@ -138,8 +138,8 @@ export class DeadLetterStore {
       q.reason
         ? db.prepare('SELECT * FROM dead_letters WHERE reason = ? AND id > ? ORDER BY id LIMIT ?').all(q.reason, q.afterId, q.limit)
         : db.prepare('SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?').all(q.afterId, q.limit)
-    ) as Row[];
-    return rows.map(fromRow);
+    ) as DeadLetterRow[];
+    return rows.map(deadLetterFromRow);
   }
 
   /** Deletes dead letters that were replayed (their new outcome is in the spool). */
@@ -178,7 +178,8 @@ export class DeadLetterStore {
   }
 }
 
-interface Row {
+/** A row as SQLite returns it; the PostgreSQL store converts to it. */
+export interface DeadLetterRow {
   id: number;
   received_at: number;
   reason: DeadLetterReason;
@@ -191,7 +192,8 @@ interface Row {
   payload: string;
 }
 
-function fromRow(r: Row): DeadLetterRecord {
+/** A stored row as a dead letter. */
+export function deadLetterFromRow(r: DeadLetterRow): DeadLetterRecord {
   return {
     id: r.id,
     receivedAt: r.received_at,

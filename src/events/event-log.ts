@@ -100,7 +100,8 @@ CREATE INDEX IF NOT EXISTS rule_events_unwritten ON rule_events(id) WHERE influx
 // `value` has no declared type on purpose: SQLite then keeps each value's own type, so 0.85 comes
 // back a number and "burning" a string.
 
-interface Row {
+/** A row of the log as SQLite returns it (booleans as 0/1); the PostgreSQL log converts to it. */
+export interface EventRow {
   id: number;
   at: number;
   rule: string;
@@ -219,7 +220,7 @@ export class EventLog {
     if (q.until !== undefined) (where.push('at < ?'), args.push(q.until));
     const limit = Math.min(Math.max(Math.trunc(q.limit ?? 100), 1), 1000);
     const sql = `SELECT * FROM rule_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
-    return (this.db().prepare(sql).all(...args, limit) as Row[]).map(fromRow);
+    return (this.db().prepare(sql).all(...args, limit) as EventRow[]).map(eventFromRow);
   }
 
   /**
@@ -253,8 +254,8 @@ export class EventLog {
 
   /** Events not yet in InfluxDB, oldest first. */
   unwrittenForInflux(limit: number): LoggedEvent[] {
-    const rows = this.db().prepare('SELECT * FROM rule_events WHERE influx_written = 0 ORDER BY id LIMIT ?').all(Math.max(1, Math.trunc(limit))) as Row[];
-    return rows.map(fromRow);
+    const rows = this.db().prepare('SELECT * FROM rule_events WHERE influx_written = 0 ORDER BY id LIMIT ?').all(Math.max(1, Math.trunc(limit))) as EventRow[];
+    return rows.map(eventFromRow);
   }
 
   /** Marks events as written to InfluxDB (ids of pruned rows are ignored). */
@@ -302,7 +303,8 @@ export function toLine(e: Pick<LoggedEvent, 'at' | 'rule' | 'deviceId' | 'distri
   return `events,device_id=${escapeTag(e.deviceId)}${district},rule=${escapeTag(e.rule)},severity=${e.severity},state=${e.state} ${fields} ${e.at}`;
 }
 
-function fromRow(r: Row): LoggedEvent {
+/** A stored row as a logged event. */
+export function eventFromRow(r: EventRow): LoggedEvent {
   return {
     id: r.id,
     at: r.at,

@@ -18,6 +18,7 @@ import { Authenticator } from '../security/authenticator.js';
 import { BrokerHooks } from '../security/broker-hooks.js';
 import { buildApp } from './app.js';
 import { BROKER_AUTHENTICATE_PATH, BROKER_AUTHORIZE_PATH } from './broker-auth-routes.js';
+import { idleAppDeps } from './testing/idle-app-deps.js';
 
 const BROKER_TOKEN = 'broker-token-0123456789abcdef';
 const HTTP_TOKEN = 'http-token-0123456789abcdef';
@@ -78,13 +79,7 @@ function build(opts: { brokerAuthToken?: string | undefined; ratePerS?: number; 
     events: { connectionRefused: (reason) => counted.refused.push(reason), denied: (action) => counted.denied.push(action) },
   });
   app = buildApp({
-    log: silentLogger,
-    metricsText: async () => ({ contentType: 'text/plain', body: '' }),
-    notReadyReasons: () => [],
-    stats: () => ({ received: 0, recovered: 0, written: 0, deadLettered: 0, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0, connectedDevices: 0, mqttConnections: 0 }),
-    deadLettersByReason: () => ({}),
-    deadLetters: { list: () => ({ items: [], total: 0 }) },
-    replayDeadLetters: async () => ({ replayed: 0, skipped: [] }),
+    ...idleAppDeps(),
     security: { token: HTTP_TOKEN, brokerAuthToken: 'brokerAuthToken' in opts ? opts.brokerAuthToken : BROKER_TOKEN, ratePerS: opts.ratePerS ?? 0 },
     brokerAuth: { hooks },
   });

@@ -26,6 +26,7 @@ import { buildApp } from './app.js';
 import type { DispatchApiDeps } from './dispatch-api.js';
 import type { EventAccess, TicketAccess } from './dispatch-ports.js';
 import type { EventStreamOptions } from './event-stream.js';
+import { idleAppDeps } from './testing/idle-app-deps.js';
 
 const TOKEN = 'dispatch-ports-test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -153,13 +154,8 @@ function downDeps(): DispatchApiDeps {
 
 function build(dispatch: DispatchApiDeps, log: Logger = createLogger('silent')): FastifyInstance {
   const app = buildApp({
+    ...idleAppDeps(),
     log,
-    metricsText: async () => ({ contentType: 'text/plain', body: '' }),
-    notReadyReasons: () => [],
-    stats: () => ({ received: 0, recovered: 0, written: 0, deadLettered: 0, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0, connectedDevices: 0, mqttConnections: 0 }),
-    deadLettersByReason: () => ({}),
-    deadLetters: { list: () => ({ items: [], total: 0 }) },
-    replayDeadLetters: async () => ({ replayed: 0, skipped: [] }),
     security: { token: TOKEN, ratePerS: 0 },
     dispatch,
   });

@@ -4,7 +4,6 @@ import http from 'node:http';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../observability/logger.js';
 import type { ServiceDefinition } from '../dispatch/rules/rule-book.js';
 import { collectEvent, MIN, T0, TestCatalog, device } from '../dispatch/testing/fixtures.js';
 import type { RuleEvent } from '../dispatch/types.js';
@@ -13,6 +12,7 @@ import { EventLog, type LoggedEvent } from '../events/event-log.js';
 import { TicketStore, serviceLookup } from '../tickets/ticket-store.js';
 import { buildApp } from './app.js';
 import { parseIsoDate, registerDispatchRoutes, type DispatchRouteDeps } from './dispatch-routes.js';
+import { idleAppDeps } from './testing/idle-app-deps.js';
 
 const TOKEN = 'dispatch-test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -35,13 +35,7 @@ let app: FastifyInstance;
 
 function build(extra: Partial<DispatchRouteDeps> = {}): FastifyInstance {
   return buildApp({
-    log: silentLogger,
-    metricsText: async () => ({ contentType: 'text/plain', body: '' }),
-    notReadyReasons: () => [],
-    stats: () => ({ received: 0, recovered: 0, written: 0, deadLettered: 0, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0, connectedDevices: 0, mqttConnections: 0 }),
-    deadLettersByReason: () => ({}),
-    deadLetters: { list: () => ({ items: [], total: 0 }) },
-    replayDeadLetters: async () => ({ replayed: 0, skipped: [] }) as never,
+    ...idleAppDeps(),
     security: { token: TOKEN, ratePerS: 0 },
     routes: (app) => registerDispatchRoutes(app, { tickets, events, hub, services: () => SERVICES, now: () => T0 + 60 * MIN, ...extra }),
   });

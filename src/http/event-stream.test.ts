@@ -11,10 +11,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { collectEvent, T0 } from '../dispatch/testing/fixtures.js';
 import { EventHub } from '../events/event-hub.js';
 import { EventLog } from '../events/event-log.js';
-import { silentLogger } from '../observability/logger.js';
 import { buildApp } from './app.js';
 import { registerEventStream, type EventStreamOptions } from './event-stream.js';
 import type { TrustProxy } from './trust-proxy.js';
+import { idleAppDeps } from './testing/idle-app-deps.js';
 
 const TOKEN = 'event-stream-test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -42,13 +42,7 @@ async function start(stream: EventStreamOptions, trustProxy: TrustProxy = false,
     log.append(Array.from({ length: Math.min(1000, events - i) }, (_, k) => ({ event: collectEvent({ state: 'raised', at: T0 + i + k, deviceId: `bin-${(i + k) % 7}` }), ticketId: undefined, transition: undefined })));
   }
   app = buildApp({
-    log: silentLogger,
-    metricsText: async () => ({ contentType: 'text/plain', body: '' }),
-    notReadyReasons: () => [],
-    stats: () => ({ received: 0, recovered: 0, written: 0, deadLettered: 0, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0, connectedDevices: 0, mqttConnections: 0 }),
-    deadLettersByReason: () => ({}),
-    deadLetters: { list: () => ({ items: [], total: 0 }) },
-    replayDeadLetters: async () => ({ replayed: 0, skipped: [] }),
+    ...idleAppDeps(),
     security: { token: TOKEN, ratePerS: 0, trustProxy, events: { refused: (reason) => void refusals.push(reason) } },
     routes: (a) => registerEventStream(a, { events: log, hub: new EventHub(), stream }),
   });

@@ -7,8 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
 import type { DeadLetter, RawMessage } from '../ingest/types.js';
-import { silentLogger } from '../observability/logger.js';
 import { buildApp } from './app.js';
+import { idleAppDeps } from './testing/idle-app-deps.js';
 
 const HTTP_TOKEN = 'http-token-0123456789abcdef';
 const UPLINK_TOKEN = 'uplink-token-0123456789abcdef';
@@ -20,13 +20,7 @@ afterEach(async () => {
 
 function build(take: (msg: RawMessage) => Promise<{ readings: number; deadLetters: readonly DeadLetter[] }>, opts: { uplinkToken?: string; ratePerS?: number } = {}): FastifyInstance {
   app = buildApp({
-    log: silentLogger,
-    metricsText: async () => ({ contentType: 'text/plain', body: '' }),
-    notReadyReasons: () => [],
-    stats: () => ({ received: 0, recovered: 0, written: 0, deadLettered: 0, pending: 0, refused: 0, oldestPendingAgeS: 0, spoolBytes: 0, connectedDevices: 0, mqttConnections: 0 }),
-    deadLettersByReason: () => ({}),
-    deadLetters: { list: () => ({ items: [], total: 0 }) },
-    replayDeadLetters: async () => ({ replayed: 0, skipped: [] }),
+    ...idleAppDeps(),
     security: { token: HTTP_TOKEN, uplinkToken: 'uplinkToken' in opts ? opts.uplinkToken : UPLINK_TOKEN, ratePerS: opts.ratePerS ?? 0 },
     uplinks: { take },
   });

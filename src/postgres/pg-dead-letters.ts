@@ -6,7 +6,7 @@
  * nothing. The API lists, counts and replays from here, so any worker answers for all of them.
  */
 import type pg from 'pg';
-import type { DeadLetterQuery, DeadLetterRecord, DeadLetterStore } from '../deadletter/store.js';
+import { deadLetterFromRow, type DeadLetterQuery, type DeadLetterRecord, type DeadLetterRow, type DeadLetterStore } from '../deadletter/store.js';
 import type { DeadLetterReason } from '../errors/catalog.js';
 import { ErrorCodes } from '../errors/catalog.js';
 import type { Logger } from '../observability/logger.js';
@@ -14,18 +14,8 @@ import type { Logger } from '../observability/logger.js';
 const MOVE_EVERY_MS = 1000;
 const PAGE = 500;
 
-interface Row {
-  id: string;
-  received_at: string;
-  reason: DeadLetterReason;
-  path: string;
-  message: string;
-  topic: string;
-  device_id: string | null;
-  type: string | null;
-  batch_index: number | null;
-  payload: string;
-}
+/** A row as pg returns it (bigint as string). */
+type Row = Omit<DeadLetterRow, 'id' | 'received_at'> & { id: string; received_at: string };
 
 export class PgDeadLetters {
   private readonly pool: pg.Pool;
@@ -132,16 +122,5 @@ export class PgDeadLetters {
 }
 
 function fromRow(r: Row): DeadLetterRecord {
-  return {
-    id: Number(r.id),
-    receivedAt: Number(r.received_at),
-    reason: r.reason,
-    path: r.path,
-    message: r.message,
-    topic: r.topic,
-    deviceId: r.device_id ?? undefined,
-    type: r.type ?? undefined,
-    index: r.batch_index ?? undefined,
-    payload: r.payload,
-  };
+  return deadLetterFromRow({ ...r, id: Number(r.id), received_at: Number(r.received_at) });
 }

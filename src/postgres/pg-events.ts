@@ -8,29 +8,11 @@
  */
 import type pg from 'pg';
 import type { AppliedEvent } from '../tickets/ticket-store.js';
-import { SCAN_WINDOW, type EventQuery, type EventScan, type LoggedEvent } from '../events/event-log.js';
-import type { RuleEvent } from '../dispatch/types.js';
-import type { TransitionKind } from '../tickets/ticket-store.js';
+import { eventFromRow, SCAN_WINDOW, type EventQuery, type EventRow, type EventScan, type LoggedEvent } from '../events/event-log.js';
 import { LOCKS, type Queryable } from './database.js';
 
-interface Row {
-  id: string;
-  at: string;
-  rule: string;
-  service_code: string | null;
-  device_id: string;
-  district: string;
-  type: string;
-  severity: RuleEvent['severity'];
-  state: RuleEvent['state'];
-  value: number | string | null;
-  message: string;
-  late: boolean;
-  flapping: boolean | null;
-  ticket_id: string | null;
-  transition: TransitionKind | null;
-  influx_written: boolean;
-}
+/** A row as pg returns it: bigint as string, booleans as booleans, `value` from jsonb. */
+type Row = Omit<EventRow, 'id' | 'at' | 'late' | 'flapping' | 'influx_written'> & { id: string; at: string; late: boolean; flapping: boolean | null; influx_written: boolean };
 
 /** The channel workers are told on that events were logged (LISTEN/NOTIFY). */
 export const EVENTS_CHANNEL = 'citypipe_events';
@@ -134,22 +116,6 @@ export class PgEventLog {
 }
 
 function fromRow(r: Row): LoggedEvent {
-  return {
-    id: Number(r.id),
-    at: Number(r.at),
-    rule: r.rule,
-    serviceCode: r.service_code ?? undefined,
-    deviceId: r.device_id,
-    district: r.district,
-    type: r.type,
-    severity: r.severity,
-    state: r.state,
-    value: r.value ?? undefined,
-    message: r.message,
-    late: r.late,
-    flapping: r.flapping ?? undefined,
-    ticketId: r.ticket_id ?? undefined,
-    transition: r.transition ?? undefined,
-    influxWritten: r.influx_written,
-  };
+  const flapping = r.flapping === null ? null : r.flapping ? 1 : 0;
+  return eventFromRow({ ...r, id: Number(r.id), at: Number(r.at), late: r.late ? 1 : 0, flapping, influx_written: r.influx_written ? 1 : 0 });
 }

@@ -7,8 +7,9 @@
 import type pg from 'pg';
 import type { RuleEvent } from '../dispatch/types.js';
 import type { AppliedEvent, CloseResult, ServiceLookup, TicketDeviceLookup, TicketTransition, TransitionKind } from '../tickets/ticket-store.js';
-import { iso, toOpen311, toTicket, type Ticket } from '../tickets/open311-view.js';
+import { toOpen311, toTicket, type Ticket } from '../tickets/open311-view.js';
 import { rowId, type Row } from '../tickets/ticket-table.js';
+import { clearedNotes, openedNotes, raisedAgainNotes } from '../tickets/ticket-notes.js';
 import type { TicketQuery } from '../tickets/ticket-queries.js';
 import type { Queryable } from './database.js';
 
@@ -64,20 +65,14 @@ export class PgTickets {
       await c.query('UPDATE tickets SET held = false WHERE device_id = $1 AND rule = $2 AND held', [e.deviceId, e.rule]);
       const open = await one(c, OPEN_FOR, [e.deviceId, e.rule]);
       if (!open) return none;
-      const what = e.flapping === false ? 'stopped flapping and cleared' : 'cleared';
-      const t = await this.closeRow(c, open, `Closed automatically: rule ${e.rule} ${what} at ${iso(e.at)}: ${e.message}`, 'rule', false, now, 'event', emit);
+      const t = await this.closeRow(c, open, clearedNotes(e), 'rule', false, now, 'event', emit);
       return { event: e, ticketId: t.service_request_id, transition: 'closed' };
     }
     if (e.serviceCode === undefined) return none;
     if (e.late && e.clearedAt !== undefined) return none;
     const open = await one(c, OPEN_FOR, [e.deviceId, e.rule]);
     if (open) {
-      const notes =
-        e.flapping === true
-          ? `Flapping since ${iso(e.at)}: ${e.message}`
-          : e.flapping === false
-            ? `Stopped flapping at ${iso(e.at)}, still raised: ${e.message}`
-            : `Raised again at ${iso(e.at)}: ${e.message}`;
+      const notes = raisedAgainNotes(e);
       const row = (await one(c, 'UPDATE tickets SET status_notes = $1, severity = coalesce($2, severity), updated_at = $3, seq = seq + 1 WHERE id = $4 RETURNING *', [
         notes,
         e.severity,
@@ -97,7 +92,7 @@ export class PgTickets {
          lat, long, address, device_id, rule, district, severity, seq)
        VALUES ('open', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1) RETURNING *`,
       [
-        e.flapping ? `Flapping since ${iso(e.at)}: held open until the rule is stable` : null,
+        openedNotes(e),
         e.serviceCode,
         svc?.serviceName ?? e.serviceCode,
         e.message,

@@ -26,6 +26,7 @@ import type { ActiveAlert, RuleEvent } from '../dispatch/types.js';
 import { openPrivateDatabase } from '../fs/private-files.js';
 import { iso, toOpen311, toTicket, type Open311Request, type Ticket } from './open311-view.js';
 import { countOpenByService, listTickets, openTicketIdsByDevice, type TicketQuery } from './ticket-queries.js';
+import { clearedNotes, openedNotes, raisedAgainNotes } from './ticket-notes.js';
 import { prepareStatements, rowId, SCHEMA, type Row, type Severity, type Statements } from './ticket-table.js';
 
 export type TransitionKind = 'opened' | 'updated' | 'closed';
@@ -284,9 +285,7 @@ export class TicketStore {
       st.release.run(e.deviceId, e.rule);
       const open = st.openFor.get(e.deviceId, e.rule);
       if (!open) return none;
-      const what = e.flapping === false ? 'stopped flapping and cleared' : 'cleared';
-      const notes = `Closed automatically: rule ${e.rule} ${what} at ${iso(e.at)}: ${e.message}`;
-      const t = this.closeRow(st, open, notes, 'rule', false, this.now(), 'event');
+      const t = this.closeRow(st, open, clearedNotes(e), 'rule', false, this.now(), 'event');
       return { event: e, ticketId: t.service_request_id, transition: 'closed' };
     }
     if (e.serviceCode === undefined) return none;
@@ -295,12 +294,7 @@ export class TicketStore {
     const now = this.now();
     const open = st.openFor.get(e.deviceId, e.rule);
     if (open) {
-      const notes =
-        e.flapping === true
-          ? `Flapping since ${iso(e.at)}: ${e.message}`
-          : e.flapping === false
-            ? `Stopped flapping at ${iso(e.at)}, still raised: ${e.message}`
-            : `Raised again at ${iso(e.at)}: ${e.message}`;
+      const notes = raisedAgainNotes(e);
       st.update.run(notes, e.severity, now, open.id);
       const row = st.byId.get(open.id)!;
       this.emit(row, 'updated', now, 'event');
@@ -320,7 +314,7 @@ export class TicketStore {
         rule: e.rule,
         district: e.district,
         severity: e.severity,
-        notes: e.flapping ? `Flapping since ${iso(e.at)}: held open until the rule is stable` : null,
+        notes: openedNotes(e),
       },
       device,
       now,

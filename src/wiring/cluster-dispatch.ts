@@ -51,7 +51,7 @@ import { RulesTap } from './rules-tap.js';
 import { clusterHttpDeps } from './cluster-http.js';
 import type { DispatchApiDeps } from '../http/dispatch-api.js';
 import { SideWriter, type SideSource } from './side-writer.js';
-import type { Catalog } from './dispatch.js';
+import { countedDeliverer, type Catalog } from './dispatch.js';
 
 /** Readings per transaction at most (batches queued meanwhile are merged up to this). */
 const MAX_READINGS_PER_TX = 5000;
@@ -149,14 +149,7 @@ export class ClusterDispatch implements DispatchGauges {
     const outbox = new PgOutbox({ pool, targets: config.dispatch.deliveryTargets, worker: this.opts.workerId });
     const events = new PgEventLog(pool, config.dispatch.eventsMax);
     const hub = new EventHub();
-    const deliverer = new Deliverer({
-      outbox,
-      log: log.child({ stage: 'delivery' }),
-      ...(this.opts.deliveryBackoff ? { backoff: this.opts.deliveryBackoff } : {}),
-      onDelivered: (e) => this.opts.metrics.countDelivery(e.target, 'delivered'),
-      onRetry: (e) => this.opts.metrics.countDelivery(e.target, 'retry'),
-      onFailed: (e) => this.opts.metrics.countDelivery(e.target, 'failed'),
-    });
+    const deliverer = countedDeliverer(outbox, log, this.opts.metrics, this.opts.deliveryBackoff);
     const tap = new RulesTap({ consumers: [(b) => this.take(b)], log: log.child({ stage: 'dispatch' }) });
     const side = new SideWriter({ write: (lines) => this.opts.writeLines(lines), sources: this.sideSources(), intervalMs: SIDE_WRITE_MS, log: log.child({ stage: 'side-writer' }) });
     const feed = new PgEventFeed({ pool, events, hub, log });

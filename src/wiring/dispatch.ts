@@ -25,7 +25,7 @@ import { TicketStore, openDispatchDb, serviceLookup } from '../tickets/ticket-st
 import { EventLog, toLine as eventLine } from '../events/event-log.js';
 import { EventHub, type EventFilter, type HubSubscription } from '../events/event-hub.js';
 import { Outbox } from '../delivery/outbox.js';
-import { Deliverer, type BackoffOptions } from '../delivery/deliverer.js';
+import { Deliverer, type BackoffOptions, type DeliveryQueue } from '../delivery/deliverer.js';
 import { LatestReadings } from '../devices/latest-readings.js';
 import { FillHistory } from '../collection/fill-history.js';
 import { CollectionPlanner } from '../collection/planner.js';
@@ -67,6 +67,18 @@ export interface DispatchWiringOptions {
   now?: () => number;
   /** Shorter delivery retries, for tests. */
   deliveryBackoff?: BackoffOptions;
+}
+
+/** A deliverer whose outcomes are counted in the dispatch metrics (either dispatch wiring's). */
+export function countedDeliverer(outbox: DeliveryQueue, log: Logger, metrics: DispatchCounters, backoff: BackoffOptions | undefined): Deliverer {
+  return new Deliverer({
+    outbox,
+    log: log.child({ stage: 'delivery' }),
+    ...(backoff ? { backoff } : {}),
+    onDelivered: (e) => metrics.countDelivery(e.target, 'delivered'),
+    onRetry: (e) => metrics.countDelivery(e.target, 'retry'),
+    onFailed: (e) => metrics.countDelivery(e.target, 'failed'),
+  });
 }
 
 export class DispatchWiring implements DispatchGauges {
@@ -135,14 +147,7 @@ export class DispatchWiring implements DispatchGauges {
     if (imported > 0) log.info({ devices: imported }, 'latest readings moved from latest.db into rule-state.db');
     const services = serviceLookup(rules.services());
 
-    const deliverer = new Deliverer({
-      outbox,
-      log: log.child({ stage: 'delivery' }),
-      ...(this.opts.deliveryBackoff ? { backoff: this.opts.deliveryBackoff } : {}),
-      onDelivered: (e) => this.opts.metrics.countDelivery(e.target, 'delivered'),
-      onRetry: (e) => this.opts.metrics.countDelivery(e.target, 'retry'),
-      onFailed: (e) => this.opts.metrics.countDelivery(e.target, 'failed'),
-    });
+    const deliverer = countedDeliverer(outbox, log, this.opts.metrics, this.opts.deliveryBackoff);
 
     const planner = new CollectionPlanner({
       devices: () => catalog().all(),
