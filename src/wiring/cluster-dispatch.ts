@@ -23,7 +23,7 @@ import type pg from 'pg';
 import type { Config } from '../config/config.js';
 import type { DeviceRecord } from '../catalog/types.js';
 import type { Logger } from '../observability/logger.js';
-import { ErrorCodes } from '../errors/catalog.js';
+import { CitypipeError, ErrorCodes } from '../errors/catalog.js';
 import { defaultRulesFile, loadRuleBook } from '../dispatch/rules-stage.js';
 import { CompiledRules } from '../dispatch/rules/compile.js';
 import { RuleEngine } from '../dispatch/rules/evaluate.js';
@@ -66,6 +66,8 @@ const SWEEP_MAX_MS = 15_000;
 const ORPHAN_EVENTS_AFTER_MS = 60_000;
 const SIDE_WRITE_MS = 1000;
 const RETRY_MAX_MS = 10_000;
+/** How long the drain waits for a batch's commit before it keeps the records and asks again later. */
+const COMMIT_WAIT_MS = 10_000;
 /** The fill history the plan reads (the single node keeps 48 h too: collection/fill-history.ts). */
 const FILL_HISTORY_MS = 48 * 3600_000;
 
@@ -114,8 +116,9 @@ export class ClusterDispatch implements DispatchGauges {
   private queue: RuleInput[][] = [];
   private enqueued = 0;
   private committed = 0;
-  private waiters: { upTo: number; resolve: () => void }[] = [];
+  private waiters: { upTo: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   private pumping: Promise<void> | undefined;
+  private wakePump: (() => void) | undefined;
   private stopping = false;
   private sweepTimer: NodeJS.Timeout | undefined;
   private planTask: ScheduledTask | undefined;
@@ -171,8 +174,11 @@ export class ClusterDispatch implements DispatchGauges {
     if (!parts) return;
     parts.tap.flush();
     const deadline = Date.now() + timeoutMs;
-    while ((this.queue.length > 0 || this.pumping) && Date.now() < deadline) await (this.pumping ?? new Promise((r) => setTimeout(r, 50)));
+    // Commit what is queued while there is time; a database that does not answer keeps it queued,
+    // and the spool keeps its readings for the next start.
+    while ((this.queue.length > 0 || this.pumping) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     this.stopping = true;
+    this.wakePump?.();
     clearTimeout(this.sweepTimer);
     await stopCronTask(this.planTask);
     await parts.deliverer.stop(timeoutMs);
@@ -180,8 +186,10 @@ export class ClusterDispatch implements DispatchGauges {
     await parts.side.stop();
     await parts.feed.stop();
     parts.hub.close();
+    await this.pumping;
     this.parts = undefined;
-    for (const w of this.waiters) w.resolve();
+    // Whoever still waits for a commit keeps its spool records: they are evaluated again next start.
+    for (const w of this.waiters) w.reject(new CitypipeError(ErrorCodes.DATABASE_UNREACHABLE, 'dispatch stopped before these readings were committed to PostgreSQL'));
     this.waiters = [];
     await parts.pool.end();
   }
@@ -208,7 +216,26 @@ export class ClusterDispatch implements DispatchGauges {
     this.parts?.tap.flush();
     const upTo = this.enqueued;
     if (this.committed >= upTo) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ upTo, resolve }));
+    return new Promise((resolve, reject) => {
+      // PostgreSQL away: the drain keeps the records (their readings are evaluated again from the
+      // spool after a restart) and asks again, and a stop does not wait for it forever.
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new CitypipeError(ErrorCodes.DATABASE_UNREACHABLE, `dispatch has not committed ${upTo - this.committed} batches of stored readings to PostgreSQL within ${COMMIT_WAIT_MS / 1000} s`));
+      }, COMMIT_WAIT_MS);
+      const waiter = {
+        upTo,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      this.waiters.push(waiter);
+    });
   }
 
   subscribeEvents(filter: EventFilter = {}): HubSubscription {
@@ -360,7 +387,15 @@ export class ClusterDispatch implements DispatchGauges {
         failures++;
         this.counts.failedAttempts++;
         this.log.error({ err, code: ErrorCodes.DISPATCH.code, readings: batch.length, failures }, 'dispatch could not commit a batch in PostgreSQL; retrying (the readings are stored either way)');
-        await new Promise((r) => setTimeout(r, Math.min(RETRY_MAX_MS, 100 * 2 ** Math.min(failures, 7))));
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, Math.min(RETRY_MAX_MS, 100 * 2 ** Math.min(failures, 7)));
+          // A stop does not wait out the back-off.
+          this.wakePump = () => {
+            clearTimeout(timer);
+            r();
+          };
+        });
+        this.wakePump = undefined;
         continue;
       }
       this.queue.splice(0, n);
