@@ -165,7 +165,9 @@ export class ClusterDispatch implements DispatchGauges {
     this.refreshGauges();
     if (this.opts.schedules === false) return;
     this.scheduleSweep();
-    this.planTask = cron.schedule(config.dispatch.collectionPlanCron, () => void this.scheduledPlan(), { name: 'citypipe-collection-plan', noOverlap: true });
+    // The slot is the time the schedule meant, not when this worker's timer fired: workers whose
+    // timers fire either side of a second still claim the same slot.
+    this.planTask = cron.schedule(config.dispatch.collectionPlanCron, (ctx) => void this.scheduledPlan(this.now(), ctx.date.getTime()), { name: 'citypipe-collection-plan', noOverlap: true });
   }
 
   /** Evaluates what is queued, commits it (until `timeoutMs`), stops the schedules and delivery. */
@@ -315,12 +317,12 @@ export class ClusterDispatch implements DispatchGauges {
     }
   }
 
-  /** The schedule's run: only the worker whose claim of this slot wins makes the plan. */
-  async scheduledPlan(nowMs: number = this.now()): Promise<boolean> {
+  /** The schedule's run for the time `slotMs`: only the worker whose claim of the slot wins makes the plan. */
+  async scheduledPlan(nowMs: number = this.now(), slotMs: number = nowMs): Promise<boolean> {
     const parts = this.parts;
     if (!parts || this.stopping) return false;
     try {
-      const slot = Math.floor(nowMs / 1000);
+      const slot = Math.floor(slotMs / 1000);
       const won = await parts.pool.query('INSERT INTO cp_job_runs (job, slot, worker, at) VALUES ($1, $2, $3, $4) ON CONFLICT (job, slot) DO NOTHING', [
         'collection-plan',
         slot,
