@@ -62,8 +62,10 @@ export class PgEventLog {
     );
     await c.query(`SELECT pg_notify('${EVENTS_CHANNEL}', '')`);
     const out = r.rows.map(fromRow).sort((a, b) => a.id - b.id);
-    const last = out.at(-1)!;
-    if (last.id > this.maxRows && last.id % 100 === 0) await c.query('DELETE FROM events WHERE id <= $1', [last.id - this.maxRows]);
+    // Pruned once every 100 log ids (whenever this batch's ids cross a multiple of 100), not per append.
+    const first = out[0]!.id;
+    const last = out.at(-1)!.id;
+    if (last > this.maxRows && Math.floor(last / 100) > Math.floor((first - 1) / 100)) await c.query('DELETE FROM events WHERE id <= $1', [last - this.maxRows]);
     return out;
   }
 
