@@ -11,7 +11,6 @@ import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { ServiceStats } from './observability/service-stats.js';
 import { DeviceCatalog } from './catalog/catalog.js';
-import { MqttBroker } from './broker/broker.js';
 import { prepareAdmission } from './security/admission.js';
 import { SecurityMetrics } from './security/metrics.js';
 import { BrokerHooks } from './security/broker-hooks.js';
@@ -28,6 +27,8 @@ import type { PgDeadLetters } from './postgres/pg-dead-letters.js';
 import { IngestWiring, openIngestStores, type IngestStores } from './wiring/ingest.js';
 import { TtsSubscription } from './wiring/tts-subscription.js';
 import { ExternalBrokerSource } from './source/external-broker.js';
+import { EmbeddedBrokerSource } from './source/embedded-broker.js';
+import type { ReadingSource } from './source/source.js';
 import type { BackoffOptions } from './delivery/deliverer.js';
 import { packageVersion } from './paths.js';
 
@@ -56,9 +57,8 @@ export class CitypipeService {
   /** The single node's dispatch (SQLite), or with CITYPIPE_DATABASE_URL a worker's share of it. */
   private dispatch: Dispatch | undefined;
   private ingest: IngestWiring | undefined;
-  private broker: MqttBroker | undefined;
-  /** Instead of the broker with CITYPIPE_BROKER_URL: this worker's connections to the broker cluster. */
-  private source: ExternalBrokerSource | undefined;
+  /** The embedded broker, or with CITYPIPE_BROKER_URL this worker's connections to the broker cluster. */
+  private source: ReadingSource | undefined;
   private tts: TtsSubscription | undefined;
   /** With CITYPIPE_DATABASE_URL: every worker's dead letters, in PostgreSQL. */
   private sharedDeadLetters: PgDeadLetters | undefined;
@@ -81,13 +81,14 @@ export class CitypipeService {
     return this.dispatch instanceof ClusterDispatch ? this.dispatch : undefined;
   }
 
+  /** The embedded broker's MQTT port; 0 before start and for a worker of a broker cluster. */
   get mqttPort(): number {
-    return this.broker?.port ?? 0;
+    return this.source instanceof EmbeddedBrokerSource ? this.source.broker.port : 0;
   }
 
   /** The MQTT-over-TLS port, 0 without a TLS listener. */
   get mqttTlsPort(): number {
-    return this.broker?.tlsPort ?? 0;
+    return this.source instanceof EmbeddedBrokerSource ? this.source.broker.tlsPort : 0;
   }
 
   get httpPort(): number {
@@ -115,14 +116,14 @@ export class CitypipeService {
     // Gauges and stats read the parts below when asked, and 0 until a part runs.
     const metrics = new Metrics({
       pending: () => this.stats?.pending() ?? 0,
-      connections: () => this.broker?.connectedClients ?? this.source?.connected ?? 0,
+      connections: () => this.source?.connections ?? 0,
       dispatch: () => (this.dispatch?.running ? this.dispatch : undefined),
     });
     this.metrics = metrics;
     const stores = await openIngestStores(config, log, metrics);
     this.stores = stores;
     const { deadLetters, spool, firstLiveSeq } = stores;
-    const connections = () => ({ devices: this.broker?.connectedDevices ?? 0, mqtt: this.broker?.connectedClients ?? this.source?.connected ?? 0 });
+    const connections = () => ({ devices: this.source?.connectedDevices ?? 0, mqtt: this.source?.connections ?? 0 });
     const counted = { countByReason: () => (this.sharedDeadLetters ?? deadLetters).countByReason() };
     const stats = new ServiceStats({ metrics, spool, deadLetters: counted, connections, doneInOpenRecords: () => this.ingest?.drain.doneInOpenRecords ?? 0 });
     this.stats = stats;
@@ -135,7 +136,7 @@ export class CitypipeService {
     this.influx = influx;
     await influx.check(true);
     await sink.prepare().catch((err: unknown) => log.warn({ err, code: (err as CitypipeError).code }, 'could not prepare the InfluxDB database; writes will retry'));
-    const publish = (topic: string, payload: string) => this.source?.publish(topic, payload) ?? this.broker?.publish(topic, payload, { qos: 1 }) ?? Promise.resolve();
+    const publish = (topic: string, payload: string) => this.source?.publish(topic, payload) ?? Promise.resolve();
     const dispatch = createDispatch({ config, log, metrics, catalog: catalogNow, publish, writeLines: (lines) => sink.write(lines), selfStats: () => stats.snapshot(), now: options.now, deliveryBackoff: options.deliveryBackoff });
     await dispatch.start();
     this.dispatch = dispatch;
@@ -150,20 +151,19 @@ export class CitypipeService {
     //    many, through the broker cluster. Catalog changes apply to live sessions.
     const securityMetrics = new SecurityMetrics(metrics.registry);
     const { host, port, open, limits } = config.mqtt;
-    if (config.externalBroker) {
-      (this.source = new ExternalBrokerSource({ broker: config.externalBroker, take: ingest.onTelemetry, log: log.child({ stage: 'broker-cluster' }) })).start();
-      log.info({ workerId: config.externalBroker.workerId, shareGroup: config.externalBroker.shareGroup }, `consuming as ${this.source.description}; no embedded broker`);
-    } else {
-      this.broker = new MqttBroker({ host, port, open, limits, tls, log: log.child({ stage: 'broker' }), events: securityMetrics.broker, authenticate: (req) => authenticator.authenticate(req), onTelemetry: ingest.onTelemetry });
-      await this.broker.start();
-    }
-    const broker = this.broker;
+    const take = ingest.onTelemetry;
+    const source: ReadingSource = config.externalBroker
+      ? new ExternalBrokerSource({ broker: config.externalBroker, take, log: log.child({ stage: 'broker-cluster' }) })
+      : new EmbeddedBrokerSource({ host, port, open, limits, tls, log: log.child({ stage: 'broker' }), events: securityMetrics.broker, authenticate: (req) => authenticator.authenticate(req), onTelemetry: take });
+    this.source = source;
+    await source.start();
+    if (source instanceof ExternalBrokerSource) log.info({ workerId: config.workerId, shareGroup: config.externalBroker?.shareGroup }, `consuming as ${source.description}; no embedded broker`);
     if (config.ttsMqtt) (this.tts = new TtsSubscription({ ...config.ttsMqtt, take: ingest.onTelemetry, log: log.child({ stage: 'tts-mqtt' }) })).start();
     this.stopWatch = catalog.watch((next) => {
       this.catalog = next;
       dispatch.catalogChanged();
       // A revoked, removed or re-keyed device loses its session now, not at its next reconnect.
-      broker?.revalidate((identity) => authenticator.stillValid(identity));
+      source.revalidate((identity) => authenticator.stillValid(identity));
     }, log.child({ stage: 'catalog' }));
 
     // 6. HTTP last: /readyz answers ready only once everything above runs. A broker cluster asks the
@@ -201,7 +201,6 @@ export class CitypipeService {
     const deadline = Date.now() + this.config.stopTimeoutMs;
     // The sources first: no message is accepted that could not be written.
     await this.tts?.stop();
-    await this.broker?.stop();
     await this.source?.stop(deadline);
     // Everything accepted is in the spool: hand it all to the writer, then let the writer finish.
     await this.ingest?.stop(deadline);
@@ -218,8 +217,8 @@ export class CitypipeService {
 
   private notReadyReasons(): string[] {
     const reasons: string[] = [];
-    if (this.source?.problem) reasons.push(this.source.problem);
-    else if (!this.source && !this.broker?.listening) reasons.push('MQTT broker is not listening');
+    const source = this.source ? this.source.problem : 'MQTT broker is not listening';
+    if (source) reasons.push(source);
     if (this.influx?.problem) reasons.push(this.influx.problem);
     const spool = this.stores?.spool;
     if (spool?.isFull()) reasons.push(`${spool.fullReason ?? 'spool full'}: publishes are refused until InfluxDB catches up`);

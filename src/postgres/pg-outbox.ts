@@ -45,6 +45,9 @@ export class PgOutbox implements DeliveryQueue {
   private readonly now: () => number;
   private readonly listeners = new Set<() => void>();
   private statsNow: Record<string, TargetStats> = {};
+  /** Claims made, numbered: a row is given back only under the claim that took it (see `release`). */
+  private claims = 0;
+  private readonly claimOf = new Map<string, string>();
   private statsReading = false;
 
   constructor(opts: { pool: pg.Pool; targets: readonly DeliveryTarget[]; worker: string; now?: () => number }) {
@@ -64,7 +67,7 @@ export class PgOutbox implements DeliveryQueue {
    * a crash may have reached its receiver: it is sent again with the same idempotency key.
    */
   async reclaimOwn(): Promise<number> {
-    const r = await this.pool.query("UPDATE delivery_queue SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1 AND state = 'pending'", [this.worker]);
+    const r = await this.pool.query("UPDATE delivery_queue SET claimed_by = NULL, claimed_until = NULL WHERE left(claimed_by, length($1)) = $1 AND state = 'pending'", [`${this.worker}#`]);
     return r.rowCount ?? 0;
   }
 
@@ -116,17 +119,29 @@ export class PgOutbox implements DeliveryQueue {
       );
       if (picked.rowCount === 0) return [];
       const ids = picked.rows.map((r) => r.message_id);
-      await c.query('UPDATE delivery_queue SET claimed_by = $1, claimed_until = $2 WHERE target = $3 AND message_id = ANY($4::bigint[])', [this.worker, now + LEASE_MS, target, ids]);
+      const claim = `${this.worker}#${++this.claims}`;
+      await c.query('UPDATE delivery_queue SET claimed_by = $1, claimed_until = $2 WHERE target = $3 AND message_id = ANY($4::bigint[])', [claim, now + LEASE_MS, target, ids]);
+      for (const id of ids) this.claimOf.set(`${target}\0${id}`, claim);
       const rows = await c.query<QueueRow>(`${SELECT_RECORD} WHERE q.target = $1 AND q.message_id = ANY($2::bigint[]) ORDER BY q.next_at, q.message_id`, [target, ids]);
       return rows.rows.map(fromRow);
     });
   }
 
+  /**
+   * Gives back a row `dueHeads` returned that the deliverer does not send now. Only under the claim
+   * that took it: a release that arrives after this worker claimed the row again (and is sending it)
+   * must not free it for another worker.
+   */
   async release(messageId: number, target: string): Promise<void> {
-    await this.pool.query('UPDATE delivery_queue SET claimed_by = NULL, claimed_until = NULL WHERE message_id = $1 AND target = $2 AND claimed_by = $3', [messageId, target, this.worker]);
+    const key = `${target}\0${messageId}`;
+    const claim = this.claimOf.get(key);
+    if (claim === undefined) return;
+    this.claimOf.delete(key);
+    await this.pool.query('UPDATE delivery_queue SET claimed_by = NULL, claimed_until = NULL WHERE message_id = $1 AND target = $2 AND claimed_by = $3', [messageId, target, claim]);
   }
 
   async markDelivered(messageId: number, target: string, status: number | null, remote?: RemoteRef): Promise<void> {
+    this.claimOf.delete(`${target}\0${messageId}`);
     const now = this.now();
     await inTransaction(this.pool, async (c) => {
       const r = await c.query<{ ticket_id: string }>(
@@ -148,6 +163,7 @@ export class PgOutbox implements DeliveryQueue {
   }
 
   async markRetry(messageId: number, target: string, nextAt: number, status: number | null, error: string): Promise<void> {
+    this.claimOf.delete(`${target}\0${messageId}`);
     await this.pool.query(
       'UPDATE delivery_queue SET attempts = attempts + 1, next_at = $1, last_status = $2, last_error = $3, claimed_by = NULL, claimed_until = NULL WHERE message_id = $4 AND target = $5',
       [nextAt, status, error, messageId, target],
@@ -155,6 +171,7 @@ export class PgOutbox implements DeliveryQueue {
   }
 
   async markFailed(messageId: number, target: string, status: number | null, error: string): Promise<void> {
+    this.claimOf.delete(`${target}\0${messageId}`);
     await this.pool.query(
       `UPDATE delivery_queue SET state = 'failed', attempts = attempts + 1, done_at = $1, last_status = $2, last_error = $3,
          claimed_by = NULL, claimed_until = NULL WHERE message_id = $4 AND target = $5`,

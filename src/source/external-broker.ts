@@ -16,6 +16,7 @@ import type { Logger } from '../observability/logger.js';
 import type { RawMessage } from '../ingest/types.js';
 import { BrokerConnection } from './broker-connection.js';
 import { urlForLogs } from './url-for-logs.js';
+import type { ReadingSource } from './source.js';
 
 /**
  * How long the broker keeps a worker's session while none of its connections is up: long enough to
@@ -36,9 +37,9 @@ export interface ExternalBrokerSourceOptions {
   reconnectMs?: number;
 }
 
-export class ExternalBrokerSource {
+export class ExternalBrokerSource implements ReadingSource {
   private readonly opts: ExternalBrokerSourceOptions;
-  private connections: BrokerConnection[] = [];
+  private links: BrokerConnection[] = [];
   /** Round robin over the connections for rule events. */
   private nextPublisher = 0;
 
@@ -60,19 +61,33 @@ export class ExternalBrokerSource {
   /** Connections up and subscribed. */
   get connected(): number {
     let n = 0;
-    for (const c of this.connections) if (c.subscribed) n++;
+    for (const c of this.links) if (c.subscribed) n++;
     return n;
   }
 
   /** For `/readyz`: why no message can arrive; undefined while a connection is up. */
   get problem(): string | undefined {
     if (this.connected > 0) return undefined;
-    const why = this.connections.find((c) => c.problem)?.problem ?? 'not started';
+    const why = this.links.find((c) => c.problem)?.problem ?? 'not started';
     return `no connection to the broker cluster at ${urlForLogs(this.opts.broker.url)} is up (${why})`;
   }
 
-  /** Opens the connections; they connect and reconnect on their own (`problem` says how it goes). */
-  start(): void {
+  /** The worker's connections up (its MQTT connections, for metrics). */
+  get connections(): number {
+    return this.connected;
+  }
+
+  /** Devices connect to the cluster, not to citypipe. */
+  readonly connectedDevices = 0;
+
+  /** The cluster ends a revoked device's session (through the authorization hook), not citypipe. */
+  revalidate(): void {}
+
+  /**
+   * Opens the connections; they connect and reconnect on their own (`problem` says how it goes). A
+   * cluster that is down does not stop the start: the worker is not ready until it is up.
+   */
+  async start(): Promise<void> {
     const { broker, take, log } = this.opts;
     // Read once, here: a missing or unreadable CA stops the start instead of every reconnect.
     const ca = broker.caFile === undefined ? undefined : readFileSync(broker.caFile);
@@ -90,7 +105,7 @@ export class ExternalBrokerSource {
         reconnectMs: this.opts.reconnectMs ?? 1000,
         sessionExpiryS: SESSION_EXPIRY_S,
       });
-      this.connections.push(connection);
+      this.links.push(connection);
       connection.start();
     }
   }
@@ -100,9 +115,9 @@ export class ExternalBrokerSource {
    * way; with no connection up this rejects now rather than queueing without bound.
    */
   publish(topic: string, payload: string): Promise<void> {
-    const n = this.connections.length;
+    const n = this.links.length;
     for (let i = 0; i < n; i++) {
-      const c = this.connections[(this.nextPublisher + i) % n]!;
+      const c = this.links[(this.nextPublisher + i) % n]!;
       if (!c.subscribed) continue;
       this.nextPublisher = (this.nextPublisher + i + 1) % n;
       return c.publish(topic, payload);
@@ -112,8 +127,8 @@ export class ExternalBrokerSource {
 
   /** Stops taking messages; what ingest has is acknowledged (until `deadline`), the rest the broker keeps. */
   async stop(deadline = Date.now() + 5000): Promise<void> {
-    const connections = this.connections;
-    this.connections = [];
+    const connections = this.links;
+    this.links = [];
     await Promise.all(connections.map((c) => c.stop(deadline)));
   }
 }
