@@ -31,6 +31,8 @@ import { EmbeddedBrokerSource } from './source/embedded-broker.js';
 import type { ReadingSource } from './source/source.js';
 import type { BackoffOptions } from './delivery/deliverer.js';
 import { packageVersion } from './paths.js';
+import { ResidentView } from './residents/view.js';
+import { residentSource } from './residents/source.js';
 
 /** For tests: a fake clock for rules, deadman and plan; short delivery retries. */
 export interface ServiceOptions {
@@ -141,6 +143,11 @@ export class CitypipeService {
     await dispatch.start();
     this.dispatch = dispatch;
     const shared = (this.sharedDeadLetters = sharedDeadLetters(dispatch, deadLetters, config.workerId, log));
+    // What residents see is read from the same stores as the API, and made again after stored readings.
+    const dispatchApi = dispatch.httpDeps();
+    const openData = config.residents;
+    const residents = openData.enabled ? new ResidentView({ source: residentSource(dispatchApi), cityName: openData.cityName, log: log.child({ stage: 'residents' }), now: options.now }) : undefined;
+    if (residents) dispatch.tap.addConsumer(() => residents.touch());
 
     // 4. The write path: spool → InfluxDB (recovered records first), ready before a message arrives.
     const ingest = new IngestWiring({ config, log, catalog: catalogNow, spool, firstLiveSeq, sink, deadLetters, metrics, stats, dispatch, onWriteOk: () => influx.answered() });
@@ -162,6 +169,7 @@ export class CitypipeService {
     this.stopWatch = catalog.watch((next) => {
       this.catalog = next;
       dispatch.catalogChanged();
+      residents?.touch();
       // A revoked, removed or re-keyed device loses its session now, not at its next reconnect.
       source.revalidate((identity) => authenticator.stillValid(identity));
     }, log.child({ stage: 'catalog' }));
@@ -177,8 +185,9 @@ export class CitypipeService {
       deadLettersByReason: () => stats.deadLettersByReason(),
       deadLetters: shared ?? deadLetters,
       replayDeadLetters: (q) => ingest.replay(q, shared),
-      security: { token: config.http.token, uplinkToken: config.http.uplinkToken, brokerAuthToken: config.http.brokerAuthToken, ratePerS: config.http.ratePerS, trustProxy: config.http.trustProxy, events: securityMetrics.http },
-      dispatch: dispatch.httpDeps(),
+      security: { token: config.http.token, uplinkToken: config.http.uplinkToken, brokerAuthToken: config.http.brokerAuthToken, ratePerS: config.http.ratePerS, residentsRatePerS: openData.ratePerS, trustProxy: config.http.trustProxy, events: securityMetrics.http },
+      dispatch: dispatchApi,
+      residents: residents ? { view: residents } : undefined,
       uplinks: { take: (msg) => ingest.takeUplink(msg) },
       brokerAuth: { hooks: brokerHooks },
       version: packageVersion,

@@ -129,6 +129,9 @@ const schema = z.object({
     .refine((v) => parseTrustProxy(v).ok, { error: (iss) => (parseTrustProxy(String(iss.input)) as { message?: string }).message ?? 'invalid' })
     .transform((v) => (parseTrustProxy(v) as { value: TrustProxy }).value)
     .default(false),
+  CITYPIPE_OPEN_DATA: bool.default(true),
+  CITYPIPE_OPEN_RATE: rate('requests to the open data and status page per client address', 1_000_000).default(2000),
+  CITYPIPE_CITY_NAME: z.string().trim().min(1, { error: 'expected the name residents know the city by, e.g. Amsterdam' }).max(80, { error: 'expected a name of at most 80 characters' }).default('Our city'),
   CITYPIPE_HTTP_MAX_STREAMS: positiveInt('a number of open event streams (GET /api/events/stream)', 100_000).default(32),
   CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS: positiveInt('a number of open event streams per client address', 100_000).default(4),
   CITYPIPE_STOP_TIMEOUT_MS: positiveInt('a timeout in milliseconds', 3_600_000).default(30_000),
@@ -224,6 +227,15 @@ export interface Config {
     /** Open event streams (SSE), in all and per client address. */
     readonly maxStreams: number;
     readonly maxStreamsPerAddress: number;
+  };
+  /** What residents see (CONTRACT §9): open data and the status page. */
+  readonly residents: {
+    /** Serve `/open/v1/*` and `/status`; false = not registered (404). */
+    readonly enabled: boolean;
+    /** Requests per second per client address to those routes; 0 = no limit. */
+    readonly ratePerS: number;
+    /** The status page's title and the DATEX II publisher. */
+    readonly cityName: string;
   };
   /**
    * The broker cluster to consume from (CONTRACT §8); undefined = the embedded broker. With it,
@@ -461,6 +473,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
       maxStreams: r.CITYPIPE_HTTP_MAX_STREAMS,
       maxStreamsPerAddress: r.CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS,
     },
+    residents: { enabled: r.CITYPIPE_OPEN_DATA, ratePerS: r.CITYPIPE_OPEN_RATE, cityName: r.CITYPIPE_CITY_NAME },
     externalBroker: externalBroker(r, invalid),
     databaseUrl: r.CITYPIPE_DATABASE_URL,
     workerId: workerIdOf(r),

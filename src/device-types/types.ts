@@ -44,6 +44,16 @@ export interface DeviceTypeDefinition<F extends Blocks = Blocks, N extends strin
    * counts them by this enum field's latest value.
    */
   readonly occupancy?: OccupancyCapability;
+  /**
+   * Set when each device of this type counts the bays it serves (a parking meter): the open parking
+   * feed (`src/residents/`) shows it as a place with these two integer fields.
+   */
+  readonly capacity?: CapacityCapability;
+  /**
+   * Set when residents see this type's open tickets as outages (`src/residents/`: the outage map and
+   * the status page), for the service codes the rules file does not mark private.
+   */
+  readonly outages?: OutagesCapability;
 }
 
 /** What the collection plan needs of a type: the field that holds a container's fill ratio. */
@@ -57,6 +67,17 @@ export interface OccupancyCapability {
   readonly free: string;
   readonly occupied: string;
   readonly zoneAttribute: string;
+}
+
+/** What the open parking feed needs of a type that counts the bays it serves: its total and free fields. */
+export interface CapacityCapability {
+  readonly totalField: string;
+  readonly availableField: string;
+}
+
+/** How the status page heads this type's outages, e.g. `Streetlights`. */
+export interface OutagesCapability {
+  readonly heading: string;
 }
 
 /** A validated reading of some type, as the schema outputs it. */
@@ -77,6 +98,10 @@ export interface DefineOptions<F extends Blocks, N extends string> {
   collection?: { fillField: keyof F & string };
   /** Devices of this type are parking bays counted per zone (catalog attribute `zoneAttribute`) by `field`. */
   occupancy?: { field: keyof F & string; free: string; occupied: string; zoneAttribute: string };
+  /** Each device of this type counts the bays it serves: `totalField` of them, `availableField` free. */
+  capacity?: { totalField: keyof F & string; availableField: keyof F & string };
+  /** Residents see this type's open public tickets as outages, under this heading on the status page. */
+  outages?: { heading: string };
 }
 
 export function defineDeviceType<const N extends string, const F extends Blocks>(opts: DefineOptions<F, N>): DeviceTypeDefinition<F, N> {
@@ -100,5 +125,7 @@ export function defineDeviceType<const N extends string, const F extends Blocks>
     fastParse: compileFastParse(all, opts.refine as CrossFieldRule | undefined),
     ...(opts.collection ? { collection: Object.freeze({ fillField: opts.collection.fillField }) } : {}),
     ...(opts.occupancy ? { occupancy: Object.freeze({ ...opts.occupancy }) } : {}),
+    ...(opts.capacity ? { capacity: Object.freeze({ ...opts.capacity }) } : {}),
+    ...(opts.outages ? { outages: Object.freeze({ ...opts.outages }) } : {}),
   });
 }

@@ -9,7 +9,7 @@ import { TicketStore, serviceLookup, type AppliedEvent } from '../tickets/ticket
 import { EventLog, toLine, type LoggedEvent } from './event-log.js';
 
 const catalog = new TestCatalog([device({ id: 'bin-1', type: 'waste-bin' }), device({ id: 'light-1', type: 'streetlight' })]);
-const services = serviceLookup([{ serviceCode: 'waste.collect', serviceName: 'Collect a full waste bin', description: undefined, rules: ['waste.collect'] }]);
+const services = serviceLookup([{ serviceCode: 'waste.collect', serviceName: 'Collect a full waste bin', description: undefined, rules: ['waste.collect'], public: true }]);
 
 function ev(over: Partial<RuleEvent> & Pick<RuleEvent, 'state'>): RuleEvent {
   return collectEvent({ message: 'Collect a full waste bin: fillingLevel 0.85 ≥ 0.8', ...over });

@@ -14,6 +14,7 @@ import type { StatsNow } from '../observability/service-stats.js';
 import { registerDispatchApi, type DispatchApiDeps } from './dispatch-api.js';
 import { registerUplinkRoutes, type UplinkRouteDeps } from './uplink-routes.js';
 import { registerBrokerAuthRoutes, type BrokerAuthRouteDeps } from './broker-auth-routes.js';
+import { registerResidentRoutes, type ResidentRouteDeps } from '../residents/routes.js';
 import { BODY_LIMIT_BYTES, registerHttpSecurity, type HttpSecurityOptions } from './security.js';
 import { trustsAnyPeer, type TrustProxy } from './trust-proxy.js';
 import { atMostEvery } from './at-most-every.js';
@@ -42,6 +43,8 @@ export interface AppDeps {
   uplinks?: UplinkRouteDeps | undefined;
   /** A broker cluster's authentication and authorization hooks (broker-auth-routes.ts). */
   brokerAuth?: BrokerAuthRouteDeps | undefined;
+  /** The residents' open data and status page (residents/routes.ts); absent = not served. */
+  residents?: ResidentRouteDeps | undefined;
   /** More routes (tests), registered last. */
   routes?: ((app: FastifyInstance) => void) | undefined;
   /** The version shown in the OpenAPI description. */
@@ -273,6 +276,7 @@ function registerRoutes(app: FastifyInstance, deps: AppDeps): void {
   if (deps.dispatch) registerDispatchApi(app, deps.dispatch);
   if (deps.uplinks) registerUplinkRoutes(app, deps.uplinks);
   if (deps.brokerAuth) registerBrokerAuthRoutes(app, deps.brokerAuth);
+  if (deps.residents) registerResidentRoutes(app, deps.residents);
   deps.routes?.(app);
 }
 

@@ -30,7 +30,7 @@ import { idleAppDeps } from './testing/idle-app-deps.js';
 
 const TOKEN = 'dispatch-ports-test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
-const SERVICES: ServiceDefinition[] = [{ serviceCode: 'waste.collect', serviceName: 'Collect a full waste bin', description: undefined, rules: ['waste.collect'] }];
+const SERVICES: ServiceDefinition[] = [{ serviceCode: 'waste.collect', serviceName: 'Collect a full waste bin', description: undefined, rules: ['waste.collect'], public: true }];
 const bins = [
   device({ id: 'bin-1', type: 'waste-bin', location: { lat: 52.3731, lon: 4.8922 }, address: 'Dam 1' }),
   device({ id: 'bin-2', type: 'waste-bin', district: 'west', location: { lat: 52.37, lon: 4.86 } }),

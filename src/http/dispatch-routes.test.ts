@@ -17,8 +17,8 @@ import { idleAppDeps } from './testing/idle-app-deps.js';
 const TOKEN = 'dispatch-test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
 const SERVICES: ServiceDefinition[] = [
-  { serviceCode: 'waste.collect', serviceName: 'Collect a full waste bin', description: 'The bin is at least 80 % full.', rules: ['waste.collect'] },
-  { serviceCode: 'device.battery', serviceName: 'Replace a sensor battery', description: undefined, rules: ['device.battery'] },
+  { serviceCode: 'waste.collect', serviceName: 'Collect a full waste bin', description: 'The bin is at least 80 % full.', rules: ['waste.collect'], public: true },
+  { serviceCode: 'device.battery', serviceName: 'Replace a sensor battery', description: undefined, rules: ['device.battery'], public: true },
 ];
 const catalog = new TestCatalog([
   device({ id: 'bin-1', type: 'waste-bin', location: { lat: 52.3731, lon: 4.8922 }, address: 'Dam 1' }),

@@ -28,6 +28,11 @@ declare module 'fastify' {
      * for a whole fleet.
      */
     bearer?: BearerKind;
+    /**
+     * A residents' route (CONTRACT §9: open data, the status page): public, answered from memory,
+     * and counted against CITYPIPE_OPEN_RATE instead of CITYPIPE_HTTP_RATE.
+     */
+    residents?: boolean;
   }
 }
 
@@ -47,6 +52,8 @@ export interface HttpSecurityOptions {
   brokerAuthToken?: string | undefined;
   /** Requests per second per client address (bursts of 10 s); 0 = no limit. */
   ratePerS: number;
+  /** The same for the residents' routes (`residents: true`); default `ratePerS`. */
+  residentsRatePerS?: number | undefined;
   /** Which peers may name the client in X-Forwarded-For; default false (none). `buildApp` gives it to Fastify. */
   trustProxy?: TrustProxy | undefined;
   /** Counts refusals; must not throw. */
@@ -85,6 +92,8 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 /** Adds the hooks to `app`; call before routes are added. Its sweep timer stops with the app. */
 export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOptions): void {
   const buckets = new KeyedTokenBuckets(opts.ratePerS);
+  const residentsRate = opts.residentsRatePerS ?? opts.ratePerS;
+  const residentBuckets = new KeyedTokenBuckets(residentsRate);
   const expected = opts.token === undefined ? undefined : digest(opts.token);
   const expectedOwn: Readonly<Record<BearerKind, Buffer | undefined>> = {
     uplink: opts.uplinkToken === undefined ? undefined : digest(opts.uplinkToken),
@@ -94,7 +103,12 @@ export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOpt
   app.decorate('countRefusal', (reason: HttpRefusal) => events?.refused(reason));
 
   let sweep: NodeJS.Timeout | undefined;
-  if (buckets.enabled) sweep = setInterval(() => buckets.sweep(), SWEEP_MS).unref();
+  if (buckets.enabled || residentBuckets.enabled) {
+    sweep = setInterval(() => {
+      buckets.sweep();
+      residentBuckets.sweep();
+    }, SWEEP_MS).unref();
+  }
   app.addHook('onClose', async () => {
     if (sweep) clearInterval(sweep);
   });
@@ -118,9 +132,12 @@ export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOpt
           : checkBearer(req.headers.authorization, ownExpected, BEARER_KEYS[own]);
     if (own !== undefined && ownProblem === undefined) return;
     const key = clientKey(req);
-    if (!buckets.take(key)) {
+    const residents = req.routeOptions.config?.residents === true;
+    const bucket = residents ? residentBuckets : buckets;
+    if (!bucket.take(key)) {
       events?.refused('rate');
-      const retryAfterS = Math.max(1, Math.ceil(buckets.waitMs(key) / 1000));
+      const retryAfterS = Math.max(1, Math.ceil(bucket.waitMs(key) / 1000));
+      const setting = residents ? `CITYPIPE_OPEN_RATE (${residentsRate}` : `CITYPIPE_HTTP_RATE (${opts.ratePerS}`;
       // Behind a proxy that is not trusted, every client shares the proxy's bucket: say so.
       const hint = opts.trustProxy ? '' : req.headers['x-forwarded-for'] !== undefined ? '; behind a reverse proxy, set CITYPIPE_HTTP_TRUST_PROXY to its address so that clients are counted apart' : '';
       return reply
@@ -130,7 +147,7 @@ export function registerHttpSecurity(app: FastifyInstance, opts: HttpSecurityOpt
           statusCode: 429,
           code: ErrorCodes.HTTP_RATE_LIMITED.code,
           error: 'Too Many Requests',
-          message: `over CITYPIPE_HTTP_RATE (${opts.ratePerS} requests/s from one address); retry in ${retryAfterS} s${hint}`,
+          message: `over ${setting} requests/s from one address); retry in ${retryAfterS} s${hint}`,
         });
     }
     if (ownProblem !== undefined) return unauthorized(reply, ownProblem);

@@ -37,7 +37,7 @@ export interface ZoneOptions {
 }
 
 /** The zone of a bay, or undefined for a device that is not a bay with a zone. */
-function bayOf(d: DeviceRecord): { zone: string; field: string; free: string; occupied: string } | undefined {
+export function bayOf(d: DeviceRecord): { zone: string; field: string; free: string; occupied: string } | undefined {
   const occupancy = deviceType(d.type)?.occupancy;
   const zone = occupancy === undefined ? undefined : d.attributes[occupancy.zoneAttribute];
   if (occupancy === undefined || zone === undefined || zone === '') return undefined;

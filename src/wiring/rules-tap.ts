@@ -27,6 +27,7 @@ export interface RulesTapOptions {
 
 export class RulesTap {
   private readonly opts: RulesTapOptions;
+  private readonly consumers: ((batch: readonly RuleInput[]) => void)[];
   private queue: RuleInput[] = [];
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
@@ -35,6 +36,12 @@ export class RulesTap {
 
   constructor(opts: RulesTapOptions) {
     this.opts = opts;
+    this.consumers = [...opts.consumers];
+  }
+
+  /** One more consumer, called after the others (e.g. what residents see is made again after the rules ran). */
+  addConsumer(consume: (batch: readonly RuleInput[]) => void): void {
+    this.consumers.push(consume);
   }
 
   /** A live outcome, once its spool record is durable. */
@@ -65,7 +72,7 @@ export class RulesTap {
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
-    for (const consume of this.opts.consumers) {
+    for (const consume of this.consumers) {
       try {
         consume(batch);
       } catch (err) {

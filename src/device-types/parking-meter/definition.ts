@@ -14,6 +14,8 @@ export const parkingMeter = defineDeviceType({
     transactions: count('paid sessions since the last reading, integer ≥ 0'),
     revenue: count('cents since the last reading, integer ≥ 0'),
   },
+  // The open parking feed (src/residents/) shows each meter as a place with these counts.
+  capacity: { totalField: 'totalSpotNumber', availableField: 'availableSpotNumber' },
   refine: (r, ctx) => {
     if (r.availableSpotNumber > r.totalSpotNumber) {
       ctx.addIssue({

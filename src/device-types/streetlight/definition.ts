@@ -17,4 +17,6 @@ export const streetlight = defineDeviceType({
     ambientLight: float('lux ≥ 0', 0),
     energyConsumed: float('kWh, cumulative counter ≥ 0', 0),
   },
+  // Residents see open public tickets of streetlights as outages (src/residents/).
+  outages: { heading: 'Streetlights' },
 });

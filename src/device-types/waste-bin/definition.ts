@@ -15,4 +15,6 @@ export const wasteBin = defineDeviceType({
     distanceMm: float('mm ≥ 0, sensor to the waste, from a distance sensor (LoRaWAN models)', 0),
   },
   collection: { fillField: 'fillingLevel' },
+  // Residents see open public tickets of bins (a bin being emptied, a fire) as outages (src/residents/).
+  outages: { heading: 'Waste bins' },
 });

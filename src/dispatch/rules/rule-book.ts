@@ -39,6 +39,8 @@ export interface ServiceDefinition {
   readonly description: string | undefined;
   /** Rule ids that file under this code. */
   readonly rules: readonly string[];
+  /** Residents see its open tickets (CONTRACT §9): no rule filing under it says `"public": false`. */
+  readonly public: boolean;
 }
 
 /** What an override is matched on. */
@@ -184,11 +186,13 @@ export class RuleBook {
     });
     const roles = assignRoles(rules, options.rolesById, (r) => `rule "${r.id}" (rules[${fileIndex.get(r.id)}])`, file, problems);
 
-    const services = new Map<string, { name: string; description: string | undefined; rules: string[] }>();
+    const services = new Map<string, { name: string; description: string | undefined; rules: string[]; public: boolean }>();
     const addService = (r: RuleSpec) => {
       if (!r.ticket || r.serviceCode === undefined) return;
-      const s = services.get(r.serviceCode) ?? { name: r.serviceName ?? r.id, description: r.description, rules: [] };
+      const s = services.get(r.serviceCode) ?? { name: r.serviceName ?? r.id, description: r.description, rules: [], public: true };
       if (!s.rules.includes(r.id)) s.rules.push(r.id);
+      // Private wins: a city that hides one rule's tickets must not see them shown under a sibling rule.
+      if (r.public === false) s.public = false;
       services.set(r.serviceCode, s);
     };
     for (const r of rules) addService(r);
@@ -231,7 +235,7 @@ export class RuleBook {
     if (problems.length || !settings.success) throw new RulesFileError(file, problems);
     // Stable sort: among equally specific overrides, the later one in the file wins.
     overrides.sort((a, b) => a.specificity - b.specificity || a.index - b.index);
-    const serviceList = [...services].map(([serviceCode, s]) => ({ serviceCode, serviceName: s.name, description: s.description, rules: s.rules }));
+    const serviceList = [...services].map(([serviceCode, s]) => ({ serviceCode, serviceName: s.name, description: s.description, rules: s.rules, public: s.public }));
     return new RuleBook(file, settings.data, rules, raw, overrides, serviceList, roles, ruleSchema);
   }
 

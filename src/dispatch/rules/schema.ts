@@ -133,6 +133,11 @@ const ruleKeys = {
   ticket: z.boolean(),
   serviceCode: z.string().min(1).max(64).optional(),
   serviceName: z.string().min(1).optional(),
+  /**
+   * Whether residents see this rule's open tickets (the open-data outage map and the status page,
+   * CONTRACT §9); default true. One rule of a service code saying false makes the whole code private.
+   */
+  public: z.boolean().optional(),
   flapping: flappingSchema.optional(),
 };
 

@@ -12,8 +12,8 @@ import type { TicketQuery } from '../ticket-queries.js';
 import { serviceLookup, type AppliedEvent, type CloseResult, type ServiceLookup, type TicketDeviceLookup, type TicketTransition } from '../ticket-store.js';
 
 export const SERVICES: ServiceDefinition[] = [
-  { serviceCode: 'waste.collect', serviceName: 'Collect a full waste bin', description: 'bin ≥ 80 %', rules: ['waste.collect'] },
-  { serviceCode: 'device.battery', serviceName: 'Replace a sensor battery', description: undefined, rules: ['device.battery'] },
+  { serviceCode: 'waste.collect', serviceName: 'Collect a full waste bin', description: 'bin ≥ 80 %', rules: ['waste.collect'], public: true },
+  { serviceCode: 'device.battery', serviceName: 'Replace a sensor battery', description: undefined, rules: ['device.battery'], public: true },
 ];
 
 /** One implementation, fresh and empty, with its clock and the transitions it emitted. */

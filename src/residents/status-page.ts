@@ -1,0 +1,209 @@
+/**
+ * `GET /status`: one server-rendered HTML page for residents (CONTRACT §9). No framework and no
+ * script: it works in any browser, with JavaScript off, and with a screen reader.
+ *
+ * Accessibility (WCAG 2.1 AA, checked with axe-core in a real Chromium by
+ * test/status-page.browser.test.ts): a language, landmarks (header, main, footer), one h1 then an
+ * h2 per section, data tables with captions and column headers, text and badges above 4.5:1
+ * contrast, readable from 320 px wide without sideways scrolling. The page refreshes itself every
+ * minute through the HTTP `Refresh` header (not a meta refresh); its first link turns that off
+ * (`?refresh=off`), which WCAG 2.2.1 asks of anything on a timer.
+ *
+ * Times are the server's local time zone (the city's), with the zone named; ages ("2 minutes ago")
+ * are counted from when the page was made, which the footer says.
+ */
+import { newestUpdate } from './feeds.js';
+import type { Outage, ParkingPlace, ResidentSnapshot } from './snapshot.js';
+
+/** Seconds between refreshes of the page (the `Refresh` header). */
+export const REFRESH_S = 60;
+
+export interface StatusPageOptions {
+  /** The page's title, e.g. `Amsterdam`. */
+  readonly cityName: string;
+  /** Whether this copy refreshes itself (the link offers the other). */
+  readonly refreshing: boolean;
+  /** Time zone for times shown; default the process's. */
+  readonly timeZone?: string | undefined;
+}
+
+/** The page's stylesheet: inline, so the page is one request; allowed by its hash in the page's CSP. */
+export const STATUS_CSS = `
+:root{color-scheme:light}
+*{box-sizing:border-box}
+body{margin:0;font:1rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;background:#fff}
+header,main,footer{max-width:48rem;margin:0 auto;padding:0 1rem}
+header{padding-top:1rem}
+h1{font-size:1.6rem;margin:.5rem 0}
+h2{font-size:1.25rem;margin:2rem 0 .5rem;border-top:2px solid #1b1b1b;padding-top:1rem}
+a{color:#0b4fa8}
+a:focus{outline:3px solid #1b1b1b;outline-offset:2px}
+.refresh{font-size:.95rem}
+.age{color:#3d3d3d}
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}
+caption{text-align:left;font-weight:600;padding:.25rem 0}
+th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #767676;vertical-align:top}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:0 .4rem;border-radius:.25rem;font-weight:600;white-space:nowrap}
+.open{background:#e3f3e6;color:#10592a}
+.full{background:#fbe7e7;color:#8a1919}
+.unknown{background:#ececec;color:#333}
+footer{margin:2rem auto 1rem;font-size:.95rem;color:#3d3d3d}
+@media (max-width:30rem){th,td{padding:.35rem .25rem}h1{font-size:1.4rem}}
+`.trim();
+
+const escapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => escapes[c]!);
+}
+
+/** "less than a minute ago", "3 minutes ago", "2 hours ago", "4 days ago". */
+export function ageText(ms: number): string {
+  const min = Math.floor(Math.max(0, ms) / 60_000);
+  if (min < 1) return 'less than a minute ago';
+  if (min < 60) return `${min} minute${min === 1 ? '' : 's'} ago`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return `${h} hour${h === 1 ? '' : 's'} ago`;
+  const d = Math.floor(h / 24);
+  return `${d} days ago`;
+}
+
+interface DistrictParking {
+  district: string;
+  free: number;
+  spaces: number;
+  places: number;
+  unknown: number;
+}
+
+function byDistrict(places: readonly ParkingPlace[]): DistrictParking[] {
+  const m = new Map<string, DistrictParking>();
+  for (const p of places) {
+    let d = m.get(p.district);
+    if (!d) m.set(p.district, (d = { district: p.district, free: 0, spaces: 0, places: 0, unknown: 0 }));
+    d.places++;
+    d.free += p.availableSpotNumber ?? 0;
+    d.spaces += p.totalSpotNumber ?? 0;
+    if (p.status === 'unknown') d.unknown++;
+  }
+  return [...m.values()].sort((a, b) => (a.district < b.district ? -1 : a.district > b.district ? 1 : 0));
+}
+
+interface OutageGroup {
+  service: string;
+  district: string;
+  count: number;
+  oldest: number;
+}
+
+function groupOutages(outages: readonly Outage[]): OutageGroup[] {
+  const m = new Map<string, OutageGroup>();
+  for (const o of outages) {
+    const key = `${o.service}\u0000${o.district}`;
+    const g = m.get(key);
+    if (g) {
+      g.count++;
+      g.oldest = Math.min(g.oldest, o.since);
+    } else m.set(key, { service: o.service, district: o.district, count: 1, oldest: o.since });
+  }
+  return [...m.values()].sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : a.district < b.district ? -1 : a.district > b.district ? 1 : 0));
+}
+
+function slug(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'section';
+}
+
+export function renderStatusPage(s: ResidentSnapshot, opts: StatusPageOptions): string {
+  const clock = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', timeZoneName: 'short', ...(opts.timeZone ? { timeZone: opts.timeZone } : {}) });
+  const dated = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZoneName: 'short', ...(opts.timeZone ? { timeZone: opts.timeZone } : {}) });
+  const when = (ms: number) => `<time datetime="${new Date(ms).toISOString()}">${escapeHtml((s.at - ms < 20 * 3600_000 ? clock : dated).format(ms))}</time>`;
+  const city = escapeHtml(opts.cityName);
+  const out: string[] = [];
+  out.push(
+    '<!doctype html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${city}: parking, streetlights and bins now</title>`,
+    `<style>${STATUS_CSS}</style>`,
+    '</head>',
+    '<body>',
+    '<header>',
+    `<h1>${city} now</h1>`,
+    '<p>Free parking, streetlights that are out and bins being emptied, from the city’s sensors.</p>',
+    opts.refreshing
+      ? `<p class="refresh">This page updates itself every minute. <a href="/status?refresh=off">Stop updating</a></p>`
+      : `<p class="refresh">This page does not update itself. <a href="/status">Update every minute</a></p>`,
+    '</header>',
+    '<main>',
+  );
+
+  // Parking.
+  const places = s.places;
+  out.push('<section aria-labelledby="parking">', '<h2 id="parking">Parking</h2>');
+  if (places.length === 0) {
+    out.push('<p>No parking places report their free spaces.</p>');
+  } else {
+    const newest = newestUpdate(places);
+    const unknown = places.filter((p) => p.status === 'unknown').length;
+    out.push(
+      `<p class="age">Newest reading: ${newest === null ? 'none recent' : `${ageText(s.at - newest)} (${when(newest)})`}. ` +
+        `${unknown === 0 ? 'Every place has recent data.' : `${unknown} of ${places.length} places have no recent data and count as unknown.`}</p>`,
+      '<table>',
+      '<caption>Free parking spaces by district</caption>',
+      '<thead><tr><th scope="col">District</th><th scope="col" class="n">Free spaces</th><th scope="col" class="n">Spaces</th><th scope="col" class="n">Places with no recent data</th></tr></thead>',
+      '<tbody>',
+    );
+    for (const d of byDistrict(places)) {
+      out.push(`<tr><th scope="row">${escapeHtml(d.district)}</th><td class="n">${d.free}</td><td class="n">${d.spaces}</td><td class="n">${d.unknown}</td></tr>`);
+    }
+    out.push('</tbody>', '</table>');
+    out.push(
+      '<table>',
+      '<caption>Parking places</caption>',
+      '<thead><tr><th scope="col">Place</th><th scope="col">District</th><th scope="col" class="n">Free</th><th scope="col">Status</th></tr></thead>',
+      '<tbody>',
+    );
+    for (const p of places) {
+      const free = p.availableSpotNumber === null ? '–' : `${p.availableSpotNumber} of ${p.totalSpotNumber ?? '?'}`;
+      const label = p.status === 'open' ? 'Spaces free' : p.status === 'full' ? 'Full' : 'Unknown';
+      out.push(`<tr><th scope="row">${escapeHtml(p.name)}</th><td>${escapeHtml(p.district)}</td><td class="n">${free}</td><td><span class="badge ${p.status}">${label}</span></td></tr>`);
+    }
+    out.push('</tbody>', '</table>');
+  }
+  out.push('</section>');
+
+  // One section per outage type (streetlights, bins, …).
+  for (const heading of s.outageHeadings) {
+    const id = `out-${slug(heading)}`;
+    const mine = s.outages.filter((o) => o.heading === heading);
+    out.push(`<section aria-labelledby="${id}">`, `<h2 id="${id}">${escapeHtml(heading)}</h2>`);
+    if (mine.length === 0) {
+      out.push('<p>Nothing reported now.</p>', '</section>');
+      continue;
+    }
+    out.push(
+      `<p>${mine.length} open report${mine.length === 1 ? '' : 's'}; the newest ${ageText(s.at - mine[0]!.since)}.</p>`,
+      '<table>',
+      `<caption>${escapeHtml(heading)}: open reports by district</caption>`,
+      '<thead><tr><th scope="col">Report</th><th scope="col">District</th><th scope="col" class="n">Open</th><th scope="col">Since</th></tr></thead>',
+      '<tbody>',
+    );
+    for (const g of groupOutages(mine)) {
+      out.push(`<tr><th scope="row">${escapeHtml(g.service)}</th><td>${escapeHtml(g.district)}</td><td class="n">${g.count}</td><td>${when(g.oldest)}</td></tr>`);
+    }
+    out.push('</tbody>', '</table>', '</section>');
+  }
+
+  out.push(
+    '</main>',
+    '<footer>',
+    `<p>Made at ${when(s.at)}. Readings older than three reporting intervals count as unknown.</p>`,
+    '<p>Open data (free to reuse): <a href="/open/v1/parking.geojson">parking places (GeoJSON)</a>, <a href="/open/v1/parking.json">parking status (DATEX II style JSON)</a>, <a href="/open/v1/outages.geojson">outages (GeoJSON)</a>.</p>',
+    '</footer>',
+    '</body>',
+    '</html>',
+  );
+  return `${out.join('\n')}\n`;
+}
