@@ -217,7 +217,25 @@ describe('the default rules file (CONTRACT §5)', () => {
       serviceName: 'Streetlight out',
       description: expect.stringContaining('10 %'),
       rules: ['light.out'],
+      public: true,
     });
+  });
+
+  it('keeps battery, offline and coin-box requests from residents; a city can hide or show a service', () => {
+    const hidden = book.services().filter((s) => !s.public).map((s) => s.serviceCode);
+    expect(hidden.sort()).toEqual(['device.battery', 'device.offline', 'parking.coins']);
+    const city = RuleBook.parse(
+      {
+        rules: [{ ...collect, public: false }, { ...collect, id: 'waste.collect.late', public: true }, { ...collect, id: 'waste.fire', serviceCode: 'waste.fire' }],
+      },
+      'rules/city.json',
+    );
+    // One rule of a code saying false hides the code; a code no rule hides is public.
+    expect(city.services().map((s) => [s.serviceCode, s.public])).toEqual([
+      ['waste.collect', false],
+      ['waste.fire', true],
+    ]);
+    expect(problemsOf({ rules: [{ ...collect, public: 'no' }] })).toEqual(['rules/city.json: rule "waste.collect" (rules[0]): public: must be a boolean, got "no"']);
   });
 });
 
