@@ -15,6 +15,8 @@ import type { RuleInput } from '../dispatch/types.js';
 import { TestReceiver } from '../delivery/testing/receiver.js';
 import { createPgDatabase } from '../postgres/local-postgres.js';
 import { ClusterDispatch } from './cluster-dispatch.js';
+import { ResidentView } from '../residents/view.js';
+import { residentSource } from '../residents/source.js';
 
 const T0 = Date.parse('2026-06-01T08:00:00Z');
 
@@ -174,5 +176,22 @@ describe('dispatch shared by two workers in PostgreSQL', () => {
     const rows = await query<{ slot: string; result: { summary: { bins: number } } }>(url, "SELECT slot, result FROM cp_job_runs WHERE job = 'collection-plan' ORDER BY slot");
     expect(rows).toHaveLength(2);
     expect(rows[0]!.result.summary).toBeDefined();
+  });
+
+  it('shows residents the same outages and parking on either worker, from the shared tables', async () => {
+    const bins = Array.from({ length: 3 }, (_, i) => bin(i + 1));
+    const meter = { ...bin(9), id: 'meter-9', type: 'parking-meter', address: 'Dam 9' } as DeviceRecord;
+    const now = T0 + 60_000;
+    const { a, b } = await workers([...bins, meter], { now: () => now });
+    await feed(a, [reading(bins[0]!, T0, 0.9), { ...reading(bins[1]!, T0, 0.5), fields: { fillingLevel: 0.5, batteryLevel: 0.05 } }]);
+    await feed(b, [{ type: 'parking-meter', deviceId: meter.id, district: 'centrum', timeMs: T0, receivedAt: T0, fields: { totalSpotNumber: 8, availableSpotNumber: 3 } }]);
+    const views = [a, b].map((w) => new ResidentView({ source: residentSource(w.httpDeps()), cityName: 'Test', log: silentLogger, now: () => now }));
+    const bodies = await Promise.all(views.map(async (v) => [(await v.get('outages.geojson')).body.toString(), (await v.get('parking.geojson')).body.toString()]));
+    expect(bodies[0]).toEqual(bodies[1]);
+    const outages = JSON.parse(bodies[0]![0]!) as { features: { properties: { serviceCode: string } }[] };
+    // The full bin is public; the low battery (device.battery) is not.
+    expect(outages.features.map((f) => f.properties.serviceCode)).toEqual(['waste.collect']);
+    const parking = JSON.parse(bodies[0]![1]!) as { features: { properties: Record<string, unknown> }[] };
+    expect(parking.features.map((f) => f.properties)).toEqual([expect.objectContaining({ kind: 'meter', name: 'Dam 9', totalSpotNumber: 8, availableSpotNumber: 3, status: 'open' })]);
   });
 });
