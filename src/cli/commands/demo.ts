@@ -163,6 +163,7 @@ function printBanner(config: Config, service: CitypipeService, local: LocalInflu
     `  InfluxDB     ${url}   database "${db}"${local ? `   (local influxd, data in ${local.dataDir})` : ''}`,
     `  HTTP         http://127.0.0.1:${service.httpPort}/api/stats   /api/dead-letters   /metrics   /readyz`,
     `  Tickets      http://127.0.0.1:${service.httpPort}/open311/v2/requests.json   (Authorization: Bearer ${config.http.token})`,
+    ...(config.residents.enabled ? [`  Residents    http://127.0.0.1:${service.httpPort}/status   /open/v1/parking.geojson   /open/v1/outages.geojson   /open/v1/parking.json`] : []),
     `  Log          ${logFile}`,
     '',
     ...(story ? [`${scripted!.id} ${story}`, ''] : []),
