@@ -7,7 +7,8 @@
 #      (the `influx` shell), mosquitto-clients (mosquitto_pub / mosquitto_sub); with --with-test-tools
 #      also victoria-metrics (a second server speaking the InfluxDB v2 write API), mosquitto (the
 #      reference broker, MQTT 5 shared subscriptions), docker-compose (validates docker-compose.yml;
-#      no engine needed) and postgresql (the tests run a private server for the workers' shared state).
+#      no engine needed), postgresql (the tests run a private server for the workers' shared state)
+#      and chromium (a real headless browser for the status page's accessibility test).
 #      Installed when run as root on a Debian-like system; otherwise it says what to install.
 #   2. npm dependencies: `npm ci` when node_modules is missing or older than package-lock.json.
 #   3. The build (dist/): when a source file is newer than the last build.
@@ -20,7 +21,7 @@ quiet=0
 packages=(influxdb influxdb-client mosquitto-clients)
 for arg in "$@"; do
   case "$arg" in
-    --with-test-tools) packages+=(victoria-metrics mosquitto docker-compose postgresql) ;;
+    --with-test-tools) packages+=(victoria-metrics mosquitto docker-compose postgresql chromium) ;;
     --quiet) quiet=1 ;;
     *) echo "setup: unknown option $arg (use --with-test-tools, --quiet)" >&2; exit 2 ;;
   esac
@@ -44,6 +45,7 @@ else
       mosquitto) [[ -x /usr/sbin/mosquitto ]] || command -v mosquitto >/dev/null || missing+=("$p") ;;
       docker-compose) command -v docker-compose >/dev/null || missing+=("$p") ;;
       postgresql) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || missing+=("$p") ;;
+      chromium) command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing+=("$p") ;;
     esac
   done
 fi
