@@ -224,7 +224,7 @@ describe('open data against a simulated fleet', () => {
     expect(page).not.toContain('Replace a sensor battery');
     expect(page).not.toContain('coin box');
     expect(page).toMatch(/Newest reading: (less than a minute|\d+ minutes?) ago/);
-    expect(page).toMatch(/\d+ of \d+ places have no recent data/);
+    expect(page).toMatch(/\d+ of \d+ places (has|have) no recent data/);
   });
 });
 

@@ -16,6 +16,19 @@
 import { newestUpdate } from './feeds.js';
 import type { Outage, ParkingPlace, ResidentSnapshot } from './snapshot.js';
 
+/** Rows of the page's table of parking places; the rest are in the open data. */
+export const MAX_PLACE_ROWS = 100;
+
+/** "1 of 4 places has no recent data …", "3 of 4 places have …". */
+function unknownText(unknown: number, total: number): string {
+  if (total === 1) return 'The one place has no recent data and counts as unknown.';
+  return unknown === 1 ? `1 of ${total} places has no recent data and counts as unknown.` : `${unknown} of ${total} places have no recent data and count as unknown.`;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Seconds between refreshes of the page (the `Refresh` header). */
 export const REFRESH_S = 60;
 
@@ -47,7 +60,7 @@ table{border-collapse:collapse;width:100%}
 caption{text-align:left;font-weight:600;padding:.25rem 0}
 th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #767676;vertical-align:top}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-td.n{white-space:nowrap}
+td.n,time{white-space:nowrap}
 .badge{display:inline-block;padding:0 .4rem;border-radius:.25rem;font-weight:600;white-space:nowrap}
 .open{background:#e3f3e6;color:#10592a}
 .full{background:#fbe7e7;color:#8a1919}
@@ -164,7 +177,7 @@ export function renderStatusPage(s: ResidentSnapshot, opts: StatusPageOptions): 
     const unknown = places.filter((p) => p.status === 'unknown').length;
     out.push(
       `<p class="age">Newest reading: ${newest === null ? 'none recent' : `${ageText(s.at - newest)} (${when(newest)})`}. ` +
-        `${unknown === 0 ? 'Every place has recent data.' : `${unknown} of ${places.length} places have no recent data and count as unknown.`}</p>`,
+        `${unknown === 0 ? 'Every place has recent data.' : unknownText(unknown, places.length)}</p>`,
       tableStart('parking-districts', 'Free parking spaces by district'),
       '<thead><tr><th scope="col">District</th><th scope="col" class="n">Free spaces</th><th scope="col" class="n">Spaces</th><th scope="col" class="n">Places with no recent data</th></tr></thead>',
       '<tbody>',
@@ -178,12 +191,18 @@ export function renderStatusPage(s: ResidentSnapshot, opts: StatusPageOptions): 
       '<thead><tr><th scope="col">Place</th><th scope="col">District</th><th scope="col" class="n">Free</th><th scope="col">Status</th></tr></thead>',
       '<tbody>',
     );
-    for (const p of places) {
+    // A city with hundreds of meters would make this a very long page: the first ones by district
+    // and name, and the open data has them all.
+    const listed = [...places].sort((a, b) => compare(a.district, b.district) || compare(a.name, b.name)).slice(0, MAX_PLACE_ROWS);
+    for (const p of listed) {
       const free = p.availableSpotNumber === null ? '–' : `${p.availableSpotNumber} of ${p.totalSpotNumber ?? '?'}`;
       const label = p.status === 'open' ? 'Spaces free' : p.status === 'full' ? 'Full' : 'Unknown';
       out.push(`<tr><th scope="row">${escapeHtml(p.name)}</th><td>${escapeHtml(p.district)}</td><td class="n">${free}</td><td><span class="badge ${p.status}">${label}</span></td></tr>`);
     }
     out.push('</tbody>', TABLE_END);
+    if (places.length > listed.length) {
+      out.push(`<p>The first ${listed.length} of ${places.length} places, by district. Every place is in the <a href="/open/v1/parking.geojson">parking open data</a>.</p>`);
+    }
   }
   out.push('</section>');
 
