@@ -33,6 +33,7 @@ import type { BackoffOptions } from './delivery/deliverer.js';
 import { packageVersion } from './paths.js';
 import { ResidentView } from './residents/view.js';
 import { residentSource } from './residents/source.js';
+import { ResidentMetrics } from './residents/metrics.js';
 
 /** For tests: a fake clock for rules, deadman and plan; short delivery retries. */
 export interface ServiceOptions {
@@ -187,7 +188,7 @@ export class CitypipeService {
       replayDeadLetters: (q) => ingest.replay(q, shared),
       security: { token: config.http.token, uplinkToken: config.http.uplinkToken, brokerAuthToken: config.http.brokerAuthToken, ratePerS: config.http.ratePerS, residentsRatePerS: openData.ratePerS, trustProxy: config.http.trustProxy, events: securityMetrics.http },
       dispatch: dispatchApi,
-      residents: residents ? { view: residents } : undefined,
+      residents: residents ? { view: residents, events: new ResidentMetrics(metrics.registry, () => residents.snapshotAt) } : undefined,
       uplinks: { take: (msg) => ingest.takeUplink(msg) },
       brokerAuth: { hooks: brokerHooks },
       version: packageVersion,

@@ -10,7 +10,7 @@ import { startFleet, type Fleet } from '../simulators/fleet.js';
 import { hashSecret } from '../src/catalog/secrets.js';
 import { OUTAGE_DECIMALS } from '../src/residents/snapshot.js';
 import { waitFor } from './helpers/wait.js';
-import { connectDevice, startTestService, telemetryTopic, testDevice, type RunningService, type TestDevice } from './helpers/service.js';
+import { connectDevice, metricValue, startTestService, telemetryTopic, testDevice, type RunningService, type TestDevice } from './helpers/service.js';
 
 const influxUrl = inject('influxUrl');
 const TOKEN = 'residents-e2e-token-0123456789abcdef';
@@ -245,5 +245,10 @@ describe('caching', () => {
     const after = await fetch(url, { headers: { 'if-none-match': etag } });
     expect(after.status).toBe(200);
     expect(after.headers.get('etag')).not.toBe(etag);
+    // The operator sees residents' use: answers by route and status, and the snapshot's age.
+    expect(await metricValue(svc.httpUrl, 'citypipe_open_data_requests_total{route="parking.geojson",status="304"}')).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(svc.httpUrl, 'citypipe_open_data_requests_total{route="parking.geojson",status="200"}')).toBeGreaterThanOrEqual(3);
+    const age = /^citypipe_open_data_snapshot_age_seconds (\S+)$/m.exec(await (await fetch(`${svc.httpUrl}/metrics`)).text());
+    expect(Number(age?.[1])).toBeLessThan(60);
   });
 });

@@ -11,12 +11,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { StoreUnavailableError } from '../http/store-unavailable.js';
 import { REFRESH_S, STATUS_CSS } from './status-page.js';
 import type { RepresentationName, ResidentView } from './view.js';
+import type { ResidentEvents } from './metrics.js';
 
 /** `Cache-Control: max-age` of every answer: the view makes a new snapshot at least this often. */
 export const MAX_AGE_S = 10;
 
 export interface ResidentRouteDeps {
   view: ResidentView;
+  /** Counts answers (metrics.ts); must not throw. */
+  events?: ResidentEvents | undefined;
 }
 
 const CORS = {
@@ -54,10 +57,15 @@ export function registerResidentRoutes(app: FastifyInstance, deps: ResidentRoute
     try {
       r = await deps.view.get(name);
     } catch (err) {
+      deps.events?.answered(name, 503);
       throw new StoreUnavailableError(err);
     }
     reply.headers({ ...CORS, ...extra, etag: r.etag, 'cache-control': `public, max-age=${MAX_AGE_S}` });
-    if (matchesEtag(req.headers['if-none-match'], r.etag)) return reply.code(304).send();
+    if (matchesEtag(req.headers['if-none-match'], r.etag)) {
+      deps.events?.answered(name, 304);
+      return reply.code(304).send();
+    }
+    deps.events?.answered(name, 200);
     return reply.type(r.contentType).send(r.body);
   };
   const config = { residents: true } as const;

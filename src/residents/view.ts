@@ -70,6 +70,11 @@ export class ResidentView {
     this.maxAgeMs = opts.maxAgeMs ?? 10_000;
   }
 
+  /** When the snapshot being served was made (epoch ms), undefined before the first. */
+  get snapshotAt(): number | undefined {
+    return this.built?.snapshot.at;
+  }
+
   /** Something residents may see changed; the next request after `minIntervalMs` makes a new snapshot. */
   touch(): void {
     this.dirty = true;

@@ -47,7 +47,7 @@ export class SecurityMetrics {
     });
     const httpRefused = new client.Counter({
       name: 'citypipe_http_requests_refused_total',
-      help: 'HTTP requests refused: rate (429, over CITYPIPE_HTTP_RATE), unauthorized (401, no or wrong bearer token) or streams (429/503, over CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS or CITYPIPE_HTTP_MAX_STREAMS).',
+      help: 'HTTP requests refused: rate (429, over CITYPIPE_HTTP_RATE, or CITYPIPE_OPEN_RATE on the residents’ routes), unauthorized (401, no or wrong bearer token) or streams (429/503, over CITYPIPE_HTTP_MAX_STREAMS_PER_ADDRESS or CITYPIPE_HTTP_MAX_STREAMS).',
       labelNames: ['reason'],
       registers,
     });
