@@ -2,11 +2,12 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
  * Tests that load the whole machine for a minute or more (the soak, 20 event-log replays beside a
- * device timing its PUBACKs, the bench smoke), or measure latency while doing so. They run after the
- * rest of the suite, one file at a time: beside each other, or beside two workers of other tests,
- * they would measure the machine rather than citypipe.
+ * device timing its PUBACKs, 1,000 requests/s to the residents' routes beside devices timing theirs,
+ * the bench smoke), or measure latency while doing so. They run after the rest of the suite, one file
+ * at a time: beside each other, or beside two workers of other tests, they would measure the machine
+ * rather than citypipe.
  */
-const LOAD_TESTS = ['test/soak.e2e.test.ts', 'test/event-stream-load.e2e.test.ts', 'bench/bench.test.ts'];
+const LOAD_TESTS = ['test/soak.e2e.test.ts', 'test/event-stream-load.e2e.test.ts', 'test/residents-load.e2e.test.ts', 'bench/bench.test.ts'];
 
 export default defineConfig({
   test: {

@@ -35,8 +35,9 @@ const TINY = [
 /**
  * The sizes without a command-line flag: a 3-second outage at 500 readings/s, one durability round,
  * batches of 7 in the batched end-to-end variant (50 readings: 7 PUBLISHes of 7 and a last of 1),
- * a soak sampled every 2 s after a 2 s warm-up, and 400 readings through Mosquitto in each mode of
- * the cluster phase, 2 connections per worker.
+ * a soak sampled every 2 s after a 2 s warm-up, 400 readings through Mosquitto in each mode of
+ * the cluster phase, 2 connections per worker, and the residents' routes for 1 s per server and
+ * answer, then in 2 windows of 1 s at 1,000 requests/s.
  */
 const E2E_BATCH = 7;
 const TINY_ENV_SIZES = {
@@ -51,6 +52,8 @@ const TINY_ENV_SIZES = {
   soakSampleSeconds: 2,
   clusterMessagesPerPublisher: 20,
   clusterConnections: 2,
+  residentsSeconds: 1,
+  residentsWindows: 2,
 };
 
 /** Keys the issue requires of `bench --json`, each a measured number above zero. */
@@ -119,6 +122,20 @@ const ALSO_POSITIVE = [
   'cluster_two_workers_vs_broker_only',
   'cluster_two_workers_cpu_us_per_reading',
   'cluster_two_vs_one_worker',
+  'residents_200_per_s',
+  'residents_304_per_s',
+  'residents_raw_200_per_s',
+  'residents_raw_304_per_s',
+  'residents_200_vs_raw',
+  'residents_304_vs_raw',
+  'residents_cpu_us_per_200',
+  'residents_cpu_us_per_304',
+  'residents_paced_achieved_per_s',
+  'residents_paced_p99_ms',
+  'residents_puback_p99_ms_without',
+  'residents_puback_p99_ms_with',
+  'residents_puback_p99_ms_with_raw',
+  'residents_puback_p99_ms_at_max',
 ] as const;
 
 /**
@@ -178,7 +195,7 @@ describe('citypipe bench (smoke)', () => {
     expect((result.notes as string[]).filter((note) => note.startsWith(batchLabel))).toEqual([]);
 
     const targets = result.targets as { name: string; met: boolean }[];
-    expect(targets.map((t) => typeof t.met)).toEqual(Array(10).fill('boolean'));
+    expect(targets.map((t) => typeof t.met)).toEqual(Array(11).fill('boolean'));
     // The soak: both modes, each with its samples; its slope and growth are numbers (their sign is
     // up to the collector over a few seconds).
     for (const mode of ['multiplexed', 'per_device']) {
@@ -197,6 +214,13 @@ describe('citypipe bench (smoke)', () => {
       ['one-worker', 400, 400],
       ['two-workers', 400, 400],
     ]);
+    // Residents: only 200s and 304s; a run that revalidates gets 304s, one that does not gets none.
+    const residents = result.residents_run as { res200: { statuses: object }; res304: { statuses: Record<string, number> }; pacedStatuses: object; outages: number };
+    expect(Object.keys(residents.res200.statuses)).toEqual(['200']);
+    expect(residents.res304.statuses['304']).toBeGreaterThan(0);
+    expect(Object.keys(residents.res304.statuses).every((s) => s === '200' || s === '304')).toBe(true);
+    expect(Object.keys(residents.pacedStatuses).every((s) => s === '200' || s === '304')).toBe(true);
+    expect(residents.outages).toBe(16);
     const processes = result.processes as Record<string, Record<string, { cpuPct: number; rssPeakMb: number }>>;
     expect(processes['citypipe end to end QoS 1']?.citypipe?.rssPeakMb).toBeGreaterThan(0);
     expect(processes['citypipe end to end QoS 1']?.influxd?.rssPeakMb).toBeGreaterThan(0);
@@ -218,6 +242,8 @@ describe('citypipe bench (smoke)', () => {
     expect(report).toContain('| cluster (a): 20 publishers × 20 QoS 1 readings through Mosquitto');
     expect(report).toContain("| cluster (c): the same load into 2 citypipe workers");
     expect(report).toContain("each worker's PUBACK to Mosquitto comes after its spool's fsync");
+    expect(report).toContain("| residents' routes, 200: one client");
+    expect(report).toContain("| residents' routes at 1,000 requests/s");
     expect(report).toContain('<!-- bench:custom:end -->');
   });
 });

@@ -64,6 +64,10 @@ export interface BenchSizes {
   clusterMessagesPerPublisher: number;
   /** Cluster: MQTT connections per worker on the shared subscription (CITYPIPE_BROKER_CONNECTIONS), and the consumer's. */
   clusterConnections: number;
+  /** Residents (bench/residents.ts): seconds of each as-fast-as-answered run (raw and citypipe, 200s and 304s). */
+  residentsSeconds: number;
+  /** Residents: windows of 1 s at 1,000 requests/s, each between two of none. */
+  residentsWindows: number;
 }
 
 export const FULL: Readonly<BenchSizes> = Object.freeze({
@@ -92,6 +96,8 @@ export const FULL: Readonly<BenchSizes> = Object.freeze({
   soakSampleSeconds: 30,
   clusterMessagesPerPublisher: 3_000,
   clusterConnections: 4,
+  residentsSeconds: 5,
+  residentsWindows: 10,
 });
 
 export const QUICK: Readonly<BenchSizes> = Object.freeze({
@@ -121,6 +127,8 @@ export const QUICK: Readonly<BenchSizes> = Object.freeze({
   soakSampleSeconds: 15,
   clusterMessagesPerPublisher: 1_000,
   clusterConnections: 4,
+  residentsSeconds: 3,
+  residentsWindows: 6,
 });
 
 /** Most readings one PUBLISH may carry (the product contract: a batch is at most 1000 readings). */
@@ -166,7 +174,7 @@ export const SERVICE_FILE_RESERVE = 200;
  * takes its outage plus the drain, the soak its minutes per connection mode, and the cluster its
  * three modes, which would not fit in 5 minutes.
  */
-export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'uplinks', 'latency', 'connections', 'durability', 'drain', 'soak', 'cluster'] as const;
+export const BENCH_PHASES = ['raw', 'brokers', 'e2e', 'uplinks', 'latency', 'connections', 'durability', 'drain', 'soak', 'cluster', 'residents'] as const;
 export type BenchPhase = (typeof BENCH_PHASES)[number];
 
 /**

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { BenchResult } from './run.js';
 import { formatCluster } from './cluster-figures.js';
+import { formatResidents } from './residents-figures.js';
 import { formatSoak } from './soak-figures.js';
 
 /** A figure, or – for one that was not measured (a phase left out with --only). */
@@ -101,6 +102,7 @@ export function formatReport(r: BenchResult, command: string): string {
   out.push(...soak.rows);
   const cluster = formatCluster(r, s.publishers, s.clusterMessagesPerPublisher);
   out.push(...cluster.rows);
+  out.push(...formatResidents(r));
   out.push('');
   out.push('| target | goal | measured | |');
   out.push('|---|---|---:|---|');
@@ -109,8 +111,8 @@ export function formatReport(r: BenchResult, command: string): string {
   // Not one of the issue's targets (and not in `targets`): beside them for comparison only.
   out.push(`| end to end QoS 1, ${n(r.e2e_batch_readings)} readings per PUBLISH, vs raw InfluxDB write rate (information, not a target) | – | ${Number.isFinite(batchVsRaw) ? pct(batchVsRaw) : 'not run'} | |`);
   out.push('');
-  // The cluster phase's consumer and PostgreSQL only when a phase had them.
-  const extra = ['consumer', 'postgres'].filter((role) => Object.values(r.processes).some((u) => u[role]));
+  // The cluster phase's consumer and PostgreSQL, the residents' raw server, only when a phase had them.
+  const extra = ['consumer', 'postgres', 'raw server'].filter((role) => Object.values(r.processes).some((u) => u[role]));
   const roles = ['citypipe', 'broker', 'influxd', 'generator', ...extra];
   out.push('CPU (average, % of one core; the machine has 2) and peak RSS (MiB) of each process during each phase:');
   out.push('');

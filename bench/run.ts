@@ -8,9 +8,10 @@
  *   JSON array of readings), counted as points InfluxDB returns afterwards;
  *   publish → queryable latency at a fixed rate; idle connections and RSS per connection; a
  *   burst in which every device reconnects at once and uploads its buffered batch; the cost of
- *   durability (QoS 1 with and without the spool's fdatasync); and the drain after an InfluxDB
- *   outage (influxd stopped while live ingest goes on, then started again); and the soak
- *   (soak.ts): a generated fleet for minutes, the service's memory after full collections.
+ *   durability (QoS 1 with and without the spool's fdatasync); the drain after an InfluxDB
+ *   outage (influxd stopped while live ingest goes on, then started again); the soak
+ *   (soak.ts): a generated fleet for minutes, the service's memory after full collections; and the
+ *   residents' routes (residents.ts) beside a bare node:http server, and devices' PUBACKs meanwhile.
  *
  * The service under test is `node bin/citypipe.js start` with CITYPIPE_* configuration and shipped
  * defaults otherwise; the load comes from separate generator processes (load-generator.ts).
@@ -36,6 +37,8 @@ import { BENCH_DEVICE_TYPES, readingBuilder } from './payloads.js';
 import { findChildPid, round, type ProcUsage } from './proc-stats.js';
 import { GeneratorProcess, type WriteMetrics } from './processes.js';
 import { rawInflux, warmUpInflux } from './raw.js';
+import { residentsPhase } from './residents.js';
+import { residentsFigures, residentsTargets, type ResidentsFigures } from './residents-figures.js';
 import { bench, BenchContext, fmt, machine, makeDevices, writeCatalog } from './run-context.js';
 import { soakFigures, soakTargets, type SoakFigures, type SoakRun } from './soak-figures.js';
 import { soakPhase } from './soak.js';
@@ -60,9 +63,10 @@ export interface TargetCheck {
 
 /**
  * Everything a run reports. The snake_case keys are the JSON contract of `bench --json` (the soak's:
- * {@link SoakFigures}; the cluster's: {@link ClusterFigures}).
+ * {@link SoakFigures}; the cluster's: {@link ClusterFigures}; the residents' routes':
+ * {@link ResidentsFigures}).
  */
-export interface BenchResult extends SoakFigures, ClusterFigures {
+export interface BenchResult extends SoakFigures, ClusterFigures, ResidentsFigures {
   /** Mean of the raw baseline measured before and after the end-to-end phases. */
   raw_influx_points_per_s: number;
   raw_influx_runs_points_per_s: number[];
@@ -366,6 +370,7 @@ class BenchRun extends BenchContext {
     const drain = want('drain') ? await drainAfterOutage(this) : undefined;
     const soak = want('soak') ? await this.soak() : undefined;
     const cluster = want('cluster') ? await clusterPhase(this) : undefined;
+    const residents = want('residents') ? await residentsPhase(this) : undefined;
 
     const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 3) : Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : 0);
     const result: BenchResult = {
@@ -456,6 +461,7 @@ class BenchRun extends BenchContext {
       drain_exactly_once: drain?.exactlyOnce ?? false,
       ...soakFigures(soak, sizes),
       ...clusterFigures(cluster, clusterCores()),
+      ...residentsFigures(residents),
       targets: [],
       processes: this.processes,
       writes: this.writes,
@@ -535,5 +541,6 @@ function checkTargets(r: BenchResult): TargetCheck[] {
       met: r.drain_readings_per_s >= TARGET_DRAIN_PER_S && r.drain_exactly_once,
     },
     ...soakTargets(r),
+    ...residentsTargets(r),
   ];
 }
