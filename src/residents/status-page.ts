@@ -141,9 +141,24 @@ function slug(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'section';
 }
 
+/** Made once per time zone: an Intl.DateTimeFormat costs far more to make than to use. */
+const formatters = new Map<string, { clock: Intl.DateTimeFormat; dated: Intl.DateTimeFormat }>();
+function formattersFor(timeZone: string | undefined) {
+  const key = timeZone ?? '';
+  let f = formatters.get(key);
+  if (!f) {
+    const zone = timeZone ? { timeZone } : {};
+    f = {
+      clock: new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', timeZoneName: 'short', ...zone }),
+      dated: new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZoneName: 'short', ...zone }),
+    };
+    formatters.set(key, f);
+  }
+  return f;
+}
+
 export function renderStatusPage(s: ResidentSnapshot, opts: StatusPageOptions): string {
-  const clock = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', timeZoneName: 'short', ...(opts.timeZone ? { timeZone: opts.timeZone } : {}) });
-  const dated = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZoneName: 'short', ...(opts.timeZone ? { timeZone: opts.timeZone } : {}) });
+  const { clock, dated } = formattersFor(opts.timeZone);
   const when = (ms: number) => `<time datetime="${new Date(ms).toISOString()}">${escapeHtml((s.at - ms < 20 * 3600_000 ? clock : dated).format(ms))}</time>`;
   const city = escapeHtml(opts.cityName);
   const out: string[] = [];

@@ -1,6 +1,9 @@
 /**
- * Keeps what residents see in memory and current: the snapshot (snapshot.ts) and every body made
+ * Keeps what residents see in memory and current: the snapshot (snapshot.ts) and the bodies made
  * from it, each with its ETag, so a request costs a map lookup and a header compare, never a query.
+ * A body is made on its first request after a rebuild, not with the snapshot: each is one piece of
+ * work on the event loop (milliseconds for thousands of places; bench phase `residents`), and a
+ * feed nobody asks for costs nothing.
  *
  * A snapshot is made again on the next request once it may be out of date: the pipeline said
  * something changed (`touch()`: readings stored, a ticket opened or closed), a reading it used has
@@ -47,7 +50,8 @@ export interface ResidentViewOptions {
 
 interface Built {
   snapshot: ResidentSnapshot;
-  reps: Record<RepresentationName, Representation>;
+  /** Bodies made so far from this snapshot: each on its first request, so a rebuild costs the snapshot alone. */
+  reps: Map<RepresentationName, Representation>;
 }
 
 export class ResidentView {
@@ -82,7 +86,25 @@ export class ResidentView {
 
   /** The current body of `name`. Rejects only when no snapshot could be made yet. */
   async get(name: RepresentationName): Promise<Representation> {
-    return (await this.current()).reps[name];
+    const built = await this.current();
+    let r = built.reps.get(name);
+    if (!r) built.reps.set(name, (r = this.render(built.snapshot, name)));
+    return r;
+  }
+
+  private render(snapshot: ResidentSnapshot, name: RepresentationName): Representation {
+    const { cityName, timeZone } = this.opts;
+    switch (name) {
+      case 'parking.geojson':
+        return rep(parkingGeoJson(snapshot), 'application/geo+json; charset=utf-8');
+      case 'outages.geojson':
+        return rep(outagesGeoJson(snapshot), 'application/geo+json; charset=utf-8');
+      case 'parking.json':
+        return rep(parkingDatex(snapshot, cityName), 'application/json; charset=utf-8');
+      case 'status':
+      case 'status-still':
+        return rep(renderStatusPage(snapshot, { cityName, refreshing: name === 'status', timeZone }), 'text/html; charset=utf-8');
+    }
   }
 
   /** The current snapshot, made again first when it may be out of date. */
@@ -110,15 +132,7 @@ export class ResidentView {
     try {
       const input = await this.opts.source.read();
       const snapshot = buildResidentSnapshot({ ...input, now });
-      const { cityName, timeZone } = this.opts;
-      const reps: Record<RepresentationName, Representation> = {
-        'parking.geojson': rep(parkingGeoJson(snapshot), 'application/geo+json; charset=utf-8'),
-        'outages.geojson': rep(outagesGeoJson(snapshot), 'application/geo+json; charset=utf-8'),
-        'parking.json': rep(parkingDatex(snapshot, cityName), 'application/json; charset=utf-8'),
-        status: rep(renderStatusPage(snapshot, { cityName, refreshing: true, timeZone }), 'text/html; charset=utf-8'),
-        'status-still': rep(renderStatusPage(snapshot, { cityName, refreshing: false, timeZone }), 'text/html; charset=utf-8'),
-      };
-      this.built = { snapshot, reps };
+      this.built = { snapshot, reps: new Map() };
       this.builds++;
       if (this.failing) this.opts.log.info('residents’ open data and status page are current again');
       this.failing = false;
