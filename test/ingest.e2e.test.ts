@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { influxQuery } from './helpers/influx.js';
+import { influxQuery, wholeRows } from './helpers/influx.js';
 import { connectClient, connectDevice, startTestService, telemetryTopic, testDevice, type RunningService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 import { deviceTypeModules } from '../src/device-types/registry.js';
@@ -85,7 +85,7 @@ describe('valid readings reach InfluxDB', () => {
     for (const [{ def, device: d }, reading] of readings) {
       const rows = await waitFor(`${def.measurement} point`, async () => {
         const r = await q(`SELECT * FROM "${def.measurement}" WHERE device_id = '${d.record.id}' AND time = ${ts}ms`);
-        return r.length ? r : undefined;
+        return wholeRows(r, Object.keys(reading).filter((k) => k !== 'ts'));
       });
       expect(rows).toHaveLength(1);
       const row = rows[0]!;
@@ -146,7 +146,7 @@ describe('valid readings reach InfluxDB', () => {
     await publish(c, telemetryTopic(d), { ts: iso, ...base });
     const rows = await waitFor('ISO reading', async () => {
       const r = await q(`SELECT * FROM "${def.measurement}" WHERE device_id = '${d.record.id}' AND time = ${t.getTime()}ms`);
-      return r.length ? r : undefined;
+      return wholeRows(r, Object.keys(base));
     });
     expect(rows[0]).toMatchObject(base);
   });
@@ -173,7 +173,7 @@ describe('valid readings reach InfluxDB', () => {
       '-t', telemetryTopic(d), '-m', JSON.stringify(reading)]);
     const rows = await waitFor('mosquitto_pub reading', async () => {
       const r = await q(`SELECT * FROM "${def.measurement}" WHERE device_id = '${d.record.id}' AND seq = 777`);
-      return r.length ? r : undefined;
+      return wholeRows(r, Object.keys(reading));
     });
     expect(rows[0]).toMatchObject(reading);
     expect(rows[0]!.district).toBe(d.record.district);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { createDatabase, influxQuery, uniqueDbName } from './helpers/influx.js';
+import { createDatabase, influxQuery, uniqueDbName, wholeRows } from './helpers/influx.js';
 import { connectClient, testDevice, testEnv, writeCatalog } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 import { deviceTypes, lorawanModels } from '../src/device-types/registry.js';
@@ -39,7 +39,7 @@ describe('npm start', () => {
 
     const rows = await waitFor('the valid reading in waste_bin', async () => {
       const r = await influxQuery(influxUrl, db, `SELECT fillingLevel, temperature, status, district FROM waste_bin WHERE device_id = '${bin.record.id}'`);
-      return r.length ? r : undefined;
+      return wholeRows(r, ['fillingLevel', 'temperature', 'status', 'district']);
     });
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ fillingLevel: 0.5, temperature: 12, status: 'ok', district: 'oost' });

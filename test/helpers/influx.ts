@@ -43,3 +43,14 @@ export async function createDatabase(url: string, db: string): Promise<void> {
 export function uniqueDbName(prefix: string): string {
   return `${prefix.replace(/[^A-Za-z0-9_]/g, '_')}_${randomBytes(4).toString('hex')}`;
 }
+
+/**
+ * `rows` when every row has a value for each of `fields`, else undefined (for `waitFor`): influxd
+ * makes a point's fields visible one by one, and a query during the write, on a loaded machine, has
+ * seen a row with one of them still null. citypipe writes a reading as one line; wait for all of it.
+ */
+export function wholeRows(rows: InfluxRow[], fields: Iterable<string>): InfluxRow[] | undefined {
+  if (rows.length === 0) return undefined;
+  const keys = [...fields];
+  return rows.every((row) => keys.every((k) => row[k] !== null && row[k] !== undefined)) ? rows : undefined;
+}
