@@ -4,9 +4,9 @@
  * (raw-http-server.ts) with the same client (http-load.ts); and what serving them does to devices'
  * PUBACKs, timed by ten devices on a thread of the harness (puback-devices.ts).
  *
- * The service has a small city's catalog (20 parking zones of 10 bays, 20 meters, 40 streetlights,
- * 40 bins), a reading from nearly every device and 16 open public tickets, so the bodies are of a
- * realistic size; the timed devices publish throughout, so a new snapshot is made every second.
+ * The service has a small city's catalog (20 parking zones of 10 bays, 20 meters, 40 of each type
+ * residents see outages of: streetlights and bins as shipped), a reading from nearly every device and
+ * 8 open public tickets per outage type, so the bodies are of a realistic size; the timed devices publish throughout, so a new snapshot is made every second.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import mqtt from 'mqtt';
 import { hashSecretAsync } from '../src/catalog/secrets.js';
-import type { DeviceTypeName } from '../src/device-types/registry.js';
+import { deviceTypeModules, type DeviceTypeName } from '../src/device-types/registry.js';
+import type { DeviceTypeModule } from '../src/device-types/module.js';
 import { buildKnows } from './durability.js';
 import type { HttpLoadConfig, HttpLoadResult } from './http-load.js';
 import { spawnWithNofile, stopChild } from './processes.js';
@@ -35,8 +36,8 @@ const MAX_CONNECTIONS = 64;
 const TIMED = 10;
 const PUBLISH_MS = 20;
 const SECRET = 'bench-residents-secret';
-/** Broken lights and full bins seeded: 8 of each. */
-const SEEDED_OUTAGES = 16;
+/** Broken or full devices seeded: OUTAGES_PER_TYPE of each type residents see outages of. */
+const SEEDED_OUTAGES_TYPES = deviceTypeModules.filter((m) => m.definition.outages !== undefined).length;
 const LABEL = "residents' routes";
 
 interface CityDevice {
@@ -44,31 +45,56 @@ interface CityDevice {
   type: DeviceTypeName;
   district: string;
   attributes: Record<string, string | number>;
+  /** The reading it sends once before the measurement; undefined for none. */
+  seed: ((i: number) => Record<string, unknown>) | undefined;
 }
 
-/** The catalog: zones of bays, meters, lights and bins in 4 districts; the last few of each publish throughout. */
+/** Broken or full devices seeded per outage type: each opens a public ticket. */
+const OUTAGES_PER_TYPE = 8;
+const SEEDED_OUTAGES = OUTAGES_PER_TYPE * SEEDED_OUTAGES_TYPES;
+
+/**
+ * The catalog, from the registry's capabilities rather than type names: 200 bays in zones of 10 (the
+ * types with `occupancy`), 20 meters (`capacity`), 40 devices of each type residents see outages of
+ * (`outages`; the first 8 send the reading of their bench payload that raises a rule), in 4
+ * districts, with the attributes of the type's first demo device. The last few of each publish
+ * throughout.
+ */
 function city(): { records: CityDevice[]; timed: TimedDevice[] } {
   const records: CityDevice[] = [];
-  const add = (type: DeviceTypeName, n: number, attributes: (i: number) => Record<string, string | number>) => {
-    for (let i = 0; i < n; i++) records.push({ id: `res-${type}-${i}`, type, district: `bench-d${i % 4}`, attributes: attributes(i) });
+  const groups: CityDevice[][] = [];
+  const add = (mod: DeviceTypeModule, n: number, attributes: (i: number) => Record<string, string | number>, seed: (i: number) => ((j: number) => Record<string, unknown>) | undefined) => {
+    const type = mod.definition.name as DeviceTypeName;
+    const group: CityDevice[] = [];
+    for (let i = 0; i < n; i++) {
+      group.push({ id: `res-${type}-${i}`, type, district: `bench-d${i % 4}`, attributes: { ...(mod.demo.devices[0]?.attributes ?? {}), ...attributes(i) }, seed: seed(i) });
+    }
+    records.push(...group);
+    groups.push(group);
   };
-  add('parking-spot', 200, (i) => ({ zone: `Zone ${String(Math.floor(i / 10)).padStart(2, '0')}` }));
-  add('parking-meter', 20, () => ({}));
-  add('streetlight', 40, () => ({ powerRating: 60 }));
-  add('waste-bin', 40, () => ({}));
-  const last = (type: DeviceTypeName, n: number) => records.filter((r) => r.type === type).slice(-n);
-  const timed = [...last('parking-spot', 4), ...last('parking-meter', 1), ...last('streetlight', 3), ...last('waste-bin', TIMED - 8)];
+  for (const mod of deviceTypeModules) {
+    const { occupancy, capacity, outages } = mod.definition;
+    if (occupancy) {
+      add(mod, 200, (i) => ({ [occupancy.zoneAttribute]: `Zone ${String(Math.floor(i / 10)).padStart(2, '0')}` }), () => (j) => ({ [occupancy.field]: j % 3 ? occupancy.occupied : occupancy.free }));
+    } else if (capacity) {
+      add(mod, 20, () => ({}), () => (j) => ({ [capacity.totalField]: 24, [capacity.availableField]: j % 5 }));
+    } else if (outages) {
+      add(mod, 40, () => ({}), (i) => (i < OUTAGES_PER_TYPE ? () => mod.bench.rules.flip(1) : undefined));
+    }
+  }
+  // The last devices of each group publish throughout (TIMED in all, dealt round the groups).
+  const timed: CityDevice[] = [];
+  for (let k = 0; timed.length < TIMED; k++) {
+    const group = groups[k % groups.length]!;
+    const d = group[group.length - 1 - Math.floor(k / groups.length)];
+    if (d) timed.push(d);
+  }
   return { records, timed: timed.map((r) => ({ id: r.id, type: r.type, secret: SECRET })) };
 }
 
-/** One reading from every device that does not publish throughout: bays, meters, 8 broken lights, 8 full bins. */
+/** One reading from every device that does not publish throughout: bays, meters, the seeded outages. */
 function seedReading(r: CityDevice, i: number): Record<string, unknown> | undefined {
-  if (r.type === 'parking-spot') return { status: i % 3 ? 'occupied' : 'free' };
-  if (r.type === 'parking-meter') return { totalSpotNumber: 24, availableSpotNumber: i % 5 };
-  const n = Number(r.id.slice(r.id.lastIndexOf('-') + 1));
-  if (r.type === 'streetlight' && n < 8) return { powerState: 'on', status: 'defectiveLamp' };
-  if (r.type === 'waste-bin' && n < 8) return { fillingLevel: 0.95 };
-  return undefined;
+  return r.seed?.(i);
 }
 
 async function seed(port: number, records: readonly CityDevice[], timed: ReadonlySet<string>): Promise<void> {
