@@ -8,9 +8,11 @@
  * thread, answering the same bytes: what serving these requests costs the devices at that moment
  * however little is done per request.
  *
- * The HTTP client runs in a child process at the lowest CPU priority (nice 19), as real clients run on
- * other machines: at the service's priority on a 2-core machine its own CPU would be measured as the
- * service's. The devices run on their own thread (bench/puback-devices.ts); the bound on their
+ * The HTTP client runs in a child process of its own, as real clients run on other machines; its CPU
+ * is not the service's. It runs at normal priority: it needs about a tenth of a core, and at nice 19
+ * beside a CPU hog the scheduler gave it so little that it fell ten seconds behind its schedule
+ * (470 requests/s), which measured the test, not the service; what its own wake-ups cost the service
+ * is in the control, which uses the same client. The devices run on their own thread (bench/puback-devices.ts); the bound on their
  * PUBACKs is the bench's (bench/residents-figures.ts), which says why it has an absolute part.
  */
 import { spawn } from 'node:child_process';
@@ -91,7 +93,7 @@ interface LoadResult {
 }
 
 /**
- * One client process (nice 19) with a keep-alive pool of 8 connections, as a city's proxy or a busy
+ * One client process with a keep-alive pool of 8 connections, as a city's proxy or a busy
  * app backend would hold. Each `run` sends `rate` requests/s for `ms` (10 every 10 ms, caught up
  * when a tick comes late), the four URLs in turn; every other round of four revalidates with the
  * ETag it last got for its URL, as a client with a cached copy does. A run ends once every answer
@@ -161,7 +163,7 @@ function httpLoadInChild(): { run(base: string, ms: number, rate: number): Promi
       }
     });
   `;
-  const child = spawn('nice', ['-n', '19', process.execPath, '-e', code], {
+  const child = spawn(process.execPath, ['-e', code], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, CITYPIPE_TEST_HTTP_LOAD: JSON.stringify({ urls: URLS, tickMs: TICK_MS }) },
   });
@@ -236,7 +238,7 @@ function cpuShare(windows: readonly Window[]): number {
 }
 
 describe('residents’ routes under load', () => {
-  it(`${RATE} requests/s for ${(LOADED_WINDOWS * WINDOW_MS) / 1000} s from one client: all 200 or 304, and devices' PUBACK p99 within ${Math.round((PUBACK_RATIO - 1) * 100)} % of its value without that load (or ${PUBACK_ALLOWANCE_MS} ms over what a bare server answering it costs them)`, async () => {
+  it(`${RATE} requests/s for ${(LOADED_WINDOWS * WINDOW_MS) / 1000} s from one client: all 200 or 304, and devices' PUBACK p99 within ${Math.round((PUBACK_RATIO - 1) * 100)} % (or ${PUBACK_ALLOWANCE_MS} ms) of the higher of its value without that load and with it on a bare server`, async () => {
     // Readings from every bay and meter, broken lights and full bins: the feeds have something in them.
     await publishOnce(bays.slice(0, 190), (i) => ({ status: i % 3 ? 'occupied' : 'free' }));
     await publishOnce(meters.slice(0, 19), (i) => ({ totalSpotNumber: 24, availableSpotNumber: i % 5 }));
