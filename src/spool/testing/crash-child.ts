@@ -1,21 +1,30 @@
 /**
  * Child process of the kill -9 test: appends payloads as fast as the disk takes them (fsync on, small
  * segments so segments roll under the kill), reads everything back and acknowledges it (every third
- * record 30 ms late, so acks come out of order and the cursor lags), and prints `d <seq> <i>` when
+ * record 30 ms late, so acks come out of order and the cursor lags), and reports `d <seq> <i>` when
  * an append's `done` fired and `a <seq>` when it acknowledged one. It never stops by itself; the
  * test kills it with SIGKILL.
  *
- * Usage: node --import ./register-ts.mjs crash-child.ts <dir>
+ * The report goes to a file with a synchronous write, not to stdout: stdout to a pipe is written
+ * asynchronously once the pipe is full (Node queues the rest in the process), so a parent slow to
+ * read would lose the last lines to the kill, while the acks they report had already let the spool
+ * delete their records. A returned write(2) is in the kernel, which a SIGKILL does not undo.
+ *
+ * Usage: node --import ./register-ts.mjs crash-child.ts <dir> <report file>
  */
+import { openSync, writeSync } from 'node:fs';
 import { Spool } from '../spool.js';
 import { crashPayload } from './crash-payload.js';
 
-const dir = process.argv[2];
-if (!dir) throw new Error('usage: crash-child.ts <dir>');
+const [dir, reportFile] = process.argv.slice(2);
+if (!dir || !reportFile) throw new Error('usage: crash-child.ts <dir> <report file>');
 
-// On Linux, stdout to a pipe is written synchronously: the line is in the pipe before the next
-// append, however soon the kill comes.
-const say = (line: string) => process.stdout.write(`${line}\n`);
+const report = openSync(reportFile, 'a');
+/** The line is in the file before the next append or ack, however soon the kill comes. */
+const say = (line: string) => {
+  const b = Buffer.from(`${line}\n`);
+  for (let off = 0; off < b.length; ) off += writeSync(report, b, off, b.length - off);
+};
 
 const spool = new Spool({ dir, maxBytes: 1024 * 1024 * 1024, segmentBytes: 64 * 1024, cursorIntervalMs: 20 });
 await spool.start();
