@@ -17,15 +17,64 @@ import { waitFor } from './helpers/wait.js';
 
 const influxUrl = inject('influxUrl');
 
-/** Feeds `lines` to `mosquitto_pub -l` (one message per line; DISCONNECT and close at the end of input). */
-function mosquittoPubLines(port: number, device: TestDevice, lines: string[], qos: 0 | 1 = 0): Promise<void> {
+/**
+ * Feeds `lines` to `mosquitto_pub -l` (one message per line; DISCONNECT and close at the end of input).
+ * With `-d`, its trace says how far it got; a run past `timeoutMs` is killed and the error carries
+ * that trace and what the service counted, so a stall says whether the client or the service stopped.
+ */
+function mosquittoPubLines(svc: RunningService, device: TestDevice, lines: string[], qos: 0 | 1 = 0, timeoutMs = 45_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const id = device.record.id;
-    const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', String(qos), '-i', id, '-u', id, '-P', device.secret, '-t', telemetryTopic(device), '-l'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    // stdbuf: the trace is printed with stdio, which a pipe would hold back in 4 KiB blocks.
+    const child = spawn('stdbuf', ['-oL', 'mosquitto_pub', '-d', '-h', '127.0.0.1', '-p', String(svc.mqttPort), '-q', String(qos), '-i', id, '-u', id, '-P', device.secret, '-t', telemetryTopic(device), '-l'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let err = '';
+    const trace = { connacks: 0, publishes: 0, disconnect: false, tail: [] as string[] };
+    let partial = '';
+    child.stdout.on('data', (d: Buffer) => {
+      const got = (partial + d.toString()).split('\n');
+      partial = got.pop()!;
+      for (const line of got) {
+        if (line.includes('sending PUBLISH')) trace.publishes++;
+        else if (line.includes('received CONNACK')) trace.connacks++;
+        else if (line.includes('sending DISCONNECT') && !trace.disconnect) {
+          trace.disconnect = true;
+          // mosquitto_pub 2.0 sometimes hangs after its DISCONNECT (eclipse/mosquitto#2739): every
+          // message went before it on the same stream, so it has hung up as far as the test goes.
+          setTimeout(() => {
+            if (child.exitCode !== null || child.signalCode !== null) return;
+            clearTimeout(timer);
+            child.kill('SIGKILL');
+            resolve();
+          }, 10_000).unref();
+        }
+        trace.tail.push(line);
+        if (trace.tail.length > 8) trace.tail.shift();
+      }
+    });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', (e) => reject(new Error(`mosquitto_pub could not run (apt-get install mosquitto-clients): ${e.message}`)));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_pub exited ${code}: ${err}`))));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      void stats(svc)
+        .then((st) => JSON.stringify(st), (e: unknown) => `stats not available: ${String(e)}`)
+        .then((st) =>
+          reject(
+            new Error(
+              `mosquitto_pub for ${id} did not exit within ${timeoutMs} ms: ${trace.connacks} CONNACK received, ${trace.publishes} of ${lines.length} PUBLISH sent, ` +
+                `DISCONNECT ${trace.disconnect ? 'sent' : 'not sent'}; service /api/stats ${st}; last trace lines:\n${trace.tail.join('\n')}\nstderr: ${err}`,
+            ),
+          ),
+        );
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`mosquitto_pub could not run (apt-get install mosquitto-clients): ${e.message}`));
+    });
+    child.on('exit', (code, signal) => {
+      if (signal === 'SIGKILL') return; // the timer's: it rejects
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`mosquitto_pub exited ${code}: ${err}`));
+    });
     child.stdin.end(lines.join('\n') + '\n');
   });
 }
@@ -65,7 +114,7 @@ describe('with the default limits', () => {
   afterAll(() => svc?.stop());
 
   it('stores every reading of 20 devices that each send 900 with mosquitto_pub -l and hang up (QoS 0)', { timeout: 90_000 }, async () => {
-    await Promise.all(fleet.map((d) => mosquittoPubLines(svc.mqttPort, d, Array.from({ length: 900 }, (_, i) => JSON.stringify({ seq: i, fillingLevel: (i % 100) / 100 })))));
+    await Promise.all(fleet.map((d) => mosquittoPubLines(svc, d, Array.from({ length: 900 }, (_, i) => JSON.stringify({ seq: i, fillingLevel: (i % 100) / 100 })))));
     const stored = await waitFor('18,000 readings in InfluxDB', async () => ((await count(svc, `WHERE district = 'noord'`)) >= 18_000 ? count(svc, `WHERE district = 'noord'`) : false), 60_000, 250);
     expect(stored).toBe(18_000);
     const s = await stats(svc);
@@ -132,7 +181,7 @@ describe('with rate limits off (a gateway or a load test)', () => {
   it('stores all 20,000 readings a device sends with mosquitto_pub -l before it hangs up', { timeout: 90_000 }, async () => {
     // A backlog carries its own times (without ts, only 1,000 a second can be told apart: see below).
     const from = Date.now() - 60_000;
-    await mosquittoPubLines(svc.mqttPort, big, Array.from({ length: 20_000 }, (_, i) => JSON.stringify({ ts: from + i, seq: i, fillingLevel: (i % 100) / 100 })));
+    await mosquittoPubLines(svc, big, Array.from({ length: 20_000 }, (_, i) => JSON.stringify({ ts: from + i, seq: i, fillingLevel: (i % 100) / 100 })));
     await waitFor('20,000 readings in InfluxDB', async () => (await count(svc, `WHERE device_id = '${big.record.id}'`)) >= 20_000, 60_000, 250);
     expect(await count(svc, `WHERE device_id = '${big.record.id}'`)).toBe(20_000);
   });
