@@ -103,11 +103,13 @@ describe('malformed handshakes', () => {
     ['a reserved packet type', Buffer.from([0x00, 0x00])],
     ['garbage', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')],
   ])('closes a connection whose first packet is %s, at once and without an answer', async (_name, bytes) => {
+    const metric = 'citypipe_mqtt_connections_refused_total{reason="first_packet_not_connect"}';
+    const cutBefore = await metricValue(svc.httpUrl, metric);
     const s = await RawClient.connect(svc.mqttPort);
-    const t0 = Date.now();
     s.send(bytes);
-    expect(await s.waitClosed(500)).toBe(true);
-    expect(s.closedAt! - t0).toBeLessThan(300);
+    expect(await s.waitClosed(10_000)).toBe(true);
+    // At once: cut by the packet guard on its first byte, not left to the connect timeout (1 s here).
+    expect(await metricValue(svc.httpUrl, metric)).toBe(cutBefore + 1);
     expect(s.received).toEqual([]);
   });
 
@@ -136,17 +138,20 @@ describe('malformed handshakes', () => {
     const partial = connectPacket({ clientId: 'half-open', username: abuser.record.id, password: abuser.secret }).subarray(0, 12);
     sockets.forEach((s, i) => i % 2 === 1 && s.send(partial));
     const opened = Date.now();
-    await waitFor(`the broker closing ${n} half-open sockets`, () => sockets.every((s) => s.closed), 8000, 100);
+    // ~1–2 s on a quiet machine; the deadline only bounds the wait. That the connect timeout (1 s
+    // here) closed them, not something else, is what the metric below says.
+    await waitFor(`the broker closing ${n} half-open sockets`, () => sockets.every((s) => s.closed), 60_000, 100);
     const closedAfter = Math.max(...sockets.map((s) => s.closedAt!)) - opened;
-    expect(closedAfter).toBeLessThan(4000);
     expect(rssMb() - before).toBeLessThan(80);
     expect(await metricValue(svc.httpUrl, 'citypipe_mqtt_connections_refused_total{reason="connect_timeout"}')).toBeGreaterThanOrEqual(n * 0.9);
     const lat = latenciesSince(latencyFrom);
     expect(lat.length).toBeGreaterThan(20);
     console.info(`half-open: ${n} sockets closed ${closedAfter} ms after opening; legitimate PUBACK p50 ${quantile(lat, 0.5).toFixed(1)} ms, p99 ${quantile(lat, 0.99).toFixed(1)} ms, max ${Math.max(...lat).toFixed(1)} ms`);
     // Opening 2000 sockets and timing them out all at once costs the event loop (which this test's
-    // clients share with the service) a few hundred ms once; nobody is refused or lost.
-    expect(quantile(lat, 0.99)).toBeLessThan(1500);
+    // clients share with the service) a few hundred ms once; nobody is refused or lost. On a busy
+    // machine every PUBACK is slower: the bound grows with the device's p99 before the sockets came.
+    const p99Before = quantile(legitPublisher.latenciesMs.slice(Math.max(0, latencyFrom - 200), latencyFrom), 0.99);
+    expect(quantile(lat, 0.99)).toBeLessThan(Number.isFinite(p99Before) ? Math.max(1500, 5 * p99Before) : 1500);
   });
 });
 
