@@ -6,7 +6,8 @@
  *
  * The service has a small city's catalog (20 parking zones of 10 bays, 20 meters, 40 of each type
  * residents see outages of: streetlights and bins as shipped), a reading from nearly every device and
- * 8 open public tickets per outage type, so the bodies are of a realistic size; the timed devices publish throughout, so a new snapshot is made every second.
+ * 8 open public tickets per outage type, so the bodies are of a realistic size; the timed devices
+ * publish throughout, so a new snapshot is made every second.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -36,8 +37,6 @@ const MAX_CONNECTIONS = 64;
 const TIMED = 10;
 const PUBLISH_MS = 20;
 const SECRET = 'bench-residents-secret';
-/** Broken or full devices seeded: OUTAGES_PER_TYPE of each type residents see outages of. */
-const SEEDED_OUTAGES_TYPES = deviceTypeModules.filter((m) => m.definition.outages !== undefined).length;
 const LABEL = "residents' routes";
 
 interface CityDevice {
@@ -51,7 +50,8 @@ interface CityDevice {
 
 /** Broken or full devices seeded per outage type: each opens a public ticket. */
 const OUTAGES_PER_TYPE = 8;
-const SEEDED_OUTAGES = OUTAGES_PER_TYPE * SEEDED_OUTAGES_TYPES;
+/** Open public tickets the seeding makes: OUTAGES_PER_TYPE of each type residents see outages of. */
+const SEEDED_OUTAGES = OUTAGES_PER_TYPE * deviceTypeModules.filter((m) => m.definition.outages !== undefined).length;
 
 /**
  * The catalog, from the registry's capabilities rather than type names: 200 bays in zones of 10 (the
@@ -92,14 +92,10 @@ function city(): { records: CityDevice[]; timed: TimedDevice[] } {
   return { records, timed: timed.map((r) => ({ id: r.id, type: r.type, secret: SECRET })) };
 }
 
-/** One reading from every device that does not publish throughout: bays, meters, the seeded outages. */
-function seedReading(r: CityDevice, i: number): Record<string, unknown> | undefined {
-  return r.seed?.(i);
-}
-
 async function seed(port: number, records: readonly CityDevice[], timed: ReadonlySet<string>): Promise<void> {
   const todo = records.flatMap((r, i) => {
-    const reading = timed.has(r.id) ? undefined : seedReading(r, i);
+    // One reading from every device that does not publish throughout: bays, meters, the seeded outages.
+    const reading = timed.has(r.id) ? undefined : r.seed?.(i);
     return reading ? [{ r, reading }] : [];
   });
   let next = 0;
