@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { influxQuery } from './helpers/influx.js';
 import { ackPacket, connectPacket, DISCONNECT, PUBACK, PUBCOMP, PUBLISH, PUBREC, publishPacket, RawClient, SUBACK, subscribePacket, type ConnectOptions } from './helpers/mqtt-raw.js';
@@ -29,27 +30,22 @@ function mosquittoPubLines(svc: RunningService, device: TestDevice, lines: strin
     const child = spawn('stdbuf', ['-oL', 'mosquitto_pub', '-d', '-h', '127.0.0.1', '-p', String(svc.mqttPort), '-q', String(qos), '-i', id, '-u', id, '-P', device.secret, '-t', telemetryTopic(device), '-l'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let err = '';
     const trace = { connacks: 0, publishes: 0, disconnect: false, tail: [] as string[] };
-    let partial = '';
-    child.stdout.on('data', (d: Buffer) => {
-      const got = (partial + d.toString()).split('\n');
-      partial = got.pop()!;
-      for (const line of got) {
-        if (line.includes('sending PUBLISH')) trace.publishes++;
-        else if (line.includes('received CONNACK')) trace.connacks++;
-        else if (line.includes('sending DISCONNECT') && !trace.disconnect) {
-          trace.disconnect = true;
-          // mosquitto_pub 2.0 sometimes hangs after its DISCONNECT (eclipse/mosquitto#2739): every
-          // message went before it on the same stream, so it has hung up as far as the test goes.
-          setTimeout(() => {
-            if (child.exitCode !== null || child.signalCode !== null) return;
-            clearTimeout(timer);
-            child.kill('SIGKILL');
-            resolve();
-          }, 10_000).unref();
-        }
-        trace.tail.push(line);
-        if (trace.tail.length > 8) trace.tail.shift();
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (line.includes('sending PUBLISH')) trace.publishes++;
+      else if (line.includes('received CONNACK')) trace.connacks++;
+      else if (line.includes('sending DISCONNECT') && !trace.disconnect) {
+        trace.disconnect = true;
+        // mosquitto_pub 2.0 sometimes hangs after its DISCONNECT (eclipse/mosquitto#2739): every
+        // message went before it on the same stream, so it has hung up as far as the test goes.
+        setTimeout(() => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          clearTimeout(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }, 10_000).unref();
       }
+      trace.tail.push(line);
+      if (trace.tail.length > 8) trace.tail.shift();
     });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const timer = setTimeout(() => {

@@ -12,8 +12,9 @@
  * is not the service's. It runs at normal priority: it needs about a tenth of a core, and at nice 19
  * beside a CPU hog the scheduler gave it so little that it fell ten seconds behind its schedule
  * (470 requests/s), which measured the test, not the service; what its own wake-ups cost the service
- * is in the control, which uses the same client. The devices run on their own thread (bench/puback-devices.ts); the bound on their
- * PUBACKs is the bench's (bench/residents-figures.ts), which says why it has an absolute part.
+ * is in the control, which uses the same client. The devices run on their own thread
+ * (bench/puback-devices.ts); the bound on their PUBACKs is the bench's (bench/residents-figures.ts),
+ * which says why it has an absolute part.
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
