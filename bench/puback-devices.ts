@@ -132,6 +132,18 @@ export function pubackP99(samples: readonly PubackSample[], w: { from: number; t
   return { p99: ms.length ? ms[Math.min(ms.length - 1, Math.floor(0.99 * ms.length))]! : Number.NaN, n: ms.length };
 }
 
+/**
+ * PUBACK p99 of each slice of about `sliceMs` of each of `windows` (a window of 1 s with 250 ms
+ * slices gives 4), in order: residents-figures.ts says why the residents' bound is taken on slices.
+ */
+export function pubackP99PerSlice(samples: readonly PubackSample[], windows: readonly { from: number; to: number }[], sliceMs: number): { p99: number; n: number }[] {
+  return windows.flatMap((w) => {
+    const k = Math.max(1, Math.round((w.to - w.from) / sliceMs));
+    const at = (i: number) => w.from + ((w.to - w.from) * i) / k;
+    return Array.from({ length: k }, (_, i) => pubackP99(samples, { from: at(i), to: at(i + 1) }));
+  });
+}
+
 /** The median; the mean of the middle two of an even count. NaN for none. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;

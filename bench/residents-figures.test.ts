@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { median, pubackP99 } from './puback-devices.js';
+import { median, pubackP99, pubackP99PerSlice } from './puback-devices.js';
 import { formatResidents, pubackWithinBound, residentsFigures, residentsTargets, type ResidentsRun, type Throughput } from './residents-figures.js';
 
 const fast = (perS: number, cpuUsPerAnswer: number): Throughput => ({ perS, statuses: { 200: perS }, cpuUsPerAnswer, clientCpuPct: 80, p50Ms: 1, p99Ms: 5, from: 0, to: 1000 });
@@ -44,6 +44,13 @@ describe('residents figures', () => {
     const samples = Array.from({ length: 300 }, (_, i) => ({ at: i, ms: i < 200 ? i / 100 : 100 + i }));
     expect(pubackP99(samples, { from: 0, to: 200 })).toEqual({ p99: 1.98, n: 200 });
     expect(pubackP99(samples, { from: 1000, to: 2000 }).n).toBe(0);
+    // Slices of a window: 300 ms in slices of about 100 ms; a window of 260 ms in three of ~87 ms.
+    expect(pubackP99PerSlice(samples, [{ from: 0, to: 300 }], 100)).toEqual([
+      { p99: 0.99, n: 100 },
+      { p99: 1.99, n: 100 },
+      { p99: 399, n: 100 },
+    ]);
+    expect(pubackP99PerSlice(samples, [{ from: 0, to: 260 }, { from: 1000, to: 1040 }], 100).map((w) => w.n)).toEqual([87, 87, 86, 0]);
     // One window spoiled by other work on the machine moves neither median.
     expect(median(run.pubackWithout.map((w) => w.p99))).toBe(4.75);
     expect(median(run.pubackWith.map((w) => w.p99))).toBe(6);

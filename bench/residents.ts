@@ -20,10 +20,10 @@ import type { DeviceTypeModule } from '../src/device-types/module.js';
 import { buildKnows } from './durability.js';
 import type { HttpLoadConfig, HttpLoadResult } from './http-load.js';
 import { spawnWithNofile, stopChild } from './processes.js';
-import { median, pubackP99, startPubackDevices, type PubackDevices, type PubackSample, type TimedDevice } from './puback-devices.js';
+import { median, pubackP99, pubackP99PerSlice, startPubackDevices, type PubackDevices, type PubackSample, type TimedDevice } from './puback-devices.js';
 import type { RawAnswer } from './raw-http-server.js';
 import { round } from './proc-stats.js';
-import { RESIDENT_URLS, type ResidentsRun, type Throughput } from './residents-figures.js';
+import { PUBACK_SLICE_MS, RESIDENT_URLS, type ResidentsRun, type Throughput } from './residents-figures.js';
 import { bench, fmt, HOST, sleep, type BenchContext } from './run-context.js';
 
 /** The issue's load: 1,000 requests/s from one client, in windows of 1 s with 1 s of none between. */
@@ -258,9 +258,9 @@ export async function residentsPhase(ctx: BenchContext): Promise<ResidentsRun | 
       pacedStatuses: answersOurs.statuses,
       pacedP50Ms: round(answersOurs.p50Ms, 2),
       pacedP99Ms: round(answersOurs.p99Ms, 2),
-      pubackWithout: quiet.map((w) => pubackP99(samples, w)),
-      pubackWith: ours.map((w) => pubackP99(samples, w)),
-      pubackWithRaw: all.filter((w) => w.target === raw!.base).map((w) => pubackP99(samples, w)),
+      pubackWithout: pubackP99PerSlice(samples, quiet, PUBACK_SLICE_MS),
+      pubackWith: pubackP99PerSlice(samples, ours, PUBACK_SLICE_MS),
+      pubackWithRaw: pubackP99PerSlice(samples, all.filter((w) => w.target === raw!.base), PUBACK_SLICE_MS),
       pubackAtMax200: round(pubackP99(samples, res200).p99, 2),
       pubackAtRawMax200: round(pubackP99(samples, raw200).p99, 2),
     };
@@ -277,7 +277,7 @@ function logPuback(ctx: BenchContext, r: ResidentsRun, samples: readonly PubackS
   const p99 = (ws: { p99: number }[]) => median(ws.map((w) => w.p99)).toFixed(1);
   ctx.log(
     `  ${fmt(r.achievedPerS)} answers/s ${JSON.stringify(r.pacedStatuses)}, p50 ${r.pacedP50Ms} ms, p99 ${r.pacedP99Ms} ms; ` +
-      `devices' PUBACK p99 (median of the windows; ${fmt(samples.length)} PUBACKs) ${p99(r.pubackWithout)} ms without, ${p99(r.pubackWith)} ms with, ` +
+      `devices' PUBACK p99 (median of the windows' slices of ${PUBACK_SLICE_MS} ms; ${fmt(samples.length)} PUBACKs) ${p99(r.pubackWithout)} ms without, ${p99(r.pubackWith)} ms with, ` +
       `${p99(r.pubackWithRaw)} ms with the raw server's; ${r.pubackAtMax200} ms while the client took all it could (${r.pubackAtRawMax200} ms from the raw server)`,
   );
 }
